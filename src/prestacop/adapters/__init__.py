@@ -1,0 +1,1 @@
+"""Infrastructure: NATS JetStream (log, object store) and PostgreSQL."""

@@ -1,0 +1,174 @@
+"""Fast, honest JetStream publishing: core publish + a reply inbox + our own ack accounting.
+
+nats-py's ``publish_async`` is slower and never reports a server error (its
+future never resolves, the window slot stays taken). Here each message is
+published with a reply subject on one wildcard inbox; the stream's ack (or
+error) resolves that message's future; a bounded window caps what is in flight;
+acks that never come time out, so a caller can resend (de-duplicated by
+``Nats-Msg-Id``) instead of hanging.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Mapping
+
+import msgspec
+from nats.aio.client import Client
+from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
+from nats.js.api import Header
+
+
+class PubAck(msgspec.Struct, frozen=True):
+    stream: str
+    seq: int
+    duplicate: bool = False
+
+
+class _ApiError(msgspec.Struct):
+    code: int = 0
+    err_code: int = 0
+    description: str = ""
+
+
+class _AckOrError(msgspec.Struct):
+    stream: str = ""
+    seq: int = 0
+    duplicate: bool = False
+    error: _ApiError | None = None
+
+
+class PublishError(Exception):
+    """The log did not store a message."""
+
+
+class PublishRejected(PublishError):
+    """The stream refused the message (e.g. wrong expected sequence); not worth a retry."""
+
+    def __init__(self, code: int, err_code: int, description: str) -> None:
+        super().__init__(f"{description} (code {code}, err_code {err_code})")
+        self.code = code
+        self.err_code = err_code
+        self.description = description
+
+
+class NoStreamError(PublishError):
+    """No stream captures the subject: publishing there is not part of the protocol."""
+
+
+class AckTimeout(PublishError):
+    """No ack in time (server gone or overloaded): resend with the same message id."""
+
+
+WRONG_LAST_SEQUENCE = 10071
+_ack_decoder = msgspec.json.Decoder(_AckOrError)
+
+
+class Publisher:
+    """Publishes to JetStream with a bounded window of unacknowledged messages."""
+
+    def __init__(self, nc: Client, *, window: int = 1024, ack_timeout: float = 10.0) -> None:
+        self._nc = nc
+        self._window = asyncio.Semaphore(window)
+        self._window_size = window
+        self._ack_timeout = ack_timeout
+        self._pending: dict[str, tuple[asyncio.Future[PubAck], float]] = {}
+        self._prefix = ""
+        self._next = 0
+        self._sub: Subscription | None = None
+        self._sweeper: asyncio.Task[None] | None = None
+
+    async def start(self) -> Publisher:
+        self._prefix = self._nc.new_inbox()
+        self._sub = await self._nc.subscribe(self._prefix + ".*", cb=self._on_reply)
+        self._sweeper = asyncio.create_task(self._sweep())
+        return self
+
+    async def close(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+        if self._sub is not None and not self._nc.is_closed:
+            await self._sub.unsubscribe()
+        for fut, _ in self._pending.values():
+            if not fut.done():
+                fut.set_exception(PublishError("publisher closed before the ack"))
+        self._pending.clear()
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._pending)
+
+    async def publish(
+        self,
+        subject: str,
+        payload: bytes,
+        msg_id: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> asyncio.Future[PubAck]:
+        """Send one message; returns the future of its ack once the window has room."""
+        await self._window.acquire()
+        self._next += 1
+        reply = f"{self._prefix}.{self._next}"
+        fut: asyncio.Future[PubAck] = asyncio.get_running_loop().create_future()
+        self._pending[reply] = (fut, time.monotonic() + self._ack_timeout)
+        hdrs = dict(headers) if headers else {}
+        if msg_id is not None:
+            hdrs[Header.MSG_ID] = msg_id
+        try:
+            await self._nc.publish(subject, payload, reply=reply, headers=hdrs or None)
+        except Exception as err:
+            self._settle(reply, err)
+        return fut
+
+    async def publish_and_wait(
+        self,
+        subject: str,
+        payload: bytes,
+        msg_id: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> PubAck:
+        return await (await self.publish(subject, payload, msg_id, headers))
+
+    async def flush(self) -> None:
+        """Wait until every message sent so far is acknowledged (or failed)."""
+        waiting = [fut for fut, _ in self._pending.values()]
+        if waiting:
+            await asyncio.gather(*waiting, return_exceptions=True)
+
+    def _settle(self, reply: str, outcome: PubAck | BaseException) -> None:
+        entry = self._pending.pop(reply, None)
+        if entry is None:
+            return
+        self._window.release()
+        fut = entry[0]
+        if fut.done():
+            return
+        if isinstance(outcome, BaseException):
+            fut.set_exception(outcome)
+        else:
+            fut.set_result(outcome)
+
+    async def _on_reply(self, msg: Msg) -> None:
+        if msg.headers and msg.headers.get("Status") == "503":
+            self._settle(msg.subject, NoStreamError(f"no stream for this subject ({msg.subject})"))
+            return
+        try:
+            reply = _ack_decoder.decode(msg.data)
+        except msgspec.DecodeError as err:
+            self._settle(msg.subject, PublishError(f"unreadable ack: {err}"))
+            return
+        if reply.error is not None:
+            e = reply.error
+            self._settle(msg.subject, PublishRejected(e.code, e.err_code, e.description))
+        else:
+            self._settle(msg.subject, PubAck(reply.stream, reply.seq, reply.duplicate))
+
+    async def _sweep(self) -> None:
+        while True:
+            await asyncio.sleep(min(1.0, self._ack_timeout / 4))
+            now = time.monotonic()
+            late = [r for r, (_, deadline) in self._pending.items() if deadline < now]
+            for reply in late:
+                self._settle(reply, AckTimeout(f"no ack within {self._ack_timeout}s"))

@@ -1,0 +1,1 @@
+"""The ``prestacop`` command line: one module per command group, each thin."""

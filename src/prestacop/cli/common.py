@@ -1,0 +1,48 @@
+"""What every command shares: settings, server discovery, running a coroutine, errors."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Coroutine
+from typing import Any, NoReturn, TypeVar
+
+import typer
+from rich.console import Console
+
+from prestacop.bootstrap import NoServerError, require_urls
+from prestacop.config import Settings
+from prestacop.runtime.embedded import RuntimeUrls
+
+T = TypeVar("T")
+err_console = Console(stderr=True)
+out = Console()
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    err_console.print(f"[bold red]error:[/] {message}")
+    raise typer.Exit(code)
+
+
+def settings(tenant: str | None = None) -> Settings:
+    try:
+        return Settings(tenant=tenant) if tenant else Settings()
+    except ValueError as err:
+        fail(str(err), 2)
+
+
+def urls(cfg: Settings, *, postgres: bool = False) -> RuntimeUrls:
+    try:
+        return require_urls(cfg, postgres=postgres)
+    except NoServerError as err:
+        fail(str(err), 2)
+
+
+def run(coro: Coroutine[Any, Any, T]) -> T:
+    """Run a command's coroutine; Ctrl-C ends it quietly with the conventional exit code."""
+    try:
+        return asyncio.run(coro)
+    except KeyboardInterrupt:
+        raise typer.Exit(130) from None
+
+
+TenantOption = typer.Option(None, "--tenant", "-t", help="Police force (default $PRESTACOP_TENANT or 'nypd').")

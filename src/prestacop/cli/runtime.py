@@ -1,0 +1,73 @@
+"""``prestacop up`` and ``prestacop setup``: the servers and the log's topology."""
+
+from __future__ import annotations
+
+import signal
+import threading
+
+import typer
+
+from prestacop.cli.common import fail, out, run, settings, urls
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(up)
+    app.command()(setup)
+
+
+def up() -> None:
+    """Start the embedded runtime (nats-server with JetStream + PostgreSQL) until Ctrl-C.
+
+    Data lives under $PRESTACOP_HOME (default ~/.prestacop). Other commands in other
+    terminals find these servers by themselves.
+    """
+    from prestacop.bootstrap import find_urls
+    from prestacop.runtime.embedded import EmbeddedRuntime, EmbeddedRuntimeError
+
+    cfg = settings()
+    if (found := find_urls(cfg)) is not None:
+        fail(f"servers already given or running: NATS {found.nats_url}, DB {found.database_url}")
+    runtime = EmbeddedRuntime(cfg.home)
+    try:
+        started = runtime.start()
+    except EmbeddedRuntimeError as err:
+        fail(str(err))
+    try:
+        from prestacop.bootstrap import open_log
+
+        async def topology() -> None:
+            client = await open_log(started.nats_url, "prestacop-up")
+            await client.close()
+
+        run(topology())
+        out.print(f"[bold green]PrestaCop runtime up[/] (data in {cfg.home})")
+        out.print(f"  NATS_URL={started.nats_url}")
+        out.print(f"  DATABASE_URL={started.database_url}")
+        out.print("Ctrl-C stops both servers.")
+        stop = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        try:
+            stop.wait()
+        except KeyboardInterrupt:
+            pass
+    finally:
+        runtime.stop()
+        out.print("stopped.")
+
+
+def setup() -> None:
+    """Create or update the streams and the image bucket (idempotent)."""
+    from prestacop.adapters.nats_connection import connect
+    from prestacop.adapters.topology import ensure_topology
+
+    found = urls(settings())
+
+    async def go() -> list[str]:
+        nc = await connect(found.nats_url, "prestacop-setup")
+        try:
+            return await ensure_topology(nc.jetstream())
+        finally:
+            await nc.drain()
+
+    for line in run(go()):
+        out.print(line)

@@ -1,0 +1,160 @@
+"""``DroneClient``: connect, report positions, report violations with their image.
+
+The client refuses to send what the log would set aside (``InvalidMessage``, with
+the field and the rule), uploads a violation's image before the violation that
+names it, and gives each message a unique id so that a retry is never stored twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from prestacop.adapters.publisher import PubAck
+from prestacop.bootstrap import LogClient, open_log
+from prestacop.domain.codec import InvalidMessage, encode_checked
+from prestacop.domain.events import (
+    HUMAN_REVIEW_CODE,
+    SCHEMA_VERSION,
+    AnyEvent,
+    PositionReported,
+    ViolationReported,
+)
+from prestacop.domain.subjects import check_tenant, check_token
+
+__all__ = ["DroneClient", "InvalidMessage"]
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex
+
+
+class DroneClient:
+    """One drone's link to PrestaCop.
+
+    ``async with DroneClient("nypd", "drone-7", nats_url) as drone: ...``; several
+    clients may share one connection by passing ``log=`` (the simulator does).
+    """
+
+    def __init__(
+        self,
+        tenant: str,
+        drone_id: str,
+        nats_url: str | None = None,
+        *,
+        log: LogClient | None = None,
+        window: int = 256,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        if nats_url is None and log is None:
+            raise ValueError("give nats_url or a shared log client")
+        self.tenant = check_tenant(tenant)
+        self.drone_id = check_token(drone_id, "drone id")
+        self._url = nats_url
+        self._log = log
+        self._owns_log = log is None
+        self._window = window
+        self._clock = clock
+
+    async def connect(self) -> DroneClient:
+        if self._log is None:
+            assert self._url is not None
+            self._log = await open_log(
+                self._url, f"drone-{self.drone_id}", window=self._window, setup=False
+            )
+        return self
+
+    async def close(self) -> None:
+        if self._owns_log and self._log is not None:
+            await self._log.close()
+            self._log = None
+
+    async def __aenter__(self) -> DroneClient:
+        return await self.connect()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    @property
+    def log(self) -> LogClient:
+        if self._log is None:
+            raise RuntimeError("DroneClient is not connected: use `async with` or connect()")
+        return self._log
+
+    async def send(self, event: AnyEvent) -> asyncio.Future[PubAck]:
+        """Validate and publish any event; returns the future of its ack (windowed)."""
+        subject, data = encode_checked(self.tenant, event, self._clock())
+        return await self.log.publisher.publish(subject, data, msg_id=event.message_id)
+
+    async def report_position(
+        self,
+        latitude: float,
+        longitude: float,
+        *,
+        altitude_m: float | None = None,
+        heading_deg: float | None = None,
+        speed_mps: float | None = None,
+        battery_pct: float | None = None,
+        time: datetime | None = None,
+        message_id: str | None = None,
+        wait: bool = True,
+    ) -> PubAck | asyncio.Future[PubAck]:
+        """Send the regular standard message. ``wait=False`` returns the ack's future."""
+        event = PositionReported(
+            message_id=message_id or new_id(),
+            v=SCHEMA_VERSION,
+            drone_id=self.drone_id,
+            time=time or self._clock(),
+            latitude=latitude,
+            longitude=longitude,
+            altitude_m=altitude_m,
+            heading_deg=heading_deg,
+            speed_mps=speed_mps,
+            battery_pct=battery_pct,
+        )
+        fut = await self.send(event)
+        return await fut if wait else fut
+
+    async def report_violation(
+        self,
+        violation_code: int,
+        image: bytes,
+        latitude: float,
+        longitude: float,
+        *,
+        image_content_type: str = "image/jpeg",
+        time: datetime | None = None,
+        message_id: str | None = None,
+        image_id: str | None = None,
+        **details: Any,
+    ) -> PubAck:
+        """Upload the image, then send the violation that names it.
+
+        ``violation_code`` 0 (``HUMAN_REVIEW_CODE``) asks an officer to qualify it;
+        ``details`` are the optional fields of ``ViolationReported`` (plate,
+        plate_state, confidence, vehicle_make, vehicle_color, street, ...).
+        """
+        event = ViolationReported(
+            message_id=message_id or new_id(),
+            v=SCHEMA_VERSION,
+            drone_id=self.drone_id,
+            time=time or self._clock(),
+            latitude=latitude,
+            longitude=longitude,
+            violation_code=violation_code,
+            image_id=image_id or new_id(),
+            **details,
+        )
+        subject, data = encode_checked(self.tenant, event, self._clock())
+        assert event.image_id is not None
+        await self.log.images.put(self.tenant, event.image_id, image, image_content_type)
+        return await self.log.publisher.publish_and_wait(subject, data, msg_id=event.message_id)
+
+    async def request_review(
+        self, image: bytes, latitude: float, longitude: float, **details: Any
+    ) -> PubAck:
+        """A violation the drone cannot qualify: an officer gets it as an alert."""
+        return await self.report_violation(HUMAN_REVIEW_CODE, image, latitude, longitude, **details)

@@ -1,0 +1,1 @@
+"""Running the servers PrestaCop needs: embedded on a laptop, or given by URL."""

