@@ -25,7 +25,8 @@ class Settings:
     tenant: str = field(default_factory=lambda: os.environ.get("PRESTACOP_TENANT", "nypd"))
     control_cmd: str = field(
         default_factory=lambda: os.environ.get(
-            "PRESTACOP_CONTROL_CMD", "echo 'no PRESTACOP_CONTROL_CMD set: would take over {drone_id}'"
+            "PRESTACOP_CONTROL_CMD",
+            "echo 'no PRESTACOP_CONTROL_CMD set: would take over {drone_id}'",
         )
     )
 

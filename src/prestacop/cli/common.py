@@ -45,4 +45,6 @@ def run(coro: Coroutine[Any, Any, T]) -> T:
         raise typer.Exit(130) from None
 
 
-TenantOption = typer.Option(None, "--tenant", "-t", help="Police force (default $PRESTACOP_TENANT or 'nypd').")
+TenantOption = typer.Option(
+    None, "--tenant", "-t", help="Police force (default $PRESTACOP_TENANT or 'nypd')."
+)

