@@ -42,7 +42,7 @@ class TopologyOptions:
 
 
 def stream_configs(opts: TopologyOptions) -> list[StreamConfig]:
-    def config(spec: StreamSpec, dedup_s: float) -> StreamConfig:
+    def config(spec: StreamSpec, dedup_s: float, max_msg: int = opts.max_msg_bytes) -> StreamConfig:
         return StreamConfig(
             name=spec.name,
             description=spec.description,
@@ -53,7 +53,7 @@ def stream_configs(opts: TopologyOptions) -> list[StreamConfig]:
             max_age=0,  # kept forever
             max_msgs=-1,
             max_bytes=-1,
-            max_msg_size=opts.max_msg_bytes,
+            max_msg_size=max_msg,
             duplicate_window=dedup_s,
             num_replicas=opts.replicas,
             allow_direct=True,
@@ -65,7 +65,8 @@ def stream_configs(opts: TopologyOptions) -> list[StreamConfig]:
         config(DRONES, opts.drones_dedup_s),
         config(ALERTS, opts.alerts_dedup_s),
         config(HISTORY, opts.history_dedup_s),
-        config(QUARANTINE, opts.quarantine_dedup_s),
+        # a record carries the raw message, base64 at worst: room for 4/3 of the largest
+        config(QUARANTINE, opts.quarantine_dedup_s, 2 * opts.max_msg_bytes),
     ]
 
 

@@ -12,7 +12,7 @@ import os
 
 import typer
 
-from prestacop.cli import console, demo, drones, nypd, project, runtime
+from prestacop.cli import console, demo, drones, nypd, project, quarantine, runtime
 
 app = typer.Typer(
     name="prestacop",
@@ -24,6 +24,7 @@ runtime.register(app)
 drones.register(app)
 demo.register(app)
 console.register(app)
+quarantine.register(app)
 app.add_typer(nypd.app, name="nypd")
 app.add_typer(project.app, name="project")
 

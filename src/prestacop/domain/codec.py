@@ -92,17 +92,25 @@ def _tag(event: Event) -> str:
 
 def decode(subject: str, data: bytes, received_at: datetime) -> AnyEvent:
     """Decode and fully validate a message as read from the log."""
+    where = _parse(subject)
     event = decode_event(data)
-    check(event, subject, received_at)
+    _check(event, where, received_at)
     return event
+
+
+def _parse(subject: str) -> subjects.ParsedSubject:
+    try:
+        return subjects.parse(subject)
+    except subjects.SubjectError as err:
+        raise InvalidMessage("unknown_subject", str(err)) from None
 
 
 def check(event: AnyEvent, subject: str, received_at: datetime) -> None:
     """The rules that need the subject and the log's receiving time."""
-    try:
-        where = subjects.parse(subject)
-    except subjects.SubjectError as err:
-        raise InvalidMessage("unknown_subject", str(err)) from None
+    _check(event, _parse(subject), received_at)
+
+
+def _check(event: AnyEvent, where: subjects.ParsedSubject, received_at: datetime) -> None:
     _check_subject(event, where)
     time = event.time
     if time > received_at + MAX_CLOCK_SKEW:

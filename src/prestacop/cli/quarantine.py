@@ -1,0 +1,80 @@
+"""``prestacop gate`` (the validation worker) and ``prestacop rejected`` (what it set aside)."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+
+import typer
+
+from prestacop.cli.common import TenantOption, out, run, settings, urls
+
+gate_app = typer.Typer(help="The validation gate: sets invalid live messages aside.")
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(gate_app, name="gate")
+    app.command()(rejected)
+
+
+@gate_app.command("run")
+def gate_run() -> None:
+    """Check every live message once; quarantine the invalid ones with their reason."""
+    from prestacop.gate.service import GateCounters, run_gate
+
+    found = urls(settings())
+    counters = GateCounters()
+
+    async def go() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        out.print(f"gate running on {found.nats_url} (Ctrl-C stops)")
+        await run_gate(found.nats_url, stop, counters=counters)
+
+    run(go())
+    out.print(f"checked {counters.checked}, quarantined {dict(counters.quarantined)}")
+
+
+def rejected(
+    tenant: str | None = TenantOption,
+    limit: int = typer.Option(20, help="Show the last N records."),
+    reason: str | None = typer.Option(None, help="Only this reason (e.g. invalid_field)."),
+    json_out: bool = typer.Option(False, "--json", help="One JSON record per line."),
+) -> None:
+    """List the messages set aside by validation: where they are in the log and why."""
+    from rich.table import Table
+
+    from prestacop.adapters.nats_connection import connect
+    from prestacop.gate.records import encoder
+    from prestacop.gate.service import read_quarantine
+
+    cfg = settings(tenant)
+    found = urls(cfg)
+
+    async def go() -> list:  # type: ignore[type-arg]
+        nc = await connect(found.nats_url, "prestacop-rejected")
+        try:
+            return await read_quarantine(nc.jetstream(), cfg.tenant)
+        finally:
+            await nc.close()
+
+    records = [r for r in run(go()) if reason is None or r.reason == reason][-limit:]
+    if json_out:
+        for r in records:
+            print(encoder.encode(r).decode())
+        return
+    table = Table(title=f"Rejected messages, tenant {cfg.tenant} (last {limit})")
+    for col in ("received", "stream", "seq", "subject", "reason", "detail"):
+        table.add_column(col)
+    for r in records:
+        table.add_row(
+            r.received_at.strftime("%Y-%m-%d %H:%M:%S"),
+            r.stream,
+            str(r.seq),
+            r.subject,
+            r.reason,
+            r.detail,
+        )
+    out.print(table)

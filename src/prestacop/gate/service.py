@@ -1,0 +1,153 @@
+"""The gate's worker: durable consumers on the live streams, quarantine on failure.
+
+Exactly once in effect: a record's ``Nats-Msg-Id`` is its log position, and the
+``rejected`` view keys on it, so a redelivery after a crash cannot double it.
+History (the NYPD replay) is validated at its source with the same codec and is
+not read here by default: it is bulk, and bulk must not slow the live gate.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from nats.aio.msg import Msg
+from nats.errors import TimeoutError as NatsTimeout
+from nats.js import JetStreamContext
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+
+from prestacop.adapters.images import ImageStore
+from prestacop.adapters.publisher import Publisher
+from prestacop.domain import codec, subjects
+from prestacop.domain.events import ViolationReported
+from prestacop.gate.records import Quarantined, encoder, quarantine_record
+
+log = logging.getLogger(__name__)
+
+CONSUMER = "gate"
+LIVE_STREAMS = (subjects.DRONES.name, subjects.ALERTS.name)
+
+
+@dataclass
+class GateCounters:
+    checked: int = 0
+    quarantined: Counter[str] = field(default_factory=Counter)
+
+
+def tenant_of(subject: str) -> str:
+    parts = subject.split(".")
+    token = parts[1] if len(parts) > 1 else ""
+    return token if subjects.TENANT_RE.match(token) else "_invalid"
+
+
+class Gate:
+    def __init__(
+        self, js: JetStreamContext, publisher: Publisher, images: ImageStore, batch: int = 512
+    ) -> None:
+        self._js = js
+        self._publisher = publisher
+        self._images = images
+        self._batch = batch
+        self.counters = GateCounters()
+
+    async def judge(self, msg: Msg) -> Quarantined | None:
+        """The reason a message must be set aside, or None if it is a valid event."""
+        meta = msg.metadata
+        received_at = meta.timestamp or datetime.now(UTC)
+        stream, seq = meta.stream, meta.sequence.stream
+        try:
+            event = codec.decode(msg.subject, msg.data, received_at)
+            if (
+                isinstance(event, ViolationReported)
+                and event.image_id is not None
+                and not await self._images.exists(tenant_of(msg.subject), event.image_id)
+            ):
+                raise codec.InvalidMessage(
+                    "missing_image", f"$.image_id {event.image_id!r} is not in the image store"
+                )
+        except codec.InvalidMessage as bad:
+            return quarantine_record(
+                stream, seq, msg.subject, received_at, bad.reason, bad.detail, msg.data
+            )
+        return None
+
+    async def quarantine(self, record: Quarantined) -> None:
+        subject = subjects.quarantine(tenant_of(record.subject), record.stream)
+        await self._publisher.publish_and_wait(
+            subject, encoder.encode(record), msg_id=record.message_key
+        )
+        self.counters.quarantined[record.reason] += 1
+        log.info("quarantined %s/%s: %s", record.stream, record.seq, record.detail)
+
+    async def run_stream(self, stream: str, stop: asyncio.Event) -> None:
+        spec = next(spec for spec in subjects.LOG_STREAMS if spec.name == stream)
+        sub = await self._js.pull_subscribe(
+            "",
+            durable=CONSUMER,
+            stream=stream,
+            config=ConsumerConfig(
+                filter_subjects=list(spec.subjects),
+                ack_policy=AckPolicy.ALL,
+                deliver_policy=DeliverPolicy.ALL,
+                max_ack_pending=20_000,
+                ack_wait=60,
+                description="Validation gate: quarantines invalid messages.",
+            ),
+        )
+        try:
+            while not stop.is_set():
+                try:
+                    msgs = await sub.fetch(self._batch, timeout=1.0)
+                except NatsTimeout:
+                    continue
+                verdicts = await asyncio.gather(*(self.judge(m) for m in msgs))
+                for record in verdicts:
+                    if record is not None:
+                        await self.quarantine(record)
+                self.counters.checked += len(msgs)
+                await msgs[-1].ack()  # AckPolicy.ALL: acknowledges the whole batch
+        finally:
+            await sub.unsubscribe()  # a pull subscription left open blocks drain()
+
+
+async def run_gate(
+    nats_url: str,
+    stop: asyncio.Event,
+    *,
+    streams: tuple[str, ...] = LIVE_STREAMS,
+    counters: GateCounters | None = None,
+) -> None:
+    """Run the gate until ``stop`` is set (the demo and ``prestacop gate run`` call this)."""
+    from prestacop.bootstrap import open_log
+
+    client = await open_log(nats_url, "prestacop-gate")
+    gate = Gate(client.js, client.publisher, client.images)
+    if counters is not None:
+        gate.counters = counters
+    try:
+        await asyncio.gather(*(gate.run_stream(s, stop) for s in streams))
+    finally:
+        await client.close()
+
+
+async def read_quarantine(js: JetStreamContext, tenant: str) -> list[Quarantined]:
+    """Every record set aside for ``tenant``, oldest first."""
+    from prestacop.gate.records import decoder
+
+    subject = subjects.quarantine(tenant, "*")
+    info = await js.stream_info(subjects.QUARANTINE.name, subjects_filter=subject)
+    expected = sum((info.state.subjects or {}).values())
+    records: list[Quarantined] = []
+    if expected == 0:
+        return records
+    sub = await js.subscribe(subject, ordered_consumer=True, stream=subjects.QUARANTINE.name)
+    try:
+        while len(records) < expected:
+            msg = await sub.next_msg(timeout=5.0)
+            records.append(decoder.decode(msg.data))
+    finally:
+        await sub.unsubscribe()
+    return records
