@@ -1,0 +1,3 @@
+from prestacop.cli.main import app
+
+app(prog_name="prestacop")

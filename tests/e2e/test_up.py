@@ -1,0 +1,67 @@
+"""``prestacop up``: real servers under one folder, found by other commands, stopped by Ctrl-C."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psycopg
+
+from prestacop.runtime.embedded import RuntimeUrls
+
+PRESTACOP = [sys.executable, "-m", "prestacop.cli"]
+
+
+def wait_for(predicate, timeout: float, what: str):  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if result := predicate():
+            return result
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_up_serves_nats_and_postgres_until_interrupted(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k not in ("NATS_URL", "DATABASE_URL")}
+    env["PRESTACOP_HOME"] = str(tmp_path / "home")
+    proc = subprocess.Popen(
+        [*PRESTACOP, "up"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    try:
+        urls_file = tmp_path / "home" / "runtime.json"
+        urls = wait_for(
+            lambda: RuntimeUrls.load_live(urls_file), 60, "runtime.json of a live runtime"
+        )
+        assert urls.database_url
+        with psycopg.connect(urls.database_url) as conn:
+            assert conn.execute("select 1").fetchone() == (1,)
+        setup = subprocess.run(
+            [*PRESTACOP, "setup"], env=env, capture_output=True, text=True, timeout=60
+        )
+        assert setup.returncode == 0, setup.stderr
+        assert "PRESTACOP_DRONES" in setup.stdout
+    finally:
+        proc.send_signal(signal.SIGINT)
+        output, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 0, output
+    assert "NATS_URL=nats://127.0.0.1:" in output
+    assert not urls_file.exists()
+    try:
+        os.kill(urls.nats_pid, 0)
+        alive = True
+    except OSError:
+        alive = False
+    assert not alive, "nats-server still running after Ctrl-C"
+    assert not (tmp_path / "home" / "postgres" / "postmaster.pid").exists(), "postgres still up"
+
+
+def test_a_command_without_servers_says_what_to_do(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k not in ("NATS_URL", "DATABASE_URL")}
+    env["PRESTACOP_HOME"] = str(tmp_path)
+    result = subprocess.run([*PRESTACOP, "setup"], env=env, capture_output=True, text=True)
+    assert result.returncode == 2
+    assert "prestacop up" in result.stderr
