@@ -1,0 +1,121 @@
+"""The alert desk: one officer's commands on alerts, checked, then appended under concurrency.
+
+It keeps the ``AlertBoard`` folded from the feed, and for each command runs the
+pure ``decide`` and appends the event with the alert's last known sequence. When
+another officer wrote first, the log refuses and the desk reads the alert's last
+message to say who has it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from prestacop.alerts.ports import (
+    AlertLog,
+    ControlResult,
+    DroneControl,
+    FeedItem,
+    LogEntry,
+    StaleAlert,
+)
+from prestacop.domain.alerts import (
+    Alert,
+    AlertBoard,
+    AlertRefused,
+    Claim,
+    Command,
+    RecordControl,
+    Release,
+    Resolve,
+    decide,
+)
+from prestacop.domain.events import (
+    AlertClaimed,
+    AlertEvent,
+    AlertReleased,
+    DroneControlTaken,
+    OperatorDecisionRecorded,
+)
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex
+
+
+class AlertDesk:
+    def __init__(
+        self,
+        log: AlertLog,
+        officer_id: str,
+        control: DroneControl,
+        *,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        new_message_id: Callable[[], str] = new_id,
+    ) -> None:
+        self.log = log
+        self.officer_id = officer_id
+        self.control = control
+        self.board = AlertBoard()
+        self.unreadable: list[FeedItem] = []
+        self._clock = clock
+        self._new_id = new_message_id
+
+    def apply(self, item: FeedItem) -> Alert | None:
+        """Fold one feed item; unreadable ones are kept to be shown, not dropped."""
+        if not isinstance(item, LogEntry):
+            self.unreadable.append(item)
+            return None
+        return self.board.apply(item.event, seq=item.seq, received_at=item.received_at)
+
+    async def claim(self, alert_id: str) -> AlertEvent:
+        return await self._carry_out(alert_id, Claim(self.officer_id))
+
+    async def release(self, alert_id: str, note: str | None = None) -> AlertEvent:
+        return await self._carry_out(alert_id, Release(self.officer_id, note))
+
+    async def resolve(
+        self, alert_id: str, corrected_code: int | None, note: str | None = None
+    ) -> AlertEvent:
+        return await self._carry_out(alert_id, Resolve(self.officer_id, corrected_code, note))
+
+    async def take_control(self, alert_id: str) -> tuple[ControlResult, str | None]:
+        """Run the control software for the alert's drone, then record who did it and how.
+
+        Returns the result and, if recording failed, why (the command's outcome is
+        shown either way).
+        """
+        alert = self.board.get(alert_id)
+        if alert is None or alert.holder != self.officer_id or alert.status != "claimed":
+            held = alert.holder if alert else None
+            raise AlertRefused(f"claim it first ({'held by ' + held if held else 'not held'})")
+        result = await self.control.take_over(alert.drone_id)
+        detail = " ".join(result.argv) + " -> " + result.summary()
+        command = RecordControl(self.officer_id, result.succeeded, detail[:2000])
+        try:
+            await self._carry_out(alert_id, command)
+        except Exception as err:  # the run happened anyway: say so, and why it is not in the log
+            return result, f"not recorded: {err}"
+        return result, None
+
+    async def _carry_out(self, alert_id: str, command: Command) -> AlertEvent:
+        alert = self.board.get(alert_id)
+        event = decide(alert, command, now=self._clock(), message_id=self._new_id())
+        assert alert is not None
+        try:
+            await self.log.append(event, expected_last_seq=alert.last_seq)
+        except StaleAlert:
+            raise AlertRefused(await self._who_has_it(alert_id)) from None
+        return event
+
+    async def _who_has_it(self, alert_id: str) -> str:
+        last = await self.log.last_on_alert(alert_id)
+        event = last.event if last else None
+        if isinstance(event, AlertClaimed | DroneControlTaken):
+            return f"refused: held by {event.officer_id}"
+        if isinstance(event, OperatorDecisionRecorded):
+            return f"refused: already resolved by {event.officer_id}"
+        if isinstance(event, AlertReleased):
+            return f"refused: {event.officer_id} released it meanwhile; try again"
+        return "refused: the alert changed meanwhile; try again"
