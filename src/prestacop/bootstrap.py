@@ -85,7 +85,7 @@ async def open_log(
     if setup:
         await ensure_topology(js)
     publisher = await Publisher(nc, window=window, ack_timeout=ack_timeout).start()
-    return LogClient(nc, js, publisher, await ImageStore.open(js))
+    return LogClient(nc, js, publisher, ImageStore(js))
 
 
 @asynccontextmanager

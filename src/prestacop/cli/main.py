@@ -12,7 +12,7 @@ import os
 
 import typer
 
-from prestacop.cli import console, demo, drones, nypd, project, quarantine, runtime
+from prestacop.cli import console, demo, drones, nypd, project, quarantine, runtime, security
 
 app = typer.Typer(
     name="prestacop",
@@ -25,6 +25,7 @@ drones.register(app)
 demo.register(app)
 console.register(app)
 quarantine.register(app)
+security.register(app)
 app.add_typer(nypd.app, name="nypd")
 app.add_typer(project.app, name="project")
 

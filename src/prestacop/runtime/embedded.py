@@ -78,9 +78,16 @@ class EmbeddedRuntime:
     """Starts nats-server and PostgreSQL in ``home``; stops them on exit."""
 
     def __init__(
-        self, home: Path, *, nats_port: int | None = None, postgres: bool = True
+        self,
+        home: Path,
+        *,
+        nats_port: int | None = None,
+        postgres: bool = True,
+        nats_config: str = "",
     ) -> None:
+        """``nats_config`` is appended to nats-server's config (e.g. an authorization block)."""
         self.home = Path(home)
+        self.nats_config = nats_config
         self.nats_port = nats_port
         self.postgres = postgres
         self._nats: subprocess.Popen[bytes] | None = None
@@ -110,7 +117,7 @@ class EmbeddedRuntime:
             f"server_name: prestacop-embedded\n"
             f"max_payload: 1MB\n"
             f"jetstream {{\n  store_dir: {json.dumps(str(store))}\n"
-            f"  max_memory_store: 256MB\n}}\n"
+            f"  max_memory_store: 256MB\n}}\n" + self.nats_config
         )
         log = open(self.home / "nats-server.log", "ab")
         self._nats = subprocess.Popen(

@@ -1,0 +1,1 @@
+"""Who may publish where: NATS permissions per role, enforced by the server itself."""
