@@ -1,9 +1,75 @@
-"""Placeholder: filled by its issue."""
+"""``prestacop demo``: the whole system on one machine, with live counts."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import typer
+
+from prestacop.cli.common import TenantOption, fail, out, run, settings
+from prestacop.cli.drones import (
+    DronesOption,
+    DurationOption,
+    RateOption,
+    ReviewRatioOption,
+    SeedOption,
+    ViolationRatioOption,
+    fleet_options,
+)
+
+if TYPE_CHECKING:
+    from prestacop.demo.dashboard import Board
+    from prestacop.runtime.embedded import RuntimeUrls
 
 
 def register(app: typer.Typer) -> None:
-    pass
+    app.command()(demo)
+
+
+def demo(
+    drones: int = DronesOption,
+    rate: float = RateOption,
+    duration: float | None = DurationOption,
+    no_console: bool = typer.Option(
+        False, "--no-console", help="No live screen: a line of counts every 5 s (for logs, CI)."
+    ),
+    tenant: str | None = TenantOption,
+    review_ratio: float = ReviewRatioOption,
+    violation_ratio: float = ViolationRatioOption,
+    seed: int | None = SeedOption,
+) -> None:
+    """Run PrestaCop: servers, topology, simulated drones and every service, with live counts.
+
+    Uses NATS_URL/DATABASE_URL or a running `prestacop up`; otherwise starts the
+    embedded runtime under $PRESTACOP_HOME and stops it on exit.
+    """
+    import asyncio
+
+    from prestacop.bootstrap import servers
+    from prestacop.cli.drones import stop_on_signals
+    from prestacop.demo.runner import headless, live_counts, run_demo
+    from prestacop.demo.services import services
+    from prestacop.runtime.embedded import EmbeddedRuntimeError
+
+    cfg = settings(tenant)
+    options = fleet_options(cfg.tenant, drones, rate, violation_ratio, review_ratio, seed)
+    foreground = headless if no_console or not out.is_terminal else live_counts
+
+    async def go(found: RuntimeUrls) -> Board:
+        stop = asyncio.Event()
+        stop_on_signals(stop)
+        return await run_demo(found, cfg, services(options), foreground, stop, duration=duration)
+
+    try:
+        with servers(cfg) as found:
+            out.print(
+                f"PrestaCop demo: NATS {found.nats_url}, PostgreSQL {found.database_url}",
+                soft_wrap=True,
+            )
+            board = run(go(found))
+    except EmbeddedRuntimeError as err:
+        fail(str(err))
+    out.print(board.line(), soft_wrap=True, markup=False, highlight=False)
+    failed = [f"{name}: {s.error}" for name, s in board.services.items() if s.state == "failed"]
+    if failed:
+        fail("; ".join(failed))

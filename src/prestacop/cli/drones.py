@@ -4,10 +4,33 @@ from __future__ import annotations
 
 import asyncio
 import signal
+from typing import TYPE_CHECKING
 
 import typer
 
 from prestacop.cli.common import TenantOption, fail, out, run, settings, urls
+
+if TYPE_CHECKING:
+    from prestacop.simulator import SimulationOptions
+
+DronesOption = typer.Option(10, "--drones", "-n", min=1, help="How many drones fly.")
+RateOption = typer.Option(
+    1.0, "--rate", "-r", min=0.001, help="Position reports per second, per drone."
+)
+DurationOption = typer.Option(
+    None, "--duration", "-d", min=0.0, help="Stop after S seconds (default: Ctrl-C)."
+)
+ReviewRatioOption = typer.Option(
+    0.01, "--review-ratio", min=0.0, max=1.0, help="Share of violations sent for human review."
+)
+ViolationRatioOption = typer.Option(
+    0.05,
+    "--violation-ratio",
+    min=0.0,
+    max=1.0,
+    help="Chance that a patrolling drone's report comes with a violation.",
+)
+SeedOption = typer.Option(None, "--seed", help="Replay the same flights and vehicles.")
 
 
 def register(app: typer.Typer) -> None:
@@ -15,25 +38,13 @@ def register(app: typer.Typer) -> None:
 
 
 def simulate(
-    drones: int = typer.Option(10, "--drones", "-n", min=1, help="How many drones fly."),
-    rate: float = typer.Option(
-        1.0, "--rate", "-r", min=0.001, help="Position reports per second, per drone."
-    ),
-    duration: float | None = typer.Option(
-        None, "--duration", "-d", min=0.0, help="Stop after S seconds (default: Ctrl-C)."
-    ),
+    drones: int = DronesOption,
+    rate: float = RateOption,
+    duration: float | None = DurationOption,
     tenant: str | None = TenantOption,
-    review_ratio: float = typer.Option(
-        0.01, "--review-ratio", min=0.0, max=1.0, help="Share of violations sent for human review."
-    ),
-    violation_ratio: float = typer.Option(
-        0.05,
-        "--violation-ratio",
-        min=0.0,
-        max=1.0,
-        help="Chance that a patrolling drone's report comes with a violation.",
-    ),
-    seed: int | None = typer.Option(None, "--seed", help="Replay the same flights and vehicles."),
+    review_ratio: float = ReviewRatioOption,
+    violation_ratio: float = ViolationRatioOption,
+    seed: int | None = SeedOption,
 ) -> None:
     """Fly N drones along New York streets: positions, violations with images, reviews.
 
@@ -41,21 +52,11 @@ def simulate(
     NATS_URL or a running `prestacop up`.
     """
     from prestacop.bootstrap import open_log
-    from prestacop.simulator import SimulationOptions, Simulator
+    from prestacop.simulator import Simulator
 
     cfg = settings(tenant)
     found = urls(cfg)
-    try:
-        options = SimulationOptions(
-            drones=drones,
-            rate_hz=rate,
-            violation_ratio=violation_ratio,
-            review_ratio=review_ratio,
-            seed=seed,
-            tenant=cfg.tenant,
-        )
-    except ValueError as err:
-        fail(str(err), 2)
+    options = fleet_options(cfg.tenant, drones, rate, violation_ratio, review_ratio, seed)
 
     async def fly() -> Simulator:
         log = await open_log(found.nats_url, "prestacop-simulate")
@@ -80,6 +81,29 @@ def simulate(
     )
     if stats.failures:
         fail(f"{stats.failures} messages not stored; last: {stats.last_error}")
+
+
+def fleet_options(
+    tenant: str,
+    drones: int,
+    rate: float,
+    violation_ratio: float,
+    review_ratio: float,
+    seed: int | None,
+) -> SimulationOptions:
+    from prestacop.simulator import SimulationOptions
+
+    try:
+        return SimulationOptions(
+            drones=drones,
+            rate_hz=rate,
+            violation_ratio=violation_ratio,
+            review_ratio=review_ratio,
+            seed=seed,
+            tenant=tenant,
+        )
+    except ValueError as err:
+        fail(str(err), 2)
 
 
 def stop_on_signals(stop: asyncio.Event) -> None:

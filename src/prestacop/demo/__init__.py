@@ -1,0 +1,1 @@
+"""``prestacop demo``: the runtime, the simulator and every service, with live counts."""

@@ -1,0 +1,95 @@
+"""The services the demo runs: add yours here with one line.
+
+A service is a name and ``async def run(urls, settings, stop)`` that works until
+``stop`` is set, then cleans up and returns (raising means it failed: the demo
+stops and says so). ``status`` is an optional one-line summary for the screen.
+Heavy imports stay inside the functions: the core CLI must load without them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
+
+from prestacop.config import Settings
+from prestacop.runtime.embedded import RuntimeUrls
+
+if TYPE_CHECKING:
+    from prestacop.gate.service import GateCounters
+    from prestacop.simulator import SimulationOptions, SimulatorStats
+
+Run = Callable[[RuntimeUrls, Settings, asyncio.Event], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Service:
+    name: str
+    run: Run
+    needs_postgres: bool = False
+    status: Callable[[], str] = field(default=lambda: "")
+
+
+class FleetService:
+    """The simulated drones, flying for the demo's tenant."""
+
+    def __init__(self, options: SimulationOptions) -> None:
+        self.options = options
+        self.stats: SimulatorStats | None = None
+
+    async def run(self, urls: RuntimeUrls, settings: Settings, stop: asyncio.Event) -> None:
+        from prestacop.bootstrap import open_log
+        from prestacop.simulator import Simulator
+
+        log = await open_log(urls.nats_url, "prestacop-demo-drones")
+        try:
+            sim = Simulator(log, replace(self.options, tenant=settings.tenant))
+            self.stats = sim.stats
+            await sim.run(stop)
+        finally:
+            await log.close()
+        if sim.stats.failures:
+            raise RuntimeError(
+                f"{sim.stats.failures} drone messages not stored; last: {sim.stats.last_error}"
+            )
+
+    def status(self) -> str:
+        s = self.stats
+        if s is None:
+            return "taking off"
+        return (
+            f"{self.options.drones} drones, "
+            f"positions {s.positions_acked}/{s.positions_sent} acked, "
+            f"violations {s.violations_acked} ({s.reviews_acked} for review), lag {s.lag_s:.2f}s"
+            + (f", {s.failures} failed" if s.failures else "")
+        )
+
+
+class GateService:
+    """The validation gate: sets invalid live messages aside with their reason (issue 2)."""
+
+    def __init__(self) -> None:
+        self.counters: GateCounters | None = None
+
+    async def run(self, urls: RuntimeUrls, settings: Settings, stop: asyncio.Event) -> None:
+        from prestacop.gate.service import GateCounters, run_gate
+
+        self.counters = GateCounters()
+        await run_gate(urls.nats_url, stop, counters=self.counters)
+
+    def status(self) -> str:
+        c = self.counters
+        if c is None:
+            return "starting"
+        return f"checked {c.checked}, quarantined {sum(c.quarantined.values())}"
+
+
+def services(options: SimulationOptions) -> list[Service]:
+    """Everything the demo starts, in order. One line per service."""
+    fleet, gate = FleetService(options), GateService()
+    return [
+        Service("drones (simulator)", fleet.run, status=fleet.status),
+        Service("validation gate", gate.run, status=gate.status),
+        # Service("projections", run_projections, needs_postgres=True),  <- projection runner
+    ]
