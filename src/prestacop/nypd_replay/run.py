@@ -1,0 +1,137 @@
+"""Replaying files end to end: connect, replay each file, sum up (the I/O ends of the chain)."""
+
+from __future__ import annotations
+
+import resource
+import sys
+import time
+from dataclasses import dataclass, field
+
+import msgspec
+
+from prestacop.nypd_replay.checkpoint import Counters
+from prestacop.nypd_replay.rejects import RejectFile
+from prestacop.nypd_replay.replay import (
+    FileReplay,
+    FileResult,
+    Listener,
+    Quiet,
+    ReplayOptions,
+    _Log,
+)
+from prestacop.nypd_replay.worker import frames_from_process, frames_in_process
+
+
+def peak_rss_mb() -> dict[str, float]:
+    """Peak resident memory of this process and of its finished children (the parser)."""
+    to_mb = 1 / 1024 if sys.platform != "darwin" else 1 / (1024 * 1024)
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * to_mb
+    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * to_mb
+    return {"publisher": round(own, 1), "parser": round(children, 1)}
+
+
+class Report(msgspec.Struct, kw_only=True):
+    """The end-of-run summary (``--report``), for NYPD's own scripts to check a run."""
+
+    tenant: str
+    dry_run: bool
+    rows_read: int = 0
+    events: int = 0
+    duplicates: int = 0
+    rejected: int = 0
+    rejected_by_reason: dict[str, int] = msgspec.field(default_factory=dict)
+    blank_lines: int = 0
+    elapsed_s: float = 0.0
+    rows_per_s: float = 0.0
+    peak_rss_mb: float = 0.0
+    peak_rss_mb_by_process: dict[str, float] = msgspec.field(default_factory=dict)
+    rejects_file: str = ""
+    files: list[dict[str, object]] = msgspec.field(default_factory=list)
+    ok: bool = True
+
+
+@dataclass
+class Replayer:
+    """Replays files one after the other into one tenant's history."""
+
+    opts: ReplayOptions
+    nats_url: str | None = None
+    listener: Listener = field(default_factory=Quiet)
+    window: int = 4096
+    parse_process: bool = True
+    _closing: bool = False
+
+    async def run(self, names: list[str]) -> Report:
+        began = time.perf_counter()
+        log = None
+        client = None
+        if not self.opts.dry_run:
+            from prestacop.bootstrap import open_log
+
+            def on_status(state: str) -> None:
+                if state == "disconnected" and not self._closing:
+                    self.listener.status("NATS connection lost: waiting for the server")
+
+            client = await open_log(
+                self.nats_url or "", "prestacop-nypd-replay", window=self.window,
+                ack_timeout=5.0, on_status=on_status,
+            )  # fmt: skip
+            log = _Log(client.nc, client.js, client.publisher)
+        results: list[FileResult] = []
+        rejects = RejectFile(self.opts.rejects)
+        try:
+            for i, name in enumerate(names):
+                in_process = self.opts.dry_run or name == "-" or not self.parse_process
+                frames = frames_in_process if in_process else frames_from_process
+                replay = FileReplay(
+                    name, self.opts, frames, log, rejects, self.listener, first=i == 0
+                )
+                results.append(await replay.run())
+                if results[-1].error:
+                    break
+        finally:
+            rejects.close()
+            self._closing = True
+            if client is not None:
+                await client.close()
+        return self._report(results, time.perf_counter() - began)
+
+    def _report(self, results: list[FileResult], elapsed: float) -> Report:
+        total = Counters()
+        for r in results:
+            c = r.counters
+            total.rows_read += c.rows_read
+            total.events += c.events
+            total.duplicates += c.duplicates
+            total.rejected += c.rejected
+            total.blank_lines += c.blank_lines
+            for reason, n in c.rejected_by_reason.items():
+                total.rejected_by_reason[reason] = total.rejected_by_reason.get(reason, 0) + n
+        rss = peak_rss_mb()
+        return Report(
+            tenant=self.opts.tenant,
+            dry_run=self.opts.dry_run,
+            rows_read=total.rows_read,
+            events=total.events,
+            duplicates=total.duplicates,
+            rejected=total.rejected,
+            rejected_by_reason=dict(sorted(total.rejected_by_reason.items())),
+            blank_lines=total.blank_lines,
+            elapsed_s=round(elapsed, 3),
+            rows_per_s=round(total.rows_read / elapsed, 1) if elapsed else 0.0,
+            peak_rss_mb=max(rss.values()),
+            peak_rss_mb_by_process=rss,
+            rejects_file=str(self.opts.rejects),
+            files=[
+                {
+                    "name": r.name,
+                    "layout": r.layout,
+                    "resumed": r.resumed,
+                    "already_done": r.already_done,
+                    "error": r.error,
+                    **msgspec.structs.asdict(r.counters),
+                }
+                for r in results
+            ],
+            ok=all(r.error is None for r in results),
+        )

@@ -1,0 +1,139 @@
+"""One ticket → one ``ViolationReported`` from NYPD history, or the reason it cannot be.
+
+Pure: the current time is passed in (to refuse tickets dated in the future), and
+nothing here reads or writes. The message id is derived from the summons number,
+so a ticket replayed twice is the same event.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from datetime import datetime
+from typing import NamedTuple
+
+from prestacop.domain.events import ViolationReported
+from prestacop.domain.violation_codes import code_table, is_known
+from prestacop.nypd_replay.layout import F
+from prestacop.nypd_replay.nyc_time import BadDate, BadTime, ticket_time
+from prestacop.nypd_replay.places import locate
+
+_SUMMONS = re.compile(r"^[A-Za-z0-9_-]{1,60}$")
+_BLANKS = frozenset({"", "NA", "N/A", "NULL", "NONE", "BLANKPLATE"})
+#: Descriptions seen in the camera data set that differ from the code table's wording.
+_DESCRIPTION_ALIASES = {"UNALTERED COMM VEHICLE": 88}
+
+(SUMMONS, PLATE, STATE, PLATE_TYPE, ISSUE_DATE, CODE, DESCRIPTION, TIME, PRECINCT, COUNTY,
+ MAKE, BODY, COLOR, HOUSE, STREET) = (F[name] for name in (
+    "summons", "plate", "state", "plate_type", "issue_date", "violation_code",
+    "violation_description", "violation_time", "precinct", "county", "make", "body_type",
+    "color", "house_number", "street"))  # fmt: skip
+
+
+class Rejected(NamedTuple):
+    """Why a ticket was not translated: a short reason code and the detail."""
+
+    reason: str
+    detail: str
+
+
+def message_id(summons: str) -> str:
+    return f"nypd-{summons}"
+
+
+def _description_codes() -> dict[str, int]:
+    table = {" ".join(c.definition.upper().split()): c.code for c in code_table().values()}
+    table.update(_DESCRIPTION_ALIASES)
+    return table
+
+
+_BY_DESCRIPTION: dict[str, int] = {}
+
+
+def violation_code(code: str, description: str) -> int | Rejected:
+    """The code column if there is one, else the description (camera data set)."""
+    code = code.strip()
+    if code:
+        if not code.isdigit():
+            return Rejected("bad_code", f"violation code {code!r} is not a number")
+        number = int(code)
+        if number == 0 or not is_known(number):
+            return Rejected("unknown_code", f"violation code {number} is not an NYC code")
+        return number
+    if not _BY_DESCRIPTION:
+        _BY_DESCRIPTION.update(_description_codes())
+    text = " ".join(description.upper().split())
+    if not text:
+        return Rejected("no_violation", "no violation code and no violation description")
+    found = _BY_DESCRIPTION.get(text)
+    if found is None:
+        return Rejected("unknown_code", f"violation {description!r} matches no NYC code")
+    return found
+
+
+def _opt(value: str, limit: int) -> str | None:
+    """A text field, or None if blank or a placeholder.
+
+    Cut at ``limit`` only to bound garbage: the event's own limits are tighter,
+    so an over-long value is rejected by validation with the field's name.
+    """
+    value = " ".join(value.replace("\xa0", " ").split())
+    if value.upper() in _BLANKS:
+        return None
+    return value if len(value) <= limit else value[:limit]
+
+
+def _street(house: str, street: str) -> str | None:
+    street = " ".join(street.split())
+    if not street or street.upper() in _BLANKS:
+        return None
+    house = house.strip()
+    text = f"{house} {street}" if house and house.upper() not in _BLANKS else street
+    return text[:128]
+
+
+def translate(record: Sequence[str], now: datetime) -> ViolationReported | Rejected:
+    """A parsed ticket (fields in the order of ``layout.FIELDS``) as a history event."""
+    summons = record[SUMMONS].strip()
+    if not summons or summons.upper() in ("NA", "N/A"):
+        return Rejected("blank_summons", "the summons number is blank")
+    if not _SUMMONS.match(summons):
+        return Rejected("bad_summons", f"summons number {summons!r} has characters not allowed")
+    code = violation_code(record[CODE], record[DESCRIPTION])
+    if isinstance(code, Rejected):
+        return code
+    try:
+        when = ticket_time(record[ISSUE_DATE], record[TIME])
+    except BadDate as err:
+        return Rejected("bad_date", str(err))
+    except BadTime as err:
+        return Rejected("bad_time", str(err))
+    if when > now:
+        return Rejected(
+            "future_date",
+            f"issue date {record[ISSUE_DATE]!r} {record[TIME]!r} is after now"
+            f" ({now:%Y-%m-%d %H:%M} UTC)",
+        )
+    place = locate(record[PRECINCT], record[COUNTY])
+    precinct = record[PRECINCT].strip()
+    plate = _opt(record[PLATE], 64)
+    return ViolationReported(
+        message_id=message_id(summons),
+        drone_id=place.drone_id,
+        time=when,
+        latitude=place.latitude,
+        longitude=place.longitude,
+        violation_code=code,
+        plate=plate.replace(" ", "") if plate else None,
+        plate_state=None if record[STATE].strip() == "99" else _opt(record[STATE], 8),
+        plate_type=_opt(record[PLATE_TYPE], 16),
+        vehicle_make=_opt(record[MAKE], 64),
+        vehicle_color=_opt(record[COLOR], 64),
+        vehicle_body_type=_opt(record[BODY], 64),
+        street=_street(record[HOUSE], record[STREET]),
+        precinct=int(precinct) if precinct.isdigit() and 0 < int(precinct) <= 999 else None,
+        borough=place.borough,
+        location_precision=place.precision,
+        origin="nypd_history",
+        summons_number=summons,
+    )

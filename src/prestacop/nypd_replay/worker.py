@@ -1,0 +1,89 @@
+"""The parse process: reads and translates the file on the second core.
+
+The publishing process spends its time in the NATS client; parsing, translating
+and validating in another process lets both cores work. Frames cross the
+child's stdout (length-prefixed msgpack), whose small pipe buffer is the
+back-pressure: the parser blocks when the publisher is behind, so memory stays
+bounded. ``python -m prestacop.nypd_replay.worker`` is the child's entry point.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import struct
+import sys
+from collections.abc import AsyncIterator, Iterator
+
+import msgspec
+
+from prestacop.nypd_replay.batches import produce
+from prestacop.nypd_replay.frames import Failed, Finished, Frame, Position, pack, unpack
+
+_LENGTH = struct.Struct(">I")
+
+
+class _Args(msgspec.Struct):
+    name: str
+    tenant: str
+    start: Position | None
+    batch_rows: int
+
+
+def main(argv: list[str]) -> int:
+    args = msgspec.json.decode(argv[0], type=_Args)
+    out = sys.stdout.buffer
+    try:
+        for frame in produce(args.name, args.tenant, args.start, batch_rows=args.batch_rows):
+            data = pack(frame)
+            out.write(_LENGTH.pack(len(data)))
+            out.write(data)
+        out.flush()
+    except BrokenPipeError:
+        return 1  # the publishing side is gone: nothing left to do
+    return 0
+
+
+async def frames_in_process(
+    name: str, tenant: str, start: Position | None, batch_rows: int
+) -> AsyncIterator[Frame]:
+    """The same frames, parsed in this process (stdin, dry runs)."""
+    source: Iterator[Frame] = produce(name, tenant, start, batch_rows=batch_rows)
+    for frame in source:
+        yield frame
+        await asyncio.sleep(0)  # let acks in between batches
+
+
+async def frames_from_process(
+    name: str, tenant: str, start: Position | None, batch_rows: int
+) -> AsyncIterator[Frame]:
+    """Frames parsed by a child process."""
+    args = msgspec.json.encode(_Args(name, tenant, start, batch_rows)).decode()
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "prestacop.nypd_replay.worker", args,
+        stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+        limit=1 << 20,
+    )  # fmt: skip
+    assert proc.stdout is not None
+    try:
+        while True:
+            try:
+                size = _LENGTH.unpack(await proc.stdout.readexactly(_LENGTH.size))[0]
+                frame = unpack(await proc.stdout.readexactly(size))
+            except asyncio.IncompleteReadError:
+                await proc.wait()
+                yield Failed(f"the parse process ended early (exit code {proc.returncode})")
+                return
+            yield frame
+            if isinstance(frame, Finished | Failed):
+                return
+    finally:
+        if proc.returncode is None:
+            try:
+                proc.kill()
+            except ProcessLookupError:
+                pass
+        await proc.wait()
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
