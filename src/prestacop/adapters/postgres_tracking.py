@@ -1,0 +1,166 @@
+"""A projection build's tracking recorder: view rows, log positions and dead letters
+commit in one transaction (eventsourcing's ``PostgresTrackingRecorder``, one
+tracking row per stream: ``Tracking(application_name=<stream>, notification_id=<seq>)``).
+
+eventsourcing only refuses a position that does not move forward; a batch also
+checks that the position it starts from is still the stored one, so two runners
+on the same build can never apply the same events twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from eventsourcing.persistence import Tracking
+from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
+from psycopg import sql
+
+from prestacop.projections.api import Batch, Envelope, Projection
+
+log = logging.getLogger(__name__)
+
+
+class PositionMoved(Exception):
+    """Another runner advanced this build meanwhile: reload the positions and go on."""
+
+
+class Retired(Exception):
+    """The build is no longer the live one (a rebuild swapped in its successor)."""
+
+
+@dataclass
+class Advance:
+    """A stream's position before and after a batch, and the time of its last message."""
+
+    expected: int
+    new: int
+    received_at: datetime | None
+
+
+@dataclass
+class WriteResult:
+    applied: int = 0
+    dead: list[tuple[Envelope, str]] = field(default_factory=list)
+
+
+class BuildRecorder(PostgresTrackingRecorder):
+    """Tracking, progress and dead letters of one build, in the build's own schema."""
+
+    def __init__(self, datastore: PostgresDatastore, meta_schema: str) -> None:
+        super().__init__(datastore, tracking_table_name="tracking")
+        self.schema = datastore.schema
+        self.meta_schema = meta_schema
+        ident = sql.Identifier(self.schema)
+        self.sql_create_statements.append(
+            sql.SQL(
+                "CREATE TABLE IF NOT EXISTS {}.dead_letters ("
+                "stream text NOT NULL, seq bigint NOT NULL, subject text NOT NULL,"
+                " tenant text NOT NULL, event_type text, error text NOT NULL,"
+                " detail text NOT NULL, recorded_at timestamptz NOT NULL DEFAULT now(),"
+                " PRIMARY KEY (stream, seq))"
+            ).format(ident)
+        )
+        self.sql_create_statements.append(
+            sql.SQL(
+                "CREATE TABLE IF NOT EXISTS {}.progress ("
+                "stream text PRIMARY KEY, seq bigint NOT NULL, received_at timestamptz,"
+                " events bigint NOT NULL DEFAULT 0, rate double precision NOT NULL DEFAULT 0,"
+                " updated_at timestamptz NOT NULL DEFAULT now())"
+            ).format(ident)
+        )
+        self._set_path = sql.SQL("SET LOCAL search_path TO {}, public").format(ident)
+        self._lock_live = sql.SQL("SELECT schema FROM {}.live WHERE name = %s FOR SHARE").format(
+            sql.Identifier(meta_schema)
+        )
+        self._lock_position = sql.SQL(
+            "SELECT notification_id FROM {}.tracking WHERE application_name = %s FOR UPDATE"
+        ).format(ident)
+        self._progress = sql.SQL(
+            "INSERT INTO {}.progress AS p (stream, seq, received_at, events, rate, updated_at)"
+            " VALUES (%s, %s, %s, %s, %s, now()) ON CONFLICT (stream) DO UPDATE SET"
+            " seq = excluded.seq, received_at = coalesce(excluded.received_at, p.received_at),"
+            " events = p.events + excluded.events, rate = excluded.rate, updated_at = now()"
+        ).format(ident)
+        self._dead = sql.SQL(
+            "INSERT INTO {}.dead_letters (stream, seq, subject, tenant, event_type, error, detail)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (stream, seq) DO NOTHING"
+        ).format(ident)
+
+    def positions(self, streams: tuple[str, ...]) -> dict[str, int]:
+        return {s: self.max_tracking_id(s) or 0 for s in streams}
+
+    def write(
+        self,
+        projection: Projection,
+        envelopes: list[Envelope],
+        advance: dict[str, Advance],
+        *,
+        live_name: str | None,
+        counts: dict[str, int],
+        rate: float,
+    ) -> WriteResult:
+        """Apply a batch and move the positions, atomically; poison events go to
+        ``dead_letters`` (with the error and position) and the rest still apply."""
+        result = WriteResult()
+        with self.datastore.transaction(commit=True) as cur:
+            if live_name is not None:
+                row = cur.execute(self._lock_live, (live_name,)).fetchone()
+                if row is None or row["schema"] != self.schema:
+                    raise Retired(f"{self.schema} is no longer the live build of {live_name}")
+            cur.execute(self._set_path)
+            for stream, adv in advance.items():
+                row = cur.execute(self._lock_position, (stream,)).fetchone()
+                stored = row["notification_id"] if row else 0
+                if stored != adv.expected:
+                    raise PositionMoved(f"{self.schema} {stream}: at {stored}, not {adv.expected}")
+                self._insert_tracking(cur, Tracking(stream, adv.new))
+                cur.execute(
+                    self._progress, (stream, adv.new, adv.received_at, counts.get(stream, 0), rate)
+                )
+            if envelopes:
+                self._apply(projection, envelopes, cur, result)
+        return result
+
+    def _apply(
+        self, projection: Projection, envelopes: list[Envelope], cur: Any, result: WriteResult
+    ) -> None:
+        conn = cur.connection
+        try:
+            with conn.transaction():
+                projection.apply(Batch(envelopes), cur)
+            result.applied = len(envelopes)
+            return
+        except Exception as err:
+            log.warning("%s: batch failed (%s); applying one by one", projection.ident(), err)
+        for env in envelopes:  # find the poison: each event in its own savepoint
+            try:
+                with conn.transaction():
+                    projection.apply(Batch([env]), cur)
+                result.applied += 1
+            except Exception as err:
+                error = f"{type(err).__name__}: {err}"
+                result.dead.append((env, error))
+                cur.execute(
+                    self._dead,
+                    (
+                        env.stream,
+                        env.seq,
+                        env.subject,
+                        env.tenant,
+                        type(env.event).__name__,
+                        error,
+                        traceback.format_exc(limit=8),
+                    ),
+                )
+                log.error(
+                    "%s: dead letter %s #%d (%s): %s",
+                    projection.ident(),
+                    env.stream,
+                    env.seq,
+                    env.subject,
+                    error,
+                )

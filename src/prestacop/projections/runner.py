@@ -1,0 +1,228 @@
+"""The projection runner: read the log once, feed every build, commit exactly once.
+
+One ordered consumer per stream starts just after the lowest position any
+build has committed; each chunk is decoded once and fed to every build that
+reads that stream (each skips what it already has). Builds write in threads.
+A build being rebuilt (``swap_when_caught_up``) is swapped in atomically once
+it has reached where the log was at the previous check.
+
+When a build is retired by a swap elsewhere or another runner moved it, the
+runner starts a new generation: it reloads the live builds and their positions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from nats.js import JetStreamContext
+
+from prestacop.adapters.jetstream_reader import StreamReader, stream_head
+from prestacop.adapters.postgres_projections import Build, ProjectionStore
+from prestacop.adapters.postgres_tracking import PositionMoved, Retired
+from prestacop.projections.api import Projection
+from prestacop.projections.decoding import decode_chunk, timestamp
+from prestacop.projections.worker import Worker
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RunnerOptions:
+    batch: int = 5_000
+    """Most events per transaction (whole chunks; a chunk is at most ``chunk``)."""
+    chunk: int = 1_000
+    backlog: int = 40_000
+    """Events queued for one build before reading pauses."""
+    check_every: float = 0.25
+
+
+@dataclass
+class Plan:
+    """What to run: projection classes and how each build is chosen."""
+
+    projections: Sequence[type[Projection]]
+    sources: dict[str, str] = field(default_factory=dict)
+    rebuild: bool = False
+    """True: fill fresh builds beside the live ones and stop once all are swapped in."""
+
+
+class Runner:
+    def __init__(
+        self,
+        js: JetStreamContext,
+        store: ProjectionStore,
+        plan: Plan,
+        options: RunnerOptions | None = None,
+        on_progress: Callable[[list[Worker], dict[str, int]], None] | None = None,
+    ) -> None:
+        self.js = js
+        self.store = store
+        self.plan = plan
+        self.options = options or RunnerOptions()
+        self.on_progress = on_progress
+        self.workers: list[Worker] = []
+        self.invalid: Counter[str] = Counter()
+        self.heads: dict[str, int] = {}
+        self._building: dict[str, Build] = {}
+
+    async def run(self, stop: asyncio.Event) -> None:
+        await asyncio.to_thread(self.store.setup)
+        while not stop.is_set():
+            self.workers = await asyncio.to_thread(self._prepare)
+            if await self._generation(stop):
+                return
+
+    def _prepare(self) -> list[Worker]:
+        workers = []
+        for cls in self.plan.projections:
+            source = self.plan.sources.get(cls.name, f"{cls.__module__}:{cls.__qualname__}")
+            live = self.store.live(cls.name)
+            build = self._building.get(cls.name)
+            if build is None and (self.plan.rebuild or live is None or live.version != cls.version):
+                if live is not None and live.version != cls.version:
+                    log.warning(
+                        "%s: live build is v%d; filling v%d beside it",
+                        cls.name,
+                        live.version,
+                        cls.version,
+                    )
+                build = self.store.create_build(cls, source)
+                if live is None and not self.plan.rebuild:
+                    self.store.swap(build)  # a first build: visible at once, filling
+                    build = self.store.live(cls.name) or build
+                else:
+                    self._building[cls.name] = build
+            if build is None or build.state == "live":
+                build = live if build is None else build
+                assert build is not None
+                swap = False
+            else:
+                swap = True
+            recorder = self.store.recorder(build)
+            workers.append(
+                Worker(
+                    cls(),
+                    build,
+                    recorder,
+                    live=not swap,
+                    swap_when_caught_up=swap,
+                    committed=recorder.positions(cls.streams),
+                )
+            )
+        return workers
+
+    async def _generation(self, stop: asyncio.Event) -> bool:
+        """Run until stopped (True), or until the builds must be reloaded (False)."""
+        streams = sorted({s for w in self.workers for s in w.streams})
+        readers = []
+        for stream in streams:
+            start = min(w.committed.get(stream, 0) for w in self.workers if stream in w.streams)
+            readers.append(await StreamReader(self.js, stream, start + 1).start())
+        tasks = [asyncio.create_task(self._pump(r)) for r in readers]
+        tasks += [
+            asyncio.create_task(w.write_loop(self.options.batch, self.options.backlog))
+            for w in self.workers
+        ]
+        monitor = asyncio.create_task(self._monitor(streams))
+        stopper = asyncio.create_task(stop.wait())
+        try:
+            done, _ = await asyncio.wait(
+                [*tasks, monitor, stopper], return_when=asyncio.FIRST_COMPLETED
+            )
+            for task in done:
+                if task is stopper:
+                    return True
+                err = task.exception()
+                if task is monitor and err is None:
+                    return True  # a rebuild finished
+                if isinstance(err, Retired | PositionMoved):
+                    log.info("reloading builds: %s", err)
+                    return False
+                if err is not None:
+                    raise err
+            return False
+        finally:
+            for task in [*tasks, monitor, stopper]:
+                task.cancel()
+            for task in [*tasks, monitor, stopper]:
+                with contextlib.suppress(BaseException):
+                    await task
+            for reader in readers:
+                await reader.stop()
+            for worker in self.workers:
+                worker.recorder.datastore.close()
+
+    async def _pump(self, reader: StreamReader) -> None:
+        stream = reader.stream
+        targets = [w for w in self.workers if stream in w.streams]
+        while True:
+            chunk = await reader.take(self.options.chunk, 1.0)
+            if not chunk:
+                continue
+            envs = decode_chunk(stream, chunk, self.invalid)
+            first, last = chunk[0][0], chunk[-1][0]
+            last_time = timestamp(chunk[-1][3])
+            for w in targets:
+                w.feed(stream, first, last, envs, last_time)
+            for w in targets:
+                await w.room(self.options.backlog)
+
+    async def _monitor(self, streams: list[str]) -> None:
+        """Heads of the log; swaps rebuilt builds in once they reached the previous heads.
+        Returns when a rebuild run has swapped in all its builds."""
+        previous: dict[str, int] | None = None
+        while True:
+            heads = {s: (await stream_head(self.js, s)).last_seq for s in streams}
+            self.heads = heads
+            if previous is not None:
+                for w in self.workers:
+                    if w.swap_when_caught_up and not w.swapped.is_set() and w.lag(previous) == 0:
+                        await asyncio.to_thread(self._swap, w)
+            if self.on_progress is not None:
+                self.on_progress(self.workers, heads)
+            if self.plan.rebuild and all(w.swapped.is_set() for w in self.workers):
+                return
+            previous = heads
+            await asyncio.sleep(self.options.check_every)
+
+    def _swap(self, worker: Worker) -> None:
+        replaced: Build | None = self.store.swap(worker.build)
+        self._building.pop(worker.build.name, None)
+        log.info(
+            "%s: swapped in %s (replacing %s)",
+            worker.build.name,
+            worker.build.schema,
+            replaced.schema if replaced else "nothing",
+        )
+        worker.live = True
+        worker.swapped.set()
+
+
+async def run_projections(
+    nats_url: str,
+    database_url: str,
+    stop: asyncio.Event,
+    names: Sequence[str] | None = None,
+    custom: Sequence[str] = (),
+    *,
+    namespace: str = "prestacop",
+    options: RunnerOptions | None = None,
+) -> None:
+    """Keep the built-in views (or ``names``) and ``custom`` projections up to date until
+    ``stop`` is set: the background service that ``prestacop demo`` and ``project run`` use."""
+    from prestacop.adapters.nats_connection import connect
+    from prestacop.projections.catalog import select
+
+    projections, sources = select(names, custom)
+    nc = await connect(nats_url, "prestacop-projections")
+    store = ProjectionStore(database_url, namespace)
+    try:
+        await Runner(nc.jetstream(), store, Plan(projections, sources), options).run(stop)
+    finally:
+        await asyncio.to_thread(store.close)
+        await nc.drain()

@@ -1,0 +1,190 @@
+"""``violations``: one row per violation, with officers' decisions applied.
+
+``drone_code`` is what the drone (or NYPD history) reported and never changes;
+``code`` is the latest decision's corrected code, else the reported one.
+Every decision is kept in ``violation_decisions``. A decision and its
+violation may be read in either order (they can sit in different streams):
+both writes consult the other table, so the result does not depend on it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prestacop.domain.events import HUMAN_REVIEW_CODE, OperatorDecisionRecorded, ViolationReported
+from prestacop.projections.api import Batch, Projection
+from prestacop.projections.sql import copy_rows
+
+COLUMNS = (
+    "tenant",
+    "violation_id",
+    "drone_id",
+    "time",
+    "latitude",
+    "longitude",
+    "location_precision",
+    "drone_code",
+    "code",
+    "status",
+    "plate",
+    "plate_state",
+    "plate_type",
+    "image_id",
+    "origin",
+    "street",
+    "precinct",
+    "borough",
+    "summons_number",
+    "confidence",
+    "vehicle_make",
+    "vehicle_color",
+    "vehicle_body_type",
+    "stream",
+    "seq",
+    "received_at",
+)
+
+
+def status_of(drone_code: int, corrected: int | None, decided: bool) -> str:
+    if not decided:
+        return "pending_review" if drone_code == HUMAN_REVIEW_CODE else "reported"
+    if corrected is None:
+        return "dismissed"
+    return "confirmed" if corrected == drone_code else "corrected"
+
+
+class Violations(Projection):
+    name = "violations"
+    version = 1
+    tables = {
+        "violations": """
+            tenant text NOT NULL, violation_id text NOT NULL, drone_id text NOT NULL,
+            time timestamptz NOT NULL, latitude double precision, longitude double precision,
+            location_precision text NOT NULL, drone_code int NOT NULL, code int,
+            status text NOT NULL, plate text, plate_state text, plate_type text,
+            image_id text, origin text NOT NULL, street text, precinct int, borough text,
+            summons_number text, confidence double precision, vehicle_make text,
+            vehicle_color text, vehicle_body_type text, stream text NOT NULL,
+            seq bigint NOT NULL, received_at timestamptz NOT NULL,
+            decided_by text, decided_at timestamptz, decision_note text, decision_seq bigint,
+            PRIMARY KEY (tenant, violation_id)""",
+        "violation_decisions": """
+            tenant text NOT NULL, violation_id text NOT NULL, seq bigint NOT NULL,
+            decision_id text NOT NULL, officer_id text NOT NULL, time timestamptz NOT NULL,
+            corrected_code int, note text, PRIMARY KEY (tenant, violation_id, seq)""",
+    }
+    indexes = (
+        "CREATE INDEX ON violations (tenant, time)",
+        "CREATE INDEX ON violations (tenant, plate)",
+    )
+
+    def apply(self, batch: Batch, cur: Any) -> None:
+        rows = []
+        decisions = []
+        for env, e in batch.of(ViolationReported, OperatorDecisionRecorded):
+            if isinstance(e, ViolationReported):
+                code = e.violation_code
+                rows.append(
+                    (
+                        env.tenant,
+                        e.message_id,
+                        e.drone_id,
+                        e.time,
+                        e.latitude,
+                        e.longitude,
+                        e.location_precision,
+                        code,
+                        code,
+                        status_of(code, None, False),
+                        e.plate,
+                        e.plate_state,
+                        e.plate_type,
+                        e.image_id,
+                        e.origin,
+                        e.street,
+                        e.precinct,
+                        e.borough,
+                        e.summons_number,
+                        e.confidence,
+                        e.vehicle_make,
+                        e.vehicle_color,
+                        e.vehicle_body_type,
+                        env.stream,
+                        env.seq,
+                        env.received_at,
+                    )
+                )
+            else:
+                decisions.append(
+                    (
+                        env.tenant,
+                        e.alert_id,
+                        env.seq,
+                        e.message_id,
+                        e.officer_id,
+                        e.time,
+                        e.corrected_code,
+                        e.note,
+                    )
+                )
+        if rows:
+            self._insert(cur, rows)
+        if decisions:
+            self._decide(cur, decisions)
+
+    def _insert(self, cur: Any, rows: list[tuple[Any, ...]]) -> None:
+        cur.execute(
+            "CREATE TEMP TABLE IF NOT EXISTS _violations_in"
+            " (LIKE violations INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
+        )
+        copy_rows(cur, "_violations_in", COLUMNS, rows)
+        # Same id twice (a resend outside the de-duplication window): the first one counts.
+        kept = [c for c in COLUMNS if c not in ("code", "status")]
+        picked = ", ".join("i." + c for c in kept)
+        cur.execute(
+            f"INSERT INTO violations ({', '.join(kept)}, code, status,"
+            "  decided_by, decided_at, decision_note, decision_seq)"
+            f" SELECT DISTINCT ON (i.tenant, i.violation_id) {picked},"
+            "  CASE WHEN d.seq IS NULL THEN i.code ELSE d.corrected_code END,"
+            "  CASE WHEN d.seq IS NULL THEN i.status WHEN d.corrected_code IS NULL THEN"
+            "   'dismissed' WHEN d.corrected_code = i.drone_code THEN 'confirmed'"
+            "   ELSE 'corrected' END,"
+            "  d.officer_id, d.time, d.note, d.seq"
+            " FROM _violations_in i LEFT JOIN LATERAL (SELECT * FROM violation_decisions d"
+            "  WHERE d.tenant = i.tenant AND d.violation_id = i.violation_id"
+            "  ORDER BY d.seq DESC LIMIT 1) d ON true"
+            " ORDER BY i.tenant, i.violation_id, i.stream, i.seq"
+            " ON CONFLICT (tenant, violation_id) DO NOTHING"
+        )
+
+    def _decide(self, cur: Any, decisions: list[tuple[Any, ...]]) -> None:
+        copy_rows(
+            cur,
+            "violation_decisions",
+            (
+                "tenant",
+                "violation_id",
+                "seq",
+                "decision_id",
+                "officer_id",
+                "time",
+                "corrected_code",
+                "note",
+            ),
+            decisions,
+        )
+        latest: dict[tuple[str, str], tuple[Any, ...]] = {}
+        for d in decisions:  # in log order: the last one per violation wins
+            latest[(d[0], d[1])] = d
+        cur.executemany(
+            "UPDATE violations SET code = %(code)s, decided_by = %(officer)s,"
+            " decided_at = %(time)s, decision_note = %(note)s, decision_seq = %(seq)s,"
+            " status = CASE WHEN %(code)s::int IS NULL THEN 'dismissed'"
+            "  WHEN %(code)s::int = drone_code THEN 'confirmed' ELSE 'corrected' END"
+            " WHERE tenant = %(tenant)s AND violation_id = %(vid)s"
+            "  AND (decision_seq IS NULL OR decision_seq < %(seq)s)",
+            [
+                {"tenant": t, "vid": v, "seq": s, "officer": o, "time": tm, "code": c, "note": n}
+                for (t, v, s, _id, o, tm, c, n) in latest.values()
+            ],
+        )
