@@ -1,9 +1,47 @@
-"""Placeholder: filled by its issue."""
+"""``prestacop console --officer ID``: the officers' terminal console for human-review alerts."""
 
 from __future__ import annotations
 
 import typer
 
+from prestacop.cli.common import TenantOption, fail, settings, urls
+
 
 def register(app: typer.Typer) -> None:
-    pass
+    @app.command()
+    def console(
+        officer: str = typer.Option(..., "--officer", "-o", help="Your officer id (no spaces)."),
+        tenant: str | None = TenantOption,
+        escalate_after: float = typer.Option(
+            120.0, "--escalate-after", help="Highlight alerts unclaimed for longer (seconds)."
+        ),
+        control_cmd: str | None = typer.Option(
+            None,
+            "--control-cmd",
+            help="Drone-control command template, e.g. 'dronectl takeover {drone_id}' "
+            "(default $PRESTACOP_CONTROL_CMD).",
+        ),
+    ) -> None:
+        """Watch, claim, take control of and resolve human-review alerts (keyboard: see footer)."""
+        from prestacop.domain.subjects import SubjectError, check_token
+
+        try:
+            check_token(officer, "officer id")
+        except SubjectError as err:
+            fail(str(err), 2)
+        cfg = settings(tenant)
+        where = urls(cfg)
+        try:
+            from prestacop.operator_tui.launch import run_console
+        except ImportError as err:
+            fail(f"the console needs the server extra (pip install 'prestacop[server]'): {err}")
+        try:
+            run_console(
+                where.nats_url,
+                cfg.tenant,
+                officer,
+                control_cmd=control_cmd,
+                escalate_after_s=escalate_after,
+            )
+        except (OSError, TimeoutError) as err:
+            fail(f"cannot reach NATS at {where.nats_url}: {err}")

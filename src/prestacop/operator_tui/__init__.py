@@ -1,0 +1,1 @@
+"""The officers' Textual console for human-review alerts (``prestacop console``)."""

@@ -1,0 +1,436 @@
+"""The officers' console: live alerts, claim, take control, resolve, release.
+
+The app is given its ports (``AlertLog``, ``DroneControl``); it never builds an
+adapter. The feed pushes items into the app as messages; the one-second timer
+only redraws ages and escalation, it synchronises nothing.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable, Coroutine
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from rich.text import Text
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal
+from textual.message import Message
+from textual.widgets import DataTable, Footer, Static
+
+from prestacop.alerts.desk import AlertDesk
+from prestacop.alerts.ports import (
+    AlertLog,
+    AlertLogUnavailable,
+    DroneControl,
+    FeedItem,
+    FeedState,
+    LogEntry,
+)
+from prestacop.domain.alerts import Alert, AlertRefused, is_escalated
+from prestacop.domain.events import PositionReported, ViolationReported
+from prestacop.operator_tui.picture import halfblocks, save_image
+from prestacop.operator_tui.resolve import ResolveScreen, Verdict
+
+COLUMNS = (
+    ("age", "Age", 6),
+    ("drone", "Drone", 10),
+    ("place", "Place", 24),
+    ("plate", "Plate", 8),
+    ("conf", "Conf", 4),
+    ("holder", "Holder", 10),
+)
+
+
+class FeedItemArrived(Message):
+    """An item of the alert stream, pushed by the feed."""
+
+    def __init__(self, item: FeedItem) -> None:
+        super().__init__()
+        self.item = item
+
+
+class FeedStateChanged(Message):
+    def __init__(self, state: FeedState) -> None:
+        super().__init__()
+        self.state = state
+
+
+def fmt_age(delta: timedelta) -> str:
+    s = max(0, int(delta.total_seconds()))
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m{s % 60:02d}"
+    if s < 86400:
+        return f"{s // 3600}h{s % 3600 // 60:02d}"
+    return f"{s // 86400}d"
+
+
+def place_of(v: ViolationReported) -> str:
+    where = v.street or (
+        f"{v.latitude:.4f},{v.longitude:.4f}" if v.latitude is not None else "unknown place"
+    )
+    borough = (v.borough or "")[:3].upper()
+    return f"{where} {borough}".strip()
+
+
+class ConsoleApp(App[None]):
+    CSS_PATH = "console.tcss"
+    TITLE = "PrestaCop console"
+    BINDINGS = [
+        Binding("c", "claim", "Claim"),
+        Binding("t", "take_control", "Control"),
+        Binding("r", "resolve", "Resolve"),
+        Binding("u", "release", "Release"),
+        Binding("o", "open_image", "Image"),
+        Binding("q", "quit", "Quit"),
+    ]
+
+    def __init__(
+        self,
+        alert_log: AlertLog,
+        officer_id: str,
+        control: DroneControl,
+        *,
+        escalate_after: timedelta = timedelta(minutes=2),
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        image_dir: Path | None = None,
+        on_arrival: Callable[[FeedItem], None] | None = None,
+    ) -> None:
+        super().__init__()
+        self.alert_log = alert_log
+        self.officer_id = officer_id
+        self.desk = AlertDesk(alert_log, officer_id, control, clock=clock)
+        self.escalate_after = escalate_after
+        self.clock = clock
+        self.image_dir = image_dir
+        self.on_arrival = on_arrival
+        self.feed_state: FeedState = "connecting"
+        self.selected: str | None = None
+        self.message_text = ""
+        self._signature: tuple[object, ...] = ()
+        self._images: dict[str, Path | None] = {}
+        self._positions: dict[str, LogEntry | None] = {}
+        self._pictures: dict[str, Text | None] = {}
+
+    # -- layout and feed ------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="topbar")
+        yield Static(id="counts")
+        yield DataTable(id="alerts", cursor_type="row")
+        with Horizontal(id="detail"):
+            yield Static(id="info")
+            yield Static(id="picture")
+        yield Static(id="message")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        table = self.query_one("#alerts", DataTable)
+        for key, label, width in COLUMNS:
+            table.add_column(label, key=key, width=width)
+        table.focus()
+        self.set_interval(1.0, self.redraw)
+        self.redraw()
+        self.run_worker(self._follow(), name="feed", exit_on_error=False)
+
+    async def _follow(self) -> None:
+        await self.alert_log.follow(
+            lambda item: self.post_message(FeedItemArrived(item)),
+            lambda state: self.post_message(FeedStateChanged(state)),
+        )
+
+    def on_feed_item_arrived(self, message: FeedItemArrived) -> None:
+        if self.on_arrival is not None:
+            self.on_arrival(message.item)
+        alert = self.desk.apply(message.item)
+        if self.feed_state == "replaying":
+            return  # drawn once when caught up
+        if alert is not None and alert.status == "open" and alert.last_seq == 0:
+            self.bell()  # a new alert
+        self.redraw()
+
+    def on_feed_state_changed(self, message: FeedStateChanged) -> None:
+        self.feed_state = message.state
+        self.redraw()
+
+    # -- drawing --------------------------------------------------------------
+
+    def redraw(self) -> None:
+        now = self.clock()
+        self._draw_bars(now)
+        self._draw_table(now)
+        self._draw_detail(now)
+
+    def _draw_bars(self, now: datetime) -> None:
+        state = {
+            "live": Text("● live", "bold green"),
+            "replaying": Text("◌ reading missed alerts…", "yellow"),
+            "reconnecting": Text("◌ reconnecting…", "bold red"),
+            "connecting": Text("◌ connecting…", "yellow"),
+        }[self.feed_state]
+        top = Text.assemble(
+            ("PrestaCop ", "bold"), f"officer {self.officer_id} · {self.alert_log.tenant} · ", state
+        )
+        self.query_one("#topbar", Static).update(top)
+        day_start = now.astimezone().replace(hour=0, minute=0, second=0, microsecond=0)
+        counts = self.desk.board.counts(
+            now=now, day_start=day_start, escalate_after=self.escalate_after
+        )
+        line = Text.assemble(
+            ("open ", "dim"),
+            (str(counts.open), "bold"),
+            ("  claimed ", "dim"),
+            (str(counts.claimed), "bold"),
+            ("  resolved today ", "dim"),
+            (str(counts.resolved_today), "bold"),
+        )
+        if counts.escalated:
+            line.append(
+                f"  ⚠ {counts.escalated} waiting > {fmt_age(self.escalate_after)}", "bold red"
+            )
+        active = self.desk.board.active()
+        if active:
+            newest = max(active, key=lambda a: a.raised_at)
+            line.append(f"  newest {fmt_age(newest.age(now))} ago", "dim")
+        if self.desk.unreadable:
+            line.append(f"  {len(self.desk.unreadable)} unreadable", "bold magenta")
+        self.query_one("#counts", Static).update(line)
+
+    def _row_style(self, alert: Alert, now: datetime) -> str:
+        if is_escalated(alert, now, self.escalate_after):
+            return "bold white on red"
+        if alert.holder == self.officer_id:
+            return "bold green"
+        return "yellow" if alert.status == "claimed" else ""
+
+    def _draw_table(self, now: datetime) -> None:
+        table = self.query_one("#alerts", DataTable)
+        active = self.desk.board.active()
+        signature = tuple((a.alert_id, a.status, a.holder, self._row_style(a, now)) for a in active)
+        if signature == self._signature:
+            for a in active:  # only the ages tick
+                table.update_cell(
+                    a.alert_id, "age", Text(fmt_age(a.age(now)), self._row_style(a, now))
+                )
+            return
+        self._signature = signature
+        table.clear()
+        for a in active:
+            assert a.violation is not None
+            v = a.violation
+            style = self._row_style(a, now)
+            cells = (
+                fmt_age(a.age(now)),
+                a.drone_id,
+                place_of(v),
+                v.plate or "-",
+                f"{v.confidence:.2f}" if v.confidence is not None else "-",
+                a.holder or "-",
+            )
+            table.add_row(*(Text(c, style) for c in cells), key=a.alert_id)
+        if not active:
+            self.selected = None
+        elif self.selected is not None and self.selected in {a.alert_id for a in active}:
+            table.move_cursor(row=table.get_row_index(self.selected), animate=False)
+        else:
+            self.selected = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        key = event.row_key.value
+        if key != self.selected:
+            self.selected = key
+            self._draw_detail(self.clock())
+
+    def _draw_detail(self, now: datetime) -> None:
+        info, picture = self.query_one("#info", Static), self.query_one("#picture", Static)
+        alert = self.desk.board.get(self.selected) if self.selected else None
+        if alert is None or alert.violation is None:
+            info.update(
+                Text(
+                    "No alert selected."
+                    if self.desk.board.active()
+                    else "No open alert. New ones appear here as drones raise them.",
+                    "dim",
+                )
+            )
+            picture.update("")
+            return
+        info.update(self._details(alert, now))
+        if alert.alert_id not in self._images:
+            self._images[alert.alert_id] = None
+            self.run_worker(self._load(alert), group="load")
+        picture.update(self._pictures.get(alert.alert_id) or Text("(loading image…)", "dim"))
+
+    def _details(self, alert: Alert, now: datetime) -> Text:
+        v = alert.violation
+        assert v is not None
+        t = Text()
+        t.append(f"{alert.alert_id[:12]} ", "bold")
+        t.append(f"drone {v.drone_id} · raised {fmt_age(alert.age(now))} ago\n")
+        status = {
+            "open": ("OPEN", "bold red"),
+            "claimed": ("CLAIMED", "bold yellow"),
+            "resolved": ("RESOLVED", "bold green"),
+        }[alert.status]
+        t.append(status[0], status[1])
+        if alert.holder:
+            t.append(f" by {alert.holder}" + (" (you)" if alert.holder == self.officer_id else ""))
+        else:
+            t.append(f" waiting {fmt_age(alert.waiting(now))}")
+        t.append("\n")
+        where = ", ".join(
+            x for x in (v.street, v.borough, f"pct {v.precinct}" if v.precinct else None) if x
+        )
+        coords = f"{v.latitude:.5f},{v.longitude:.5f}" if v.latitude is not None else "-"
+        t.append(f"Place {where or '-'} {coords} ({v.location_precision})\n")
+        plate = " ".join(x for x in (v.plate, v.plate_state, v.plate_type) if x) or "not read"
+        car = " ".join(x for x in (v.vehicle_color, v.vehicle_make, v.vehicle_body_type) if x)
+        conf = f"{v.confidence:.2f}" if v.confidence is not None else "-"
+        t.append(f"Plate {plate} · {car or 'vehicle ?'} · confidence {conf}\n")
+        pos = self._positions.get(alert.alert_id)
+        if pos is not None and isinstance(pos.event, PositionReported):
+            p = pos.event
+            extra = f", battery {p.battery_pct:.0f}%" if p.battery_pct is not None else ""
+            t.append(
+                f"Drone now {p.latitude:.5f},{p.longitude:.5f} "
+                f"({fmt_age(now - p.time)} ago{extra})\n"
+            )
+        else:
+            t.append("Drone now: no position known\n", "dim")
+        for c in alert.controls[-2:]:
+            t.append(
+                f"Control by {c.officer_id}: {'ok' if c.succeeded else 'FAILED'} "
+                f"{c.detail or ''}\n",
+                "green" if c.succeeded else "red",
+            )
+        path = self._images.get(alert.alert_id)
+        t.append(f"Image {path} (o: open)" if path else "Image: not loaded", "cyan")
+        return t
+
+    async def _load(self, alert: Alert) -> None:
+        """The image and the drone's last position, read once per alert."""
+        v = alert.violation
+        assert v is not None
+        try:
+            self._positions[alert.alert_id] = await self.alert_log.last_position(v.drone_id)
+            data = await self.alert_log.image(v.image_id) if v.image_id else None
+        except AlertLogUnavailable as err:
+            self._images.pop(alert.alert_id, None)
+            self.say(str(err), "error")
+            return
+        if data is None:
+            self._pictures[alert.alert_id] = Text("(no image in the store)", "red")
+        else:
+            path = save_image(data, v.image_id or alert.alert_id, self.image_dir)
+            self._images[alert.alert_id] = path
+            self._pictures[alert.alert_id] = halfblocks(data, 32, 9) or Text(
+                f"({len(data)} bytes: not a picture\nthis terminal can draw;\nsee the file)", "dim"
+            )
+        self._draw_detail(self.clock())
+
+    # -- commands -------------------------------------------------------------
+
+    def say(self, text: str, kind: str = "") -> None:
+        self.message_text = text
+        bar = self.query_one("#message", Static)
+        bar.set_classes(kind)
+        bar.update(Text(text))
+
+    def _selected_alert(self) -> Alert | None:
+        alert = self.desk.board.get(self.selected) if self.selected else None
+        if alert is None:
+            self.say("select an alert first", "error")
+        return alert
+
+    def _run(self, what: str, coro: Coroutine[Any, Any, object]) -> None:
+        async def attempt() -> None:
+            try:
+                await coro
+            except AlertRefused as err:
+                self.say(f"{what}: {err}", "error")
+            except AlertLogUnavailable as err:
+                self.say(f"{what}: {err}", "error")
+            else:
+                self.say(f"{what}: done", "ok")
+
+        self.say(f"{what}…")
+        self.run_worker(attempt(), group="commands")
+
+    def action_claim(self) -> None:
+        if alert := self._selected_alert():
+            self._run(f"claim {alert.alert_id[:12]}", self.desk.claim(alert.alert_id))
+
+    def action_release(self) -> None:
+        if alert := self._selected_alert():
+            self._run(f"release {alert.alert_id[:12]}", self.desk.release(alert.alert_id))
+
+    def action_take_control(self) -> None:
+        alert = self._selected_alert()
+        if alert is None:
+            return
+
+        async def take() -> None:
+            try:
+                result, not_recorded = await self.desk.take_control(alert.alert_id)
+            except AlertRefused as err:
+                self.say(f"control: {err}", "error")
+                return
+            text = f"control of {alert.drone_id}: {' '.join(result.argv)} -> {result.summary()}"
+            if not_recorded:
+                text += f" ({not_recorded})"
+            self.say(text, "ok" if result.succeeded and not not_recorded else "error")
+
+        self.say(f"taking control of {alert.drone_id}…")
+        self.run_worker(take(), group="commands")
+
+    def action_resolve(self) -> None:
+        alert = self._selected_alert()
+        if alert is None:
+            return
+        if alert.holder != self.officer_id:
+            self.say("resolve: claim it first (c)", "error")
+            return
+
+        def decided(verdict: Verdict | None) -> None:
+            if verdict is None:
+                self.say("resolve: cancelled")
+                return
+            self._run(
+                f"resolve {alert.alert_id[:12]} as "
+                + (str(verdict.corrected_code) if verdict.corrected_code else "no violation"),
+                self.desk.resolve(alert.alert_id, verdict.corrected_code, verdict.note),
+            )
+
+        self.push_screen(ResolveScreen(f"{alert.alert_id[:12]} (drone {alert.drone_id})"), decided)
+
+    def action_open_image(self) -> None:
+        alert = self._selected_alert()
+        path = self._images.get(alert.alert_id) if alert else None
+        if alert is None:
+            return
+        if path is None:
+            self.say("image not loaded (yet)", "error")
+            return
+        opener = "open" if sys.platform == "darwin" else "xdg-open"
+        if shutil.which(opener) and (sys.platform == "darwin" or _has_display()):
+            subprocess.Popen(
+                [opener, str(path)],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+            self.say(f"opened {path}", "ok")
+        else:
+            self.say(f"image saved at {path} (no viewer here: copy it or open it elsewhere)")
+
+
+def _has_display() -> bool:
+    import os
+
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))

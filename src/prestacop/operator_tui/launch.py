@@ -1,0 +1,61 @@
+"""Wiring the console to the real log and the real control software (its composition root)."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from pathlib import Path
+
+
+async def run_console_async(
+    nats_url: str,
+    tenant: str,
+    officer_id: str,
+    *,
+    control_cmd: str | None = None,
+    escalate_after_s: float = 120.0,
+    image_dir: Path | None = None,
+) -> None:
+    """Open the tenant's alert log, run the console until the officer quits, close the log."""
+    from prestacop.adapters.alert_feed import JetStreamAlertLog
+    from prestacop.alerts.control import CommandControl
+    from prestacop.config import Settings
+    from prestacop.domain.subjects import check_token
+    from prestacop.operator_tui.app import ConsoleApp
+
+    check_token(officer_id, "officer id")
+    template = control_cmd if control_cmd is not None else Settings(tenant=tenant).control_cmd
+    alert_log = await JetStreamAlertLog.open(nats_url, tenant, name=f"console-{officer_id}")
+    try:
+        app = ConsoleApp(
+            alert_log,
+            officer_id,
+            CommandControl(template),
+            escalate_after=timedelta(seconds=escalate_after_s),
+            image_dir=image_dir,
+        )
+        await app.run_async()
+    finally:
+        await alert_log.close()
+
+
+def run_console(
+    nats_url: str,
+    tenant: str,
+    officer_id: str,
+    *,
+    control_cmd: str | None = None,
+    escalate_after_s: float = 120.0,
+    image_dir: Path | None = None,
+) -> None:
+    """Run the officers' console in this terminal (blocks until the officer quits)."""
+    asyncio.run(
+        run_console_async(
+            nats_url,
+            tenant,
+            officer_id,
+            control_cmd=control_cmd,
+            escalate_after_s=escalate_after_s,
+            image_dir=image_dir,
+        )
+    )

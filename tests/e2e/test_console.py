@@ -1,0 +1,206 @@
+"""The officers' console driven with Textual's Pilot against a real nats-server."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from textual.pilot import Pilot
+from textual.widgets import DataTable, Static
+
+from prestacop.adapters.alert_feed import JetStreamAlertLog
+from prestacop.alerts.control import CommandControl
+from prestacop.bootstrap import LogClient
+from prestacop.domain.events import DroneControlTaken, OperatorDecisionRecorded
+from prestacop.drone import DroneClient
+from prestacop.operator_tui.app import ConsoleApp
+from prestacop.operator_tui.resolve import ResolveScreen
+from tests.conftest import wait_until
+
+pytestmark = pytest.mark.timeout(60)
+
+
+@asynccontextmanager
+async def console(
+    nats_url: str,
+    tenant: str,
+    officer: str,
+    tmp_path: Path,
+    *,
+    control_cmd: str = "true",
+    size: tuple[int, int] = (100, 30),
+    escalate_after: timedelta = timedelta(minutes=2),
+) -> AsyncIterator[tuple[ConsoleApp, Pilot[None]]]:
+    alert_log = await JetStreamAlertLog.open(nats_url, tenant, name=f"console-{officer}")
+    app = ConsoleApp(
+        alert_log,
+        officer,
+        CommandControl(control_cmd),
+        escalate_after=escalate_after,
+        image_dir=tmp_path / "images",
+    )
+    try:
+        async with app.run_test(size=size) as pilot:
+            await wait_until(lambda: app.feed_state == "live", what="console live")
+            yield app, pilot
+    finally:
+        await alert_log.close()
+
+
+async def raise_alert(
+    log: LogClient, tenant: str, drone: str = "drone-7", **details: object
+) -> str:
+    alert_id = uuid.uuid4().hex
+    client = await DroneClient(tenant, drone, log=log).connect()
+    await client.report_position(40.7502, -73.9803, battery_pct=54)
+    await client.request_review(
+        b"\xff\xd8not-really-a-jpeg",
+        40.75,
+        -73.98,
+        message_id=alert_id,
+        plate="ABC1234",
+        confidence=0.41,
+        street="W 42 St",
+        borough="Manhattan",
+        **details,
+    )
+    return alert_id
+
+
+def text_of(app: ConsoleApp, selector: str) -> str:
+    return str(app.query_one(selector, Static).content)
+
+
+def row_texts(app: ConsoleApp) -> list[str]:
+    table = app.query_one("#alerts", DataTable)
+    return [" ".join(str(c) for c in table.get_row_at(i)) for i in range(table.row_count)]
+
+
+async def test_an_alert_appears_live_with_its_drone_plate_and_place(
+    log: LogClient, nats_url: str, tenant: str, tmp_path: Path
+) -> None:
+    async with console(nats_url, tenant, "officer-a", tmp_path) as (app, _pilot):
+        assert row_texts(app) == []
+        alert_id = await raise_alert(log, tenant)
+        await wait_until(lambda: len(row_texts(app)) == 1, what="the alert row")
+        row = row_texts(app)[0]
+        assert "drone-7" in row and "ABC1234" in row and "W 42 St MAN" in row and "0.41" in row
+        assert app.selected == alert_id
+        await wait_until(lambda: "Drone now 40.75020" in text_of(app, "#info"), what="position")
+        assert "open 1" in text_of(app, "#counts")
+        assert (tmp_path / "images").exists()  # the image was fetched and saved to open
+
+
+async def test_an_officer_claims_the_selected_alert(
+    log: LogClient, nats_url: str, tenant: str, tmp_path: Path
+) -> None:
+    async with console(nats_url, tenant, "officer-a", tmp_path) as (app, pilot):
+        alert_id = await raise_alert(log, tenant)
+        await wait_until(lambda: app.selected == alert_id, what="selected")
+        await pilot.press("c")
+        await wait_until(lambda: app.desk.board.get(alert_id).holder == "officer-a", what="held")
+        await wait_until(lambda: "officer-a" in row_texts(app)[0], what="holder shown")
+        assert "claimed 1" in text_of(app, "#counts")
+
+
+async def test_a_second_console_claim_is_refused_and_shows_who_holds_it(
+    log: LogClient, nats_url: str, tenant: str, tmp_path: Path
+) -> None:
+    alert_id = await raise_alert(log, tenant)
+    async with console(nats_url, tenant, "officer-a", tmp_path) as (a, pilot_a):
+        async with console(nats_url, tenant, "officer-b", tmp_path) as (b, pilot_b):
+            await wait_until(lambda: a.selected == b.selected == alert_id, what="both see it")
+            await pilot_a.press("c")
+            await pilot_b.press("c")
+            await wait_until(lambda: "held by officer-a" in b.message_text, what="b refused")
+            await wait_until(lambda: "officer-a" in row_texts(b)[0], what="holder in b's list")
+            assert a.desk.board.get(alert_id).holder == "officer-a"
+            assert "done" in a.message_text
+
+
+async def test_take_control_runs_the_command_with_the_drone_id_and_records_it(
+    log: LogClient, nats_url: str, tenant: str, tmp_path: Path
+) -> None:
+    out = tmp_path / "control.txt"
+    cmd = f"sh -c 'printf %s \"$1\" > {out}' control {{drone_id}}"
+    async with console(nats_url, tenant, "officer-a", tmp_path, control_cmd=cmd) as (app, pilot):
+        alert_id = await raise_alert(log, tenant, drone="drone-42")
+        await wait_until(lambda: app.selected == alert_id, what="selected")
+        await pilot.press("t")
+        await wait_until(lambda: "claim it first" in app.message_text, what="needs a claim")
+        assert not out.exists()
+        await pilot.press("c")
+        await wait_until(lambda: app.desk.board.get(alert_id).holder == "officer-a", what="held")
+        await pilot.press("t")
+        await wait_until(lambda: app.desk.board.get(alert_id).controls, what="control recorded")
+        assert out.read_text() == "drone-42"
+        control = app.desk.board.get(alert_id).controls[0]
+        assert isinstance(control, DroneControlTaken)
+        assert control.succeeded and control.officer_id == "officer-a"
+
+
+async def test_a_failing_control_command_is_shown_and_recorded_as_failed(
+    log: LogClient, nats_url: str, tenant: str, tmp_path: Path
+) -> None:
+    cmd = "sh -c 'echo no radio link to $1 >&2; exit 3' control {drone_id}"
+    async with console(nats_url, tenant, "officer-a", tmp_path, control_cmd=cmd) as (app, pilot):
+        alert_id = await raise_alert(log, tenant, drone="drone-9")
+        await wait_until(lambda: app.selected == alert_id, what="selected")
+        await pilot.press("c")
+        await wait_until(lambda: app.desk.board.get(alert_id).holder == "officer-a", what="held")
+        await pilot.press("t")
+        await wait_until(lambda: "exit code 3" in app.message_text, what="failure shown")
+        assert "no radio link to drone-9" in app.message_text
+        await wait_until(lambda: app.desk.board.get(alert_id).controls, what="control recorded")
+        assert not app.desk.board.get(alert_id).controls[0].succeeded
+
+
+async def test_resolving_with_a_searched_code_publishes_the_decision(
+    log: LogClient, nats_url: str, tenant: str, tmp_path: Path
+) -> None:
+    async with console(nats_url, tenant, "officer-a", tmp_path) as (app, pilot):
+        alert_id = await raise_alert(log, tenant)
+        await wait_until(lambda: app.selected == alert_id, what="selected")
+        await pilot.press("c")
+        await wait_until(lambda: app.desk.board.get(alert_id).holder == "officer-a", what="held")
+        await pilot.press("r")
+        await wait_until(lambda: isinstance(app.screen, ResolveScreen), what="the dialog")
+        await pilot.press(*"hydrant", "tab", *"on the hydrant", "enter")
+        await wait_until(lambda: app.screen.focused and app.screen.focused.id == "codes")
+        await pilot.press("enter")
+        await wait_until(lambda: app.desk.board.get(alert_id).status == "resolved", what="resolved")
+        decision = app.desk.board.get(alert_id).decision
+        assert isinstance(decision, OperatorDecisionRecorded)
+        assert decision.corrected_code == 40 and decision.note == "on the hydrant"
+        await wait_until(lambda: row_texts(app) == [], what="gone from the list")
+        assert "resolved today 1" in text_of(app, "#counts")
+
+
+async def test_an_alert_unclaimed_too_long_is_highlighted(
+    log: LogClient, nats_url: str, tenant: str, tmp_path: Path
+) -> None:
+    async with console(nats_url, tenant, "officer-a", tmp_path, escalate_after=timedelta(0)) as (
+        app,
+        _pilot,
+    ):
+        await raise_alert(log, tenant)
+        await wait_until(lambda: "⚠ 1 waiting" in text_of(app, "#counts"), what="escalation")
+        cell = app.query_one("#alerts", DataTable).get_row_at(0)[1]
+        assert "red" in str(cell.style)
+
+
+async def test_the_console_fits_80x24_with_its_keys_in_the_footer(
+    log: LogClient, nats_url: str, tenant: str, tmp_path: Path
+) -> None:
+    async with console(nats_url, tenant, "officer-a", tmp_path, size=(80, 24)) as (app, _pilot):
+        await raise_alert(log, tenant)
+        await wait_until(lambda: len(row_texts(app)) == 1, what="row")
+        keys = ("Claim", "Control", "Resolve", "Release", "Quit", "drone-7", "ABC1234")
+        await wait_until(
+            lambda: all(k.replace(" ", "&#160;") in app.export_screenshot() for k in keys),
+            what="the list and every key on an 80x24 screen",
+        )
