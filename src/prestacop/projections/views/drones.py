@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from prestacop.domain.events import PositionReported, ViolationReported
-from prestacop.domain.subjects import DRONES, HISTORY
+from prestacop.domain.subjects import ALERTS, DRONES, HISTORY
 from prestacop.projections.api import Batch, Projection
 from prestacop.projections.sql import upsert
 
@@ -50,7 +50,7 @@ _NEWER = (
 class Drones(Projection):
     name = "drones"
     version = 1
-    streams = (DRONES.name, HISTORY.name)
+    streams = (DRONES.name, ALERTS.name, HISTORY.name)  # review violations are in ALERTS
     tables = {
         "drones": """
             tenant text NOT NULL, drone_id text NOT NULL, last_position_at timestamptz,

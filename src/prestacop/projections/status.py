@@ -1,0 +1,96 @@
+"""``prestacop project status``: where each build is against the log's head.
+
+Positions and the time of the last applied message come from the build's own
+tables (committed with its rows); heads from JetStream. Lag in seconds is the
+log time between the last applied message and the newest one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from nats.js import JetStreamContext
+from psycopg import sql
+
+from prestacop.adapters.jetstream_reader import StreamHead, stream_head
+from prestacop.adapters.postgres_projections import Build, ProjectionStore
+from prestacop.projections.api import LOG_STREAMS
+
+
+@dataclass
+class BuildStatus:
+    build: Build
+    positions: dict[str, int]
+    heads: dict[str, int]
+    lag_events: int
+    lag_seconds: float
+    events_per_s: float
+    applied: int
+    dead_letters: int
+    last_error: str | None
+    last_error_at: datetime | None = None
+    streams: list[str] = field(default_factory=list)
+
+
+def _lag_seconds(progress: dict[str, dict], heads: dict[str, StreamHead]) -> float:
+    worst = 0.0
+    for name, head in heads.items():
+        row = progress.get(name)
+        if head.last_time is None or (row and row["seq"] >= head.last_seq):
+            continue
+        seen = row["received_at"] if row else None
+        if seen is None:
+            return float("inf")
+        worst = max(worst, (head.last_time - seen).total_seconds())
+    return worst
+
+
+def build_status(store: ProjectionStore, build: Build, heads: dict[str, StreamHead]) -> BuildStatus:
+    s = sql.Identifier(build.schema)
+    progress = {
+        r["stream"]: r
+        for r in store.query(sql.SQL("SELECT * FROM {}.progress").format(s).as_string())
+    }
+    dead = store.query(
+        sql.SQL(
+            "SELECT count(*) AS n, max(recorded_at) AS at, (SELECT error FROM {0}.dead_letters"
+            " ORDER BY recorded_at DESC, seq DESC LIMIT 1) AS error FROM {0}.dead_letters"
+        )
+        .format(s)
+        .as_string()
+    )[0]
+    streams = sorted(set(progress) | set(heads))
+    positions = {n: progress[n]["seq"] if n in progress else 0 for n in streams}
+    head_seqs = {n: h.last_seq for n, h in heads.items()}
+    return BuildStatus(
+        build=build,
+        positions=positions,
+        heads=head_seqs,
+        lag_events=sum(max(0, head_seqs[n] - positions.get(n, 0)) for n in head_seqs),
+        lag_seconds=_lag_seconds(progress, heads),
+        events_per_s=sum(r["rate"] for r in progress.values()),
+        applied=sum(r["events"] for r in progress.values()),
+        dead_letters=dead["n"],
+        last_error=dead["error"],
+        last_error_at=dead["at"],
+        streams=streams,
+    )
+
+
+async def collect(
+    store: ProjectionStore, js: JetStreamContext, streams_of: dict[str, tuple[str, ...]]
+) -> list[BuildStatus]:
+    """Status of every build that is live or being built."""
+    import asyncio
+
+    await asyncio.to_thread(store.setup)
+    builds = [b for b in await asyncio.to_thread(store.builds) if b.state != "retired"]
+    names = sorted({s for streams in streams_of.values() for s in streams} | set(LOG_STREAMS))
+    all_heads = {n: await stream_head(js, n) for n in names}
+    result = []
+    for b in builds:
+        wanted = streams_of.get(b.name, LOG_STREAMS)
+        heads = {n: all_heads[n] for n in wanted if n in all_heads}
+        result.append(await asyncio.to_thread(build_status, store, b, heads))
+    return result
