@@ -268,49 +268,47 @@ class ConsoleApp(App[None]):
         picture.update(self._pictures.get(alert.alert_id) or Text("(loading image…)", "dim"))
 
     def _details(self, alert: Alert, now: datetime) -> Text:
+        """Short lines (the pane is 46 columns at 80x24), cut rather than wrapped."""
         v = alert.violation
         assert v is not None
-        t = Text()
-        t.append(f"{alert.alert_id[:12]} ", "bold")
-        t.append(f"drone {v.drone_id} · raised {fmt_age(alert.age(now))} ago\n")
-        status = {
+        t = Text(no_wrap=True, overflow="ellipsis")
+        t.append(f"{alert.alert_id[:12]}", "bold")
+        t.append(f" · {v.drone_id} · raised {fmt_age(alert.age(now))} ago\n")
+        label, style = {
             "open": ("OPEN", "bold red"),
             "claimed": ("CLAIMED", "bold yellow"),
             "resolved": ("RESOLVED", "bold green"),
         }[alert.status]
-        t.append(status[0], status[1])
+        t.append(label, style)
         if alert.holder:
             t.append(f" by {alert.holder}" + (" (you)" if alert.holder == self.officer_id else ""))
         else:
             t.append(f" waiting {fmt_age(alert.waiting(now))}")
-        t.append("\n")
         where = ", ".join(
             x for x in (v.street, v.borough, f"pct {v.precinct}" if v.precinct else None) if x
         )
         coords = f"{v.latitude:.5f},{v.longitude:.5f}" if v.latitude is not None else "-"
-        t.append(f"Place {where or '-'} {coords} ({v.location_precision})\n")
-        plate = " ".join(x for x in (v.plate, v.plate_state, v.plate_type) if x) or "not read"
+        t.append(f"\n{where or 'no address'}\n{coords} ({v.location_precision})\n")
+        plate = " ".join(x for x in (v.plate, v.plate_state, v.plate_type) if x) or "plate unread"
         car = " ".join(x for x in (v.vehicle_color, v.vehicle_make, v.vehicle_body_type) if x)
         conf = f"{v.confidence:.2f}" if v.confidence is not None else "-"
-        t.append(f"Plate {plate} · {car or 'vehicle ?'} · confidence {conf}\n")
+        t.append(f"{plate} · {car or 'vehicle ?'} · conf {conf}\n")
         pos = self._positions.get(alert.alert_id)
         if pos is not None and isinstance(pos.event, PositionReported):
             p = pos.event
-            extra = f", battery {p.battery_pct:.0f}%" if p.battery_pct is not None else ""
-            t.append(
-                f"Drone now {p.latitude:.5f},{p.longitude:.5f} "
-                f"({fmt_age(now - p.time)} ago{extra})\n"
-            )
+            battery = f" · battery {p.battery_pct:.0f}%" if p.battery_pct is not None else ""
+            t.append(f"Drone now {p.latitude:.5f},{p.longitude:.5f}\n")
+            t.append(f"  reported {fmt_age(now - p.time)} ago{battery}\n", "dim")
         else:
-            t.append("Drone now: no position known\n", "dim")
-        for c in alert.controls[-2:]:
+            t.append("Drone now: no position known\n\n", "dim")
+        for c in alert.controls[-1:]:
+            outcome = (c.detail or "").rsplit(" -> ", 1)[-1]
             t.append(
-                f"Control by {c.officer_id}: {'ok' if c.succeeded else 'FAILED'} "
-                f"{c.detail or ''}\n",
-                "green" if c.succeeded else "red",
+                f"Control by {c.officer_id}: {'ok' if c.succeeded else 'FAILED'} {outcome}\n",
+                "green" if c.succeeded else "bold red",
             )
         path = self._images.get(alert.alert_id)
-        t.append(f"Image {path} (o: open)" if path else "Image: not loaded", "cyan")
+        t.append("Image: o to open the saved file" if path else "Image: not loaded", "cyan")
         return t
 
     async def _load(self, alert: Alert) -> None:
@@ -340,7 +338,7 @@ class ConsoleApp(App[None]):
         self.message_text = text
         bar = self.query_one("#message", Static)
         bar.set_classes(kind)
-        bar.update(Text(text))
+        bar.update(Text(text, no_wrap=True, overflow="ellipsis"))
 
     def _selected_alert(self) -> Alert | None:
         alert = self.desk.board.get(self.selected) if self.selected else None
@@ -381,7 +379,7 @@ class ConsoleApp(App[None]):
             except AlertRefused as err:
                 self.say(f"control: {err}", "error")
                 return
-            text = f"control of {alert.drone_id}: {' '.join(result.argv)} -> {result.summary()}"
+            text = f"control of {alert.drone_id}: {result.summary()}"
             if not_recorded:
                 text += f" ({not_recorded})"
             self.say(text, "ok" if result.succeeded and not not_recorded else "error")
