@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from nats.aio.msg import Msg
-from nats.errors import TimeoutError as NatsTimeout
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
@@ -101,7 +100,7 @@ class Gate:
             while not stop.is_set():
                 try:
                     msgs = await sub.fetch(self._batch, timeout=1.0)
-                except NatsTimeout:
+                except TimeoutError:  # nats-py fetch raises its own and a plain one
                     continue
                 verdicts = await asyncio.gather(*(self.judge(m) for m in msgs))
                 for record in verdicts:
