@@ -14,11 +14,12 @@ from textual.widgets import DataTable, Static
 
 from prestacop.adapters.alert_feed import JetStreamAlertLog
 from prestacop.alerts.control import CommandControl
-from prestacop.bootstrap import LogClient
+from prestacop.bootstrap import LogClient, open_log
 from prestacop.domain.events import DroneControlTaken, OperatorDecisionRecorded
 from prestacop.drone import DroneClient
 from prestacop.operator_tui.app import ConsoleApp
 from prestacop.operator_tui.resolve import ResolveScreen
+from prestacop.runtime.embedded import EmbeddedRuntime
 from tests.conftest import wait_until
 
 pytestmark = pytest.mark.timeout(60)
@@ -204,3 +205,26 @@ async def test_the_console_fits_80x24_with_its_keys_in_the_footer(
             lambda: all(k.replace(" ", "&#160;") in app.export_screenshot() for k in keys),
             what="the list and every key on an 80x24 screen",
         )
+
+
+async def test_the_console_shows_reconnecting_and_loses_nothing_when_nats_restarts(
+    tmp_path: Path, tenant: str
+) -> None:
+    runtime = EmbeddedRuntime(tmp_path / "rt", postgres=False)
+    with runtime as urls:
+        drones = await open_log(urls.nats_url, "drones")
+        try:
+            async with console(urls.nats_url, tenant, "officer-a", tmp_path) as (app, _):
+                first = await raise_alert(drones, tenant)
+                await wait_until(lambda: app.desk.board.get(first) is not None, what="first")
+                runtime.kill_nats()
+                await wait_until(
+                    lambda: "reconnecting" in text_of(app, "#topbar"), what="reconnecting shown"
+                )
+                runtime.restart_nats()
+                second = await raise_alert(drones, tenant, drone="drone-8")
+                await wait_until(lambda: len(row_texts(app)) == 2, timeout=20, what="second row")
+                await wait_until(lambda: "live" in text_of(app, "#topbar"), what="live again")
+                assert app.desk.board.get(second) is not None
+        finally:
+            await drones.close()
