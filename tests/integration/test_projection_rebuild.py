@@ -1,0 +1,111 @@
+"""Rebuilds: blue/green under concurrent queries, and an analyst's projection written
+from the how-to alone, filled from the whole history."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import sys
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+
+from prestacop.adapters.postgres_projections import ProjectionStore
+from prestacop.domain.events import ViolationReported
+from prestacop.projections.rebuild import rebuild_projections
+from prestacop.projections.sample_log import sample_events
+from tests.conftest import wait_until
+from tests.projection_support import caught_up, namespace, projecting, publish
+
+DOC = Path(__file__).resolve().parents[2] / "docs" / "projections.md"
+
+
+async def test_a_rebuild_under_concurrent_queries_never_shows_a_partial_view(
+    log, nats_url, database_url, tenant
+):
+    ns = namespace()
+    store = ProjectionStore(database_url, ns)
+    acks = await publish(log, sample_events(tenant, 20_000, seed=7))
+    async with projecting(nats_url, database_url, ns, ["violations", "statistics"]):
+        await wait_until(
+            lambda: caught_up(store, acks, "violations", "statistics"),
+            timeout=30,
+            what="live views caught up",
+        )
+    query = (
+        f"SELECT (SELECT count(*) FROM {ns}.violations WHERE tenant = %s) AS n,"
+        f" (SELECT sum(violations) FROM {ns}.statistics WHERE tenant = %s"
+        "  AND dimension = 'code') AS s"
+    )
+    [expected] = store.query(query, (tenant, tenant))
+    assert expected["n"] > 1000
+    old = {store.live("violations").schema, store.live("statistics").schema}  # type: ignore[union-attr]
+
+    seen: Counter[tuple[int, int]] = Counter()
+    done = threading.Event()
+
+    def keep_querying() -> None:
+        reader = ProjectionStore(database_url, ns)
+        try:
+            while not done.is_set():
+                [r] = reader.query(query, (tenant, tenant))
+                seen[(r["n"], r["s"])] += 1
+        finally:
+            reader.close()
+
+    querying = threading.Thread(target=keep_querying)
+    querying.start()
+    try:
+        started = time.monotonic()
+        await wait_until(lambda: sum(seen.values()) > 5, what="queries running")
+        schemas = await rebuild_projections(
+            nats_url, database_url, ["violations", "statistics"], namespace=ns
+        )
+        took = time.monotonic() - started
+        before = sum(seen.values())
+        await wait_until(lambda: sum(seen.values()) > before + 5, what="queries after the swap")
+    finally:
+        done.set()
+        await asyncio.to_thread(querying.join)
+    assert set(schemas).isdisjoint(old) and len(schemas) == 2
+    assert {store.live("violations").schema, store.live("statistics").schema} == set(schemas)  # type: ignore[union-attr]
+    assert seen.keys() == {(expected["n"], expected["s"])}, f"partial views seen: {seen}"
+    assert sum(seen.values()) > 20, f"only {sum(seen.values())} queries in {took:.1f}s"
+    store.close()
+
+
+async def test_a_projection_written_from_the_how_to_fills_from_the_whole_history(
+    log, nats_url, database_url, tenant, tmp_path
+):
+    code = re.search(r'```python title="analyst_drone_days.py"\n(.*?)```', DOC.read_text(), re.S)
+    assert code, "the how-to has the example module"
+    (tmp_path / "analyst_drone_days.py").write_text(code.group(1))
+    events = list(sample_events(tenant, 3_000, seed=11))
+    await publish(log, events)
+    expected: Counter[tuple[str, str]] = Counter()
+    from msgspec.json import decode
+
+    for _subject, data, _ in events:
+        if b'"type":"violation"' in data:
+            v = decode(data, type=ViolationReported)
+            expected[(v.drone_id, v.time.date().isoformat())] += 1
+    ns = namespace()
+    sys.path.insert(0, str(tmp_path))
+    try:
+        schemas = await rebuild_projections(
+            nats_url, database_url, [], ["analyst_drone_days:DroneDays"], namespace=ns
+        )
+    finally:
+        sys.path.remove(str(tmp_path))
+        sys.modules.pop("analyst_drone_days", None)
+    assert len(schemas) == 1
+    store = ProjectionStore(database_url, ns)
+    got = {
+        (r["drone_id"], r["day"].isoformat()): r["violations"]
+        for r in store.query(
+            f"SELECT drone_id, day, violations FROM {ns}.drone_days WHERE tenant = %s", (tenant,)
+        )
+    }
+    store.close()
+    assert got == dict(expected)
