@@ -1,0 +1,236 @@
+"""Ingest benchmark: N drones publishing positions through the SDK, against raw nats-py.
+
+Starts its own nats-server (embedded runtime in a temporary folder, no
+PostgreSQL), creates the topology, then runs each publisher in its own process
+(so each one's peak RSS is its own), alternating the order, ``--runs`` times:
+
+- ``sdk``: ``DroneClient.report_position(wait=False)``: build the event, validate it
+  exactly as the receiver will, publish with our ``Publisher`` (windowed, own acks);
+- ``publisher``: the same ``Publisher`` with pre-encoded bytes (the transport alone);
+- ``raw``: nats-py ``js.publish_async`` with a payload of the same size (the baseline).
+
+All send ``Nats-Msg-Id`` (de-duplication on), to the same stream, from N concurrent
+drone tasks sharing one connection, with the same window of unacknowledged messages.
+Prints JSON: events/s, publish-to-ack latency p50/p99 and peak RSS per publisher
+(medians over the runs), and the SDK's throughput ratio to the raw baseline.
+
+    .venv/bin/python bench/ingest.py --drones 50 --messages 100000 --runs 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+MODES = ("raw", "publisher", "sdk")
+TARGET_RATIO = 1.5
+
+
+def sample_payload(drone_id: str) -> bytes:
+    """A position report as the SDK sends it (its size is the raw baseline's payload size)."""
+    from prestacop.domain.codec import encode
+    from prestacop.domain.events import PositionReported
+
+    return encode(
+        PositionReported(
+            message_id=uuid.uuid4().hex,
+            drone_id=drone_id,
+            time=datetime.now(UTC),
+            latitude=40.758912,
+            longitude=-73.985130,
+            altitude_m=35.2,
+            heading_deg=28.9,
+            speed_mps=6.31,
+            battery_pct=83.42,
+        )
+    )
+
+
+class Latencies:
+    def __init__(self) -> None:
+        self.values: list[float] = []
+        self.failures = 0
+
+    def track(self, fut: asyncio.Future[Any], sent: float) -> None:
+        def done(f: asyncio.Future[Any]) -> None:
+            if f.cancelled() or f.exception() is not None:
+                self.failures += 1
+            else:
+                self.values.append(time.perf_counter() - sent)
+
+        fut.add_done_callback(done)
+
+
+SendOne = Callable[[int, int], Awaitable[asyncio.Future[Any]]]
+
+
+async def drive(drones: int, messages: int, send: SendOne, lat: Latencies) -> float:
+    """N drone tasks send ``messages`` in all; returns seconds until the last one was sent."""
+    per_drone = messages // drones
+    start = time.perf_counter()
+
+    async def fly(d: int) -> None:
+        for i in range(per_drone):
+            sent = time.perf_counter()
+            lat.track(await send(d, i), sent)
+
+    await asyncio.gather(*(fly(d) for d in range(drones)))
+    return start
+
+
+async def worker(mode: str, nats_url: str, drones: int, messages: int, window: int) -> dict:
+    import nats
+
+    from prestacop.bootstrap import open_log
+    from prestacop.domain import subjects
+    from prestacop.drone import DroneClient
+
+    tenant = "bench" + uuid.uuid4().hex[:8]
+    ids = [f"d{d:04d}" for d in range(drones)]
+    topics = [subjects.position(tenant, i) for i in ids]
+    payload = sample_payload(ids[0])
+    lat = Latencies()
+    messages = messages // drones * drones
+
+    if mode == "raw":
+        nc = await nats.connect(nats_url, pending_size=8 * 1024 * 1024)
+        js = nc.jetstream(publish_async_max_pending=window)
+
+        async def send_raw(d: int, i: int) -> asyncio.Future[Any]:
+            hdrs = {"Nats-Msg-Id": uuid.uuid4().hex}
+            return await js.publish_async(topics[d], payload, headers=hdrs)
+
+        start = await drive(drones, messages, send_raw, lat)
+        await js.publish_async_completed()
+        elapsed = time.perf_counter() - start
+        await nc.drain()
+    else:
+        log = await open_log(nats_url, f"bench-{mode}", window=window, setup=False)
+        clients = [await DroneClient(tenant, i, log=log).connect() for i in ids]
+
+        async def send_publisher(d: int, i: int) -> asyncio.Future[Any]:
+            return await log.publisher.publish(topics[d], payload, msg_id=uuid.uuid4().hex)
+
+        async def send_sdk(d: int, i: int) -> asyncio.Future[Any]:
+            fut = await clients[d].report_position(
+                40.758912 + i * 1e-6,
+                -73.985130,
+                altitude_m=35.2,
+                heading_deg=28.9,
+                speed_mps=6.31,
+                battery_pct=83.42,
+                wait=False,
+            )
+            assert isinstance(fut, asyncio.Future)
+            return fut
+
+        start = await drive(drones, messages, send_sdk if mode == "sdk" else send_publisher, lat)
+        await log.publisher.flush()
+        elapsed = time.perf_counter() - start
+        await log.close()
+
+    lat_ms = sorted(v * 1000 for v in lat.values)
+    return {
+        "mode": mode,
+        "messages": messages,
+        "acked": len(lat_ms),
+        "failures": lat.failures,
+        "events_per_s": round(len(lat_ms) / elapsed),
+        "ack_latency_ms_p50": round(lat_ms[len(lat_ms) // 2], 2),
+        "ack_latency_ms_p99": round(lat_ms[int(len(lat_ms) * 0.99)], 2),
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "payload_bytes": len(payload),
+    }
+
+
+def run_worker(mode: str, nats_url: str, args: argparse.Namespace) -> dict:
+    cmd = [
+        sys.executable, __file__, "--worker", mode, "--nats-url", nats_url,
+        "--drones", str(args.drones), "--messages", str(args.messages),
+        "--window", str(args.window),
+    ]  # fmt: skip
+    done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"{mode} worker failed:\n{done.stderr}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def median_of(results: list[dict]) -> dict:
+    keys = ("events_per_s", "ack_latency_ms_p50", "ack_latency_ms_p99", "peak_rss_mb")
+    out = {k: statistics.median(r[k] for r in results) for k in keys}
+    out["failures"] = sum(r["failures"] for r in results)
+    out["payload_bytes"] = results[0]["payload_bytes"]
+    out["runs_events_per_s"] = [r["events_per_s"] for r in results]
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--drones", type=int, default=50)
+    parser.add_argument("--messages", type=int, default=100_000, help="per publisher and run")
+    parser.add_argument("--window", type=int, default=1024, help="unacknowledged messages")
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--worker", choices=MODES, help=argparse.SUPPRESS)
+    parser.add_argument("--nats-url", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        result = asyncio.run(
+            worker(args.worker, args.nats_url, args.drones, args.messages, args.window)
+        )
+        print(json.dumps(result))
+        return
+
+    from prestacop.adapters.nats_connection import connect
+    from prestacop.adapters.topology import ensure_topology
+    from prestacop.runtime.embedded import EmbeddedRuntime
+
+    with tempfile.TemporaryDirectory(prefix="prestacop-bench-") as home:
+        with EmbeddedRuntime(Path(home), postgres=False) as urls:
+
+            async def topology() -> None:
+                nc = await connect(urls.nats_url, "bench-setup")
+                await ensure_topology(nc.jetstream())
+                await nc.drain()
+
+            asyncio.run(topology())
+            results: dict[str, list[dict]] = {m: [] for m in MODES}
+            for run in range(args.runs):
+                order = MODES if run % 2 == 0 else tuple(reversed(MODES))
+                for mode in order:
+                    results[mode].append(run_worker(mode, urls.nats_url, args))
+    summary = {m: median_of(r) for m, r in results.items()}
+    ratio = summary["raw"]["events_per_s"] / summary["sdk"]["events_per_s"]
+    print(
+        json.dumps(
+            {
+                "benchmark": "ingest: drone positions into JetStream (file storage, dedup on)",
+                "drones": args.drones,
+                "messages_per_run": args.messages // args.drones * args.drones,
+                "window": args.window,
+                "runs": args.runs,
+                "sdk_report_position": summary["sdk"],
+                "publisher_only": summary["publisher"],
+                "raw_nats_py_publish_async": summary["raw"],
+                "raw_over_sdk_time_ratio": round(ratio, 2),
+                "target": f"SDK within {TARGET_RATIO}x of raw",
+                "target_met": ratio <= TARGET_RATIO,
+            },
+            indent=2,
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
