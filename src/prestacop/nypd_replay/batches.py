@@ -25,6 +25,12 @@ from prestacop.nypd_replay.translate import Rejected, translate
 Clock = Callable[[], datetime]
 
 
+def dedup_id(tenant: str, message_id: str) -> str:
+    """The ``Nats-Msg-Id`` of an event: de-duplication is per stream, not per subject,
+    so the id is scoped by tenant (two forces may hold the same summons number)."""
+    return f"{tenant}:{message_id}"
+
+
 def _utcnow() -> datetime:
     return datetime.now(UTC)
 
@@ -50,7 +56,7 @@ class _Builder:
             self.rejects.append(Reject(line, err.reason, err.detail, raw))
             return
         self.subjects.append(subject)
-        self.ids.append(event.message_id)
+        self.ids.append(dedup_id(self.tenant, event.message_id))
         self.payloads.append(data)
 
     def reject(self, line: int, reason: str, detail: str, raw: str) -> None:

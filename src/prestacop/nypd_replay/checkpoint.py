@@ -25,7 +25,9 @@ class Counters(msgspec.Struct, kw_only=True):
     events: int = 0
     """Events acknowledged by the log as newly stored."""
     duplicates: int = 0
-    """Events the log already held (acknowledged as duplicates, or found on resume)."""
+    """Events the log acknowledged as duplicates (same id within its de-duplication window)."""
+    found_in_log: int = 0
+    """Events not sent because the log held them (read back after a crash or an outage)."""
     rejected: int = 0
     rejected_by_reason: dict[str, int] = msgspec.field(default_factory=dict)
     blank_lines: int = 0

@@ -22,6 +22,16 @@ from prestacop.nypd_replay.replay import (
 from prestacop.nypd_replay.worker import frames_from_process, frames_in_process
 
 
+def cpu_s() -> dict[str, float]:
+    """CPU seconds used by this process and by its finished children (the parser)."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return {
+        "publisher": round(own.ru_utime + own.ru_stime, 2),
+        "parser": round(children.ru_utime + children.ru_stime, 2),
+    }
+
+
 def peak_rss_mb() -> dict[str, float]:
     """Peak resident memory of this process and of its finished children (the parser)."""
     to_mb = 1 / 1024 if sys.platform != "darwin" else 1 / (1024 * 1024)
@@ -38,6 +48,7 @@ class Report(msgspec.Struct, kw_only=True):
     rows_read: int = 0
     events: int = 0
     duplicates: int = 0
+    found_in_log: int = 0
     rejected: int = 0
     rejected_by_reason: dict[str, int] = msgspec.field(default_factory=dict)
     blank_lines: int = 0
@@ -45,6 +56,7 @@ class Report(msgspec.Struct, kw_only=True):
     rows_per_s: float = 0.0
     peak_rss_mb: float = 0.0
     peak_rss_mb_by_process: dict[str, float] = msgspec.field(default_factory=dict)
+    cpu_s_by_process: dict[str, float] = msgspec.field(default_factory=dict)
     rejects_file: str = ""
     files: list[dict[str, object]] = msgspec.field(default_factory=list)
     ok: bool = True
@@ -103,6 +115,7 @@ class Replayer:
             total.rows_read += c.rows_read
             total.events += c.events
             total.duplicates += c.duplicates
+            total.found_in_log += c.found_in_log
             total.rejected += c.rejected
             total.blank_lines += c.blank_lines
             for reason, n in c.rejected_by_reason.items():
@@ -114,6 +127,7 @@ class Replayer:
             rows_read=total.rows_read,
             events=total.events,
             duplicates=total.duplicates,
+            found_in_log=total.found_in_log,
             rejected=total.rejected,
             rejected_by_reason=dict(sorted(total.rejected_by_reason.items())),
             blank_lines=total.blank_lines,
@@ -121,6 +135,7 @@ class Replayer:
             rows_per_s=round(total.rows_read / elapsed, 1) if elapsed else 0.0,
             peak_rss_mb=max(rss.values()),
             peak_rss_mb_by_process=rss,
+            cpu_s_by_process=cpu_s(),
             rejects_file=str(self.opts.rejects),
             files=[
                 {

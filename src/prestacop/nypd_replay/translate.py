@@ -19,7 +19,9 @@ from prestacop.nypd_replay.nyc_time import BadDate, BadTime, ticket_time
 from prestacop.nypd_replay.places import locate
 
 _SUMMONS = re.compile(r"^[A-Za-z0-9_-]{1,60}$")
-_BLANKS = frozenset({"", "NA", "N/A", "NULL", "NONE", "BLANKPLATE"})
+_BLANKS = frozenset(
+    {"", "NA", "N/A", "na", "n/a", "NULL", "null", "NONE", "None", "BLANKPLATE", "BLANK"}
+)
 #: Descriptions seen in the camera data set that differ from the code table's wording.
 _DESCRIPTION_ALIASES = {"UNALTERED COMM VEHICLE": 88}
 
@@ -77,10 +79,14 @@ def _opt(value: str, limit: int) -> str | None:
     Cut at ``limit`` only to bound garbage: the event's own limits are tighter,
     so an over-long value is rejected by validation with the field's name.
     """
-    value = " ".join(value.replace("\xa0", " ").split())
-    if value.upper() in _BLANKS:
+    value = value.strip()
+    if value in _BLANKS:
         return None
-    return value if len(value) <= limit else value[:limit]
+    if "\xa0" in value or "  " in value:  # spreadsheet damage: non-breaking spaces
+        value = " ".join(value.replace("\xa0", " ").split())
+        if value in _BLANKS:
+            return None
+    return value[:limit]
 
 
 def _street(house: str, street: str) -> str | None:
@@ -103,7 +109,8 @@ def translate(record: Sequence[str], now: datetime) -> ViolationReported | Rejec
     if isinstance(code, Rejected):
         return code
     try:
-        when = ticket_time(record[ISSUE_DATE], record[TIME])
+        clock = record[TIME]
+        when = ticket_time(record[ISSUE_DATE], "" if clock.strip() in _BLANKS else clock)
     except BadDate as err:
         return Rejected("bad_date", str(err))
     except BadTime as err:

@@ -86,7 +86,7 @@ def print_summary(console: Console, report: Report) -> None:
     rows = [
         ("rows read", report.rows_read),
         (sent, report.events),
-        ("already in the log", report.duplicates),
+        ("already in the log", report.duplicates + report.found_in_log),
         ("rejected", report.rejected),
         *((f"  {reason}", n) for reason, n in report.rejected_by_reason.items()),
         ("blank lines", report.blank_lines),

@@ -1,0 +1,202 @@
+"""Benchmark of ``prestacop nypd replay`` against two baselines, measured in the same run.
+
+    .venv/bin/python bench/nypd_replay.py --rows 100000 [--rows 1000000 ...]
+
+For each size: generates an N-row 43-column file under /tmp from the real samples
+(fresh summons numbers, dates spread over a fiscal year), starts an embedded
+nats-server, and measures, each in its own process (so peak RSS is its own):
+- ours: the CLI, ``prestacop nypd replay FILE`` (parse process + publisher);
+- (a) naive: stdlib ``csv.reader`` → msgspec event → ``js.publish_async``, 1024 pending;
+- (b) pandas: ``pandas.read_csv`` of the same file (time and peak RSS only).
+Prints one JSON object per size.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import csv
+import json
+import random
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "data" / "nypd"
+SOURCES = ["fy2017_tsaimandy9112_mysql-exercise.csv", "fy2022_trunc_jernejvivod.csv"]
+
+
+def generate(rows: int, path: Path, seed: int = 7) -> Path:
+    """An N-row file: real rows, each with a new summons number and a past issue date."""
+    rng = random.Random(seed)
+    header: list[str] = []
+    templates: list[list[str]] = []
+    for name in SOURCES:
+        with open(SAMPLES / name, newline="", encoding="utf-8", errors="replace") as f:
+            reader = csv.reader(f)
+            header = next(reader)
+            templates += [r for r in reader if len(r) == len(header)]
+    dates = [
+        f"{m:02d}/{d:02d}/{y}" for y, m in ((2018, m) for m in range(1, 13)) for d in range(1, 29)
+    ]
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f, lineterminator="\r\n")
+        w.writerow(header)
+        for i in range(rows):
+            row = list(rng.choice(templates))
+            row[0] = str(9_000_000_000 + i)
+            row[4] = rng.choice(dates)
+            w.writerow(row)
+    return path
+
+
+def peak_rss_mb() -> float:
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+# --- baseline (a): the naive translator ------------------------------------------------
+
+
+async def naive(path: str, url: str, tenant: str) -> dict[str, float]:
+    import nats
+
+    from prestacop.domain import subjects
+    from prestacop.domain.codec import encode
+    from prestacop.domain.events import ViolationReported
+    from prestacop.nypd_replay.nyc_time import ticket_time
+
+    nc = await nats.connect(url)
+    js = nc.jetstream(publish_async_max_pending=1024)
+    began = time.perf_counter()
+    n = 0
+    with open(path, newline="", encoding="utf-8", errors="replace") as f:  # noqa: ASYNC230
+        reader = csv.reader(f)
+        h = {name: i for i, name in enumerate(next(reader))}
+        for row in reader:
+            event = ViolationReported(
+                message_id=f"nypd-{row[h['Summons Number']]}",
+                drone_id="nypd-naive",
+                time=ticket_time(row[h["Issue Date"]], row[h["Violation Time"]]),
+                latitude=None,
+                longitude=None,
+                violation_code=int(row[h["Violation Code"]]),
+                plate=row[h["Plate ID"]][:16],
+                plate_state=row[h["Registration State"]][:4],
+                location_precision="unknown",
+                origin="nypd_history",
+                summons_number=row[h["Summons Number"]],
+            )
+            await js.publish_async(
+                subjects.history(tenant, "nypd-naive"),
+                encode(event),
+                headers={"Nats-Msg-Id": f"{tenant}:{event.message_id}"},
+            )
+            n += 1
+    await js.publish_async_completed()
+    elapsed = time.perf_counter() - began
+    await nc.close()
+    return {"rows": n, "elapsed_s": round(elapsed, 2), "rows_per_s": round(n / elapsed)}
+
+
+def pandas_baseline(path: str) -> dict[str, float]:
+    import pandas
+
+    began = time.perf_counter()
+    frame = pandas.read_csv(path)
+    elapsed = time.perf_counter() - began
+    return {
+        "rows": len(frame),
+        "elapsed_s": round(elapsed, 2),
+        "rows_per_s": round(len(frame) / elapsed),
+    }
+
+
+def _child(args: list[str]) -> dict[str, float]:
+    out = subprocess.run(
+        [sys.executable, __file__, *args], check=True, capture_output=True, text=True
+    ).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+async def count_events(url: str, tenant: str) -> int:
+    import nats
+
+    from prestacop.domain import subjects
+
+    nc = await nats.connect(url)
+    info = await nc.jetstream().stream_info(
+        subjects.HISTORY.name, subjects_filter=subjects.history(tenant, "*")
+    )
+    await nc.close()
+    return sum((info.state.subjects or {}).values())
+
+
+def measure(rows: int, workdir: Path) -> dict[str, object]:
+    from prestacop.runtime.embedded import EmbeddedRuntime
+
+    path = workdir / f"tickets_{rows}.csv"
+    if not path.exists():
+        generate(rows, path)
+    result: dict[str, object] = {"rows": rows, "file_mb": round(path.stat().st_size / 2**20, 1)}
+    with EmbeddedRuntime(workdir / f"rt_{rows}", postgres=False) as urls:
+        url = urls.nats_url
+        report = workdir / f"report_{rows}.json"
+        began = time.perf_counter()
+        subprocess.run(
+            [str(Path(sys.executable).parent / "prestacop"), "nypd", "replay", str(path),
+             "--tenant", "ours", "--no-progress", "--report", str(report),
+             "--rejects", str(workdir / "rejects.csv"), "--state-dir", str(workdir / "state")],
+            check=True, capture_output=True, env={**_env(), "NATS_URL": url},
+        )  # fmt: skip
+        wall = time.perf_counter() - began
+        ours = json.loads(report.read_text())
+        result["ours"] = {
+            "rows_per_s": ours["rows_per_s"],
+            "elapsed_s": ours["elapsed_s"],
+            "wall_s_with_startup": round(wall, 2),
+            "peak_rss_mb": ours["peak_rss_mb"],
+            "peak_rss_mb_by_process": ours["peak_rss_mb_by_process"],
+            "events_in_log": asyncio.run(count_events(url, "ours")),
+            "rejected": ours["rejected"],
+        }
+        naive_result = _child(["naive", str(path), url, "naive"])
+        naive_result["events_in_log"] = asyncio.run(count_events(url, "naive"))
+        result["baseline_naive_publish_async"] = naive_result
+    result["baseline_pandas_read_csv"] = _child(["pandas", str(path)])
+    a = result["baseline_naive_publish_async"]
+    p = result["baseline_pandas_read_csv"]
+    result["speedup_vs_naive"] = round(result["ours"]["rows_per_s"] / a["rows_per_s"], 2)  # type: ignore[index]
+    result["pandas_rss_over_ours"] = round(p["peak_rss_mb"] / result["ours"]["peak_rss_mb"], 1)  # type: ignore[index]
+    return result
+
+
+def _env() -> dict[str, str]:
+    import os
+
+    return {k: v for k, v in os.environ.items() if k != "NATS_URL"}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rows", type=int, action="append")
+    parser.add_argument("--workdir", default=None)
+    args, rest = parser.parse_known_args()
+    if rest and rest[0] == "naive":
+        out = asyncio.run(naive(rest[1], rest[2], rest[3]))
+        print(json.dumps({**out, "peak_rss_mb": peak_rss_mb()}))
+        return
+    if rest and rest[0] == "pandas":
+        out = pandas_baseline(rest[1])
+        print(json.dumps({**out, "peak_rss_mb": peak_rss_mb()}))
+        return
+    workdir = Path(args.workdir or tempfile.mkdtemp(prefix="nypd-bench-", dir="/tmp"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    for rows in args.rows or [100_000]:
+        print(json.dumps(measure(rows, workdir)), flush=True)
+
+
+if __name__ == "__main__":
+    main()
