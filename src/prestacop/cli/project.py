@@ -18,6 +18,9 @@ app = typer.Typer(
 NamesArgument = typer.Argument(
     None, help="Built-in views (violations drones alerts statistics rejected); default all."
 )
+NamespaceOption = typer.Option(
+    "prestacop", "--namespace", help="Schema of the views (others: staging, tests)."
+)
 CustomOption = typer.Option(
     [], "--custom", "-c", help="An analyst's projection: module:Class or an entry point name."
 )
@@ -33,7 +36,11 @@ def _check(names: list[str] | None, custom: list[str]) -> None:
 
 
 @app.command("run")
-def run_(names: list[str] | None = NamesArgument, custom: list[str] = CustomOption) -> None:
+def run_(
+    names: list[str] | None = NamesArgument,
+    custom: list[str] = CustomOption,
+    namespace: str = NamespaceOption,
+) -> None:
     """Keep views up to date from the log until Ctrl-C (exactly once, resumes where it was)."""
     import asyncio
 
@@ -42,12 +49,18 @@ def run_(names: list[str] | None = NamesArgument, custom: list[str] = CustomOpti
 
     _check(names or None, custom)
     found = urls(settings(), postgres=True)
-    assert found.database_url is not None
 
     async def go() -> None:
         stop = asyncio.Event()
         stop_on_signals(stop)
-        await run_projections(found.nats_url, found.database_url or "", stop, names or None, custom)
+        await run_projections(
+            found.nats_url,
+            found.database_url or "",
+            stop,
+            names or None,
+            custom,
+            namespace=namespace,
+        )
 
     out.print(
         f"projecting {', '.join(names or ['all built-in views'])}"
@@ -57,7 +70,11 @@ def run_(names: list[str] | None = NamesArgument, custom: list[str] = CustomOpti
 
 
 @app.command()
-def rebuild(names: list[str] | None = NamesArgument, custom: list[str] = CustomOption) -> None:
+def rebuild(
+    names: list[str] | None = NamesArgument,
+    custom: list[str] = CustomOption,
+    namespace: str = NamespaceOption,
+) -> None:
     """Replay the whole log into fresh tables beside the live ones; swap when caught up."""
     import time
 
@@ -83,7 +100,12 @@ def rebuild(names: list[str] | None = NamesArgument, custom: list[str] = CustomO
 
     schemas = run(
         rebuild_projections(
-            found.nats_url, found.database_url or "", chosen, custom, on_progress=progress
+            found.nats_url,
+            found.database_url or "",
+            chosen,
+            custom,
+            namespace=namespace,
+            on_progress=progress,
         )
     )
     for schema in schemas:
@@ -91,7 +113,7 @@ def rebuild(names: list[str] | None = NamesArgument, custom: list[str] = CustomO
 
 
 @app.command()
-def status(custom: list[str] = CustomOption) -> None:
+def status(custom: list[str] = CustomOption, namespace: str = NamespaceOption) -> None:
     """Each projection: position, the log's head, lag in events and seconds, events/s, errors."""
     from rich.table import Table
 
@@ -106,7 +128,7 @@ def status(custom: list[str] = CustomOption) -> None:
 
     async def go():  # type: ignore[no-untyped-def]
         nc = await connect(found.nats_url, "prestacop-status")
-        store = ProjectionStore(found.database_url or "")
+        store = ProjectionStore(found.database_url or "", namespace)
         try:
             return await collect(store, nc.jetstream(), {p.name: p.streams for p in projections})
         finally:
