@@ -198,7 +198,6 @@ class FileReplay:
                 break
             else:
                 rejects.add(self.name, frame.rejects)
-                self._count(frame)
                 if self.opts.max_rate:
                     paced_rows += frame.rows
                     wait = paced_from + paced_rows / self.opts.max_rate - time.monotonic()
@@ -249,7 +248,12 @@ class FileReplay:
         return _InFlight(batch, ids, futures, indexes, self._max_ack, rejects_size)
 
     async def _settle(self, item: _InFlight) -> None:
-        """Wait for a batch's acks; resend what is missing until the log holds all of it."""
+        """Wait for a batch's acks; resend what is missing until the log holds all of it.
+
+        Counting happens here, not on receipt, so the counters saved with a
+        checkpoint cover exactly the rows before its position.
+        """
+        self._count(item.batch)
         pending = list(range(len(item.futures)))
         futures = item.futures
         paused = False

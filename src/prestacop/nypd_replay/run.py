@@ -71,6 +71,7 @@ class Replayer:
     listener: Listener = field(default_factory=Quiet)
     window: int = 4096
     parse_process: bool = True
+    ack_timeout: float = 5.0
     _closing: bool = False
 
     async def run(self, names: list[str]) -> Report:
@@ -86,7 +87,7 @@ class Replayer:
 
             client = await open_log(
                 self.nats_url or "", "prestacop-nypd-replay", window=self.window,
-                ack_timeout=5.0, on_status=on_status,
+                ack_timeout=self.ack_timeout, on_status=on_status,
             )  # fmt: skip
             log = _Log(client.nc, client.js, client.publisher)
         results: list[FileResult] = []
