@@ -141,14 +141,15 @@ def measure(rows: int, workdir: Path) -> dict[str, object]:
     if not path.exists():
         generate(rows, path)
     result: dict[str, object] = {"rows": rows, "file_mb": round(path.stat().st_size / 2**20, 1)}
-    with EmbeddedRuntime(workdir / f"rt_{rows}", postgres=False) as urls:
+    run_dir = Path(tempfile.mkdtemp(prefix=f"run_{rows}_", dir=workdir))
+    with EmbeddedRuntime(run_dir / "rt", postgres=False) as urls:
         url = urls.nats_url
-        report = workdir / f"report_{rows}.json"
+        report = run_dir / "report.json"
         began = time.perf_counter()
         subprocess.run(
             [str(Path(sys.executable).parent / "prestacop"), "nypd", "replay", str(path),
              "--tenant", "ours", "--no-progress", "--report", str(report),
-             "--rejects", str(workdir / "rejects.csv"), "--state-dir", str(workdir / "state")],
+             "--rejects", str(run_dir / "rejects.csv"), "--state-dir", str(run_dir / "state")],
             check=True, capture_output=True, env={**_env(), "NATS_URL": url},
         )  # fmt: skip
         wall = time.perf_counter() - began

@@ -48,6 +48,20 @@ def test_a_dry_run_needs_no_server_and_writes_its_report(
     assert "07/01/2031" in rejects.read_text()
 
 
+def test_standard_input_can_be_replayed(no_servers: Path) -> None:
+    text = "Summons Number,Issue Date,Violation Code\n1,01/02/2020,21\n2,01/02/2020,94\n"
+    report = no_servers / "r.json"
+    result = runner.invoke(
+        app,
+        ["nypd", "replay", "-", "--dry-run", "--no-progress", "--report", str(report),
+         "--rejects", str(no_servers / "rej.csv")],
+        input=text.encode(),
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    summary = json.loads(report.read_text())
+    assert (summary["events"], summary["rejected_by_reason"]) == (1, {"unknown_code": 1})
+
+
 def test_without_a_server_a_real_run_says_how_to_get_one(
     no_servers: Path, shared_data: Path
 ) -> None:

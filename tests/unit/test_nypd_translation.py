@@ -278,3 +278,16 @@ def test_json_lines_are_accepted_like_the_api_export(tmp_path: Path) -> None:
     )
     (batch,) = batches_of(str(path))
     assert batch.ids == ["t1:nypd-1", "t1:nypd-2"]
+
+
+def test_a_json_export_resumes_after_the_records_already_replayed(tmp_path: Path) -> None:
+    path = tmp_path / "t.json"
+    path.write_text(
+        "[" + ",".join(
+            f'{{"summons_number": "{i}", "issue_date": "10/13/2020", "violation_code": "21"}}'
+            for i in range(25)
+        ) + "]"
+    )  # fmt: skip
+    first = batches_of(str(path), rows=10)
+    rest = batches_of(str(path), first[0].end, rows=10)
+    assert [i for b in rest for i in b.ids] == [f"t1:nypd-{i}" for i in range(10, 25)]

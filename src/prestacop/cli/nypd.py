@@ -5,6 +5,7 @@ Runs on the core install only (NATS client, msgspec, typer, rich).
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
@@ -51,6 +52,8 @@ def replay(
     from prestacop.nypd_replay.run import Replayer
     from prestacop.nypd_replay.ui import ProgressListener, print_summary
 
+    # Outages are reported by the replay itself (paused / resumed), not as log warnings.
+    logging.getLogger("prestacop.adapters.nats_connection").setLevel(logging.ERROR)
     cfg = settings(tenant)
     nats_url = None if dry_run else urls(cfg).nats_url
     missing = [f for f in files if f != "-" and not Path(f).is_file()]

@@ -56,6 +56,8 @@ def open_source(name: str) -> Opened:
     """Open ``name`` (``-`` is stdin); the format is taken from its content, not its name."""
     if name == "-":
         stream: BinaryIO = sys.stdin.buffer
+        if not hasattr(stream, "peek"):
+            stream = io.BufferedReader(stream)  # type: ignore[arg-type]
         if stream.peek(2)[:2] == GZIP_MAGIC:  # type: ignore[attr-defined]
             stream = io.BufferedReader(gzip.GzipFile(fileobj=stream), 1 << 16)  # type: ignore[arg-type]
         return Opened("<stdin>", stream, _sniff(stream), None, None, False)
