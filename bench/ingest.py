@@ -180,7 +180,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--drones", type=int, default=50)
     parser.add_argument("--messages", type=int, default=100_000, help="per publisher and run")
-    parser.add_argument("--window", type=int, default=1024, help="unacknowledged messages")
+    parser.add_argument("--window", type=int, default=256, help="unacknowledged messages")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--worker", choices=MODES, help=argparse.SUPPRESS)
     parser.add_argument("--nats-url", help=argparse.SUPPRESS)

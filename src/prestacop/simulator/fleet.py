@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -21,7 +20,7 @@ from typing import Any
 from prestacop.adapters.publisher import AckTimeout, PubAck
 from prestacop.bootstrap import LogClient
 from prestacop.domain.events import HUMAN_REVIEW_CODE
-from prestacop.drone.client import DroneClient
+from prestacop.drone.client import DroneClient, new_id
 from prestacop.simulator.flight import Flight, Reading
 from prestacop.simulator.images import CONTENT_TYPE, vehicle_png
 from prestacop.simulator.schedule import Ticker
@@ -196,8 +195,8 @@ class Simulator:
             heading_deg=round(reading.heading_deg, 1) % 360.0,
             battery_pct=round(reading.battery_pct, 2),
             time=datetime.now(UTC),
-            message_id=uuid.uuid4().hex,
-            image_id=uuid.uuid4().hex,
+            message_id=new_id(),
+            image_id=new_id(),
             image_content_type=CONTENT_TYPE,
         )
         return _Sighting(code, image, round(spot.lat, 6), round(spot.lon, 6), details)
