@@ -14,6 +14,7 @@ from textual.widgets import DataTable, Static
 
 from prestacop.adapters.alert_feed import JetStreamAlertLog
 from prestacop.alerts.control import CommandControl
+from prestacop.alerts.threaded import ThreadedAlertLog
 from prestacop.bootstrap import LogClient, open_log
 from prestacop.domain.events import DroneControlTaken, OperatorDecisionRecorded
 from prestacop.drone import DroneClient
@@ -36,7 +37,9 @@ async def console(
     size: tuple[int, int] = (100, 30),
     escalate_after: timedelta = timedelta(minutes=2),
 ) -> AsyncIterator[tuple[ConsoleApp, Pilot[None]]]:
-    alert_log = await JetStreamAlertLog.open(nats_url, tenant, name=f"console-{officer}")
+    alert_log = await ThreadedAlertLog(  # as launch.py runs it
+        lambda: JetStreamAlertLog.open(nats_url, tenant, name=f"console-{officer}")
+    ).start()
     app = ConsoleApp(
         alert_log,
         officer,

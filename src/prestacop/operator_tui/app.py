@@ -46,6 +46,9 @@ COLUMNS = (
 )
 
 
+REDRAW_DELAY_S = 0.05
+
+
 class FeedItemArrived(Message):
     """An item of the alert stream, pushed by the feed."""
 
@@ -113,7 +116,8 @@ class ConsoleApp(App[None]):
         self.feed_state: FeedState = "connecting"
         self.selected: str | None = None
         self.message_text = ""
-        self._signature: tuple[object, ...] = ()
+        self._signature_of: dict[str, object] = {}
+        self._redraw_pending = False
         self._images: dict[str, Path | None] = {}
         self._positions: dict[str, LogEntry | None] = {}
         self._pictures: dict[str, Text | None] = {}
@@ -153,6 +157,16 @@ class ConsoleApp(App[None]):
             return  # drawn once when caught up
         if alert is not None and alert.status == "open" and alert.last_seq == 0:
             self.bell()  # a new alert
+        self._redraw_soon()
+
+    def _redraw_soon(self) -> None:
+        """Coalesce redraws: a burst of alerts costs one redraw, and the handler stays quick."""
+        if not self._redraw_pending:
+            self._redraw_pending = True
+            self.set_timer(REDRAW_DELAY_S, self._redraw_due)
+
+    def _redraw_due(self) -> None:
+        self._redraw_pending = False
         self.redraw()
 
     def on_feed_state_changed(self, message: FeedStateChanged) -> None:
@@ -209,35 +223,52 @@ class ConsoleApp(App[None]):
             return "bold green"
         return "yellow" if alert.status == "claimed" else ""
 
+    def _cells(self, alert: Alert, now: datetime) -> tuple[Text, ...]:
+        v = alert.violation
+        assert v is not None
+        style = self._row_style(alert, now)
+        cells = (
+            fmt_age(alert.age(now)),
+            alert.drone_id,
+            place_of(v),
+            v.plate or "-",
+            f"{v.confidence:.2f}" if v.confidence is not None else "-",
+            alert.holder or "-",
+        )
+        return tuple(Text(c, style) for c in cells)
+
     def _draw_table(self, now: datetime) -> None:
+        """Change only what changed: a redraw must not hold up the feed for long."""
         table = self.query_one("#alerts", DataTable)
         active = self.desk.board.active()
-        signature = tuple((a.alert_id, a.status, a.holder, self._row_style(a, now)) for a in active)
-        if signature == self._signature:
-            for a in active:  # only the ages tick
-                table.update_cell(
-                    a.alert_id, "age", Text(fmt_age(a.age(now)), self._row_style(a, now))
-                )
-            return
-        self._signature = signature
-        table.clear()
+        wanted = {a.alert_id: (a.status, a.holder, self._row_style(a, now)) for a in active}
+        shown = [key.value for key in table.rows]
+        kept = [k for k in shown if k in wanted]
+        order = [a.alert_id for a in active]
+        if kept != order[: len(kept)]:  # the order changed (a release): draw afresh
+            table.clear()
+            self._signature_of: dict[str, object] = {}
+            kept = []
+        for key in shown:
+            if key not in wanted and key in table.rows:
+                table.remove_row(key)
+                self._signature_of.pop(key, None)
         for a in active:
-            assert a.violation is not None
-            v = a.violation
-            style = self._row_style(a, now)
-            cells = (
-                fmt_age(a.age(now)),
-                a.drone_id,
-                place_of(v),
-                v.plate or "-",
-                f"{v.confidence:.2f}" if v.confidence is not None else "-",
-                a.holder or "-",
-            )
-            table.add_row(*(Text(c, style) for c in cells), key=a.alert_id)
+            if a.alert_id not in table.rows:
+                table.add_row(*self._cells(a, now), key=a.alert_id)
+            elif self._signature_of.get(a.alert_id) != wanted[a.alert_id]:
+                for (column, _, _), cell in zip(COLUMNS, self._cells(a, now), strict=True):
+                    table.update_cell(a.alert_id, column, cell)
+            else:  # only its age ticks
+                age = Text(fmt_age(a.age(now)), wanted[a.alert_id][2])
+                table.update_cell(a.alert_id, "age", age)
+            self._signature_of[a.alert_id] = wanted[a.alert_id]
         if not active:
             self.selected = None
-        elif self.selected is not None and self.selected in {a.alert_id for a in active}:
-            table.move_cursor(row=table.get_row_index(self.selected), animate=False)
+        elif self.selected in wanted:
+            row = table.get_row_index(self.selected)
+            if table.cursor_row != row:
+                table.move_cursor(row=row, animate=False)
         else:
             self.selected = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
 

@@ -19,13 +19,16 @@ async def run_console_async(
     """Open the tenant's alert log, run the console until the officer quits, close the log."""
     from prestacop.adapters.alert_feed import JetStreamAlertLog
     from prestacop.alerts.control import CommandControl
+    from prestacop.alerts.threaded import ThreadedAlertLog
     from prestacop.config import Settings
     from prestacop.domain.subjects import check_token
     from prestacop.operator_tui.app import ConsoleApp
 
     check_token(officer_id, "officer id")
     template = control_cmd if control_cmd is not None else Settings(tenant=tenant).control_cmd
-    alert_log = await JetStreamAlertLog.open(nats_url, tenant, name=f"console-{officer_id}")
+    alert_log = await ThreadedAlertLog(
+        lambda: JetStreamAlertLog.open(nats_url, tenant, name=f"console-{officer_id}")
+    ).start()
     try:
         app = ConsoleApp(
             alert_log,

@@ -1,0 +1,244 @@
+"""Alert latency: from a drone's publish of a human-review violation to the console's handler.
+
+Runs its own nats-server (embedded runtime in a temporary folder) unless ``--nats-url``
+is given. Two phases, same run, fresh tenant each:
+
+- ``baseline``: a drone process raises alerts; nothing else runs;
+- ``under_load``: the same, while flood processes publish positions into
+  PRESTACOP_DRONES as fast as the machine takes them (bounded window, own acks).
+
+The console is the real ``ConsoleApp`` (headless, via ``run_test``) over the real
+JetStream feed; the time is taken when its message handler runs. Drone and console
+are separate processes sharing CLOCK_MONOTONIC. Prints JSON.
+
+    .venv/bin/python bench/alert_latency.py [--alerts 400] [--interval-ms 10] [--floods 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import multiprocessing as mp
+import os
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from prestacop.adapters.alert_feed import JetStreamAlertLog
+from prestacop.alerts.control import CommandControl
+from prestacop.alerts.ports import FeedItem, LogEntry
+from prestacop.alerts.threaded import ThreadedAlertLog
+from prestacop.bootstrap import open_log
+from prestacop.domain import subjects
+from prestacop.domain.codec import encode, encode_checked
+from prestacop.domain.events import HUMAN_REVIEW_CODE, PositionReported, ViolationReported
+from prestacop.operator_tui.app import ConsoleApp
+from prestacop.runtime.embedded import EmbeddedRuntime
+
+
+def now_ns() -> int:
+    return time.clock_gettime_ns(time.CLOCK_MONOTONIC)
+
+
+# -- the drone: raises alerts at a steady pace, notes when each was published ----------------
+
+
+async def _drone(url: str, tenant: str, n: int, interval_s: float) -> dict[str, int]:
+    log = await open_log(url, "bench-drone", setup=False)
+    await log.images.put(tenant, "bench-img", b"\xff\xd8bench", "image/jpeg")
+    sent: dict[str, int] = {}
+    acks = []
+    for _ in range(n):
+        event = ViolationReported(
+            message_id=uuid.uuid4().hex,
+            drone_id="drone-1",
+            time=datetime.now(UTC),
+            latitude=40.75,
+            longitude=-73.98,
+            violation_code=HUMAN_REVIEW_CODE,
+            image_id="bench-img",
+            confidence=0.3,
+        )
+        subject, data = encode_checked(tenant, event, datetime.now(UTC))
+        sent[event.message_id] = now_ns()
+        acks.append(await log.publisher.publish(subject, data, msg_id=event.message_id))
+        await asyncio.sleep(interval_s)  # the pace of the workload, not a synchronisation
+    await asyncio.gather(*acks)
+    await log.close()
+    return sent
+
+
+def drone_process(url: str, tenant: str, n: int, interval_s: float, out: Any) -> None:
+    out.put(asyncio.run(_drone(url, tenant, n, interval_s)))
+
+
+# -- the flood: positions at the maximum rate ----------------------------------------------
+
+
+async def _flood(url: str, stop: Any, out: Any) -> None:
+    log = await open_log(url, "bench-flood", window=4096, setup=False)
+    subject = subjects.position("flood", "drone-f")
+    data = encode(
+        PositionReported(
+            message_id="f",
+            drone_id="drone-f",
+            time=datetime.now(UTC),
+            latitude=40.7,
+            longitude=-73.9,
+            battery_pct=50.0,
+        )
+    )
+    count = 0
+
+    def done(fut: asyncio.Future[Any]) -> None:
+        nonlocal count
+        if not fut.exception():
+            count += 1
+
+    began = time.perf_counter()
+    while not stop.is_set():
+        for _ in range(1000):
+            (await log.publisher.publish(subject, data)).add_done_callback(done)
+    await log.publisher.flush()
+    elapsed = time.perf_counter() - began
+    await log.close()
+    out.put(count / elapsed)
+
+
+def flood_process(url: str, stop: Any, out: Any, niceness: int) -> None:
+    os.nice(niceness)
+    asyncio.run(_flood(url, stop, out))
+
+
+def percentiles(ms: list[float]) -> dict[str, float]:
+    if not ms:
+        return {}
+    return {
+        "p50_ms": round(statistics.median(ms), 2),
+        "p99_ms": round(ms[min(len(ms) - 1, int(0.99 * len(ms)))], 2),
+        "max_ms": round(ms[-1], 2),
+        "mean_ms": round(statistics.fmean(ms), 2),
+        "over_50ms": sum(1 for x in ms if x > 50),
+    }
+
+
+# -- the console: the real app, headless; the clock stops in its handler --------------------
+
+
+async def measure(
+    url: str, n: int, interval_s: float, floods: int, niceness: int = 0
+) -> dict[str, Any]:
+    ctx = mp.get_context("spawn")
+    tenant = "bench" + uuid.uuid4().hex[:8]
+    arrived: dict[str, int] = {}
+    all_arrived, live = asyncio.Event(), asyncio.Event()
+
+    def on_arrival(item: FeedItem) -> None:
+        if isinstance(item, LogEntry) and isinstance(item.event, ViolationReported):
+            arrived.setdefault(item.event.message_id, now_ns())
+            if len(arrived) == n:
+                all_arrived.set()
+
+    stop, rates = ctx.Event(), ctx.Queue()
+    flooders = [
+        ctx.Process(target=flood_process, args=(url, stop, rates, niceness)) for _ in range(floods)
+    ]
+    for p in flooders:
+        p.start()
+    alert_log = await ThreadedAlertLog(  # as the console runs it (launch.py)
+        lambda: JetStreamAlertLog.open(url, tenant, name="bench-console")
+    ).start()
+    at_feed: dict[str, int] = {}
+    follow = alert_log.follow
+    loop = asyncio.get_running_loop()
+
+    async def follow_timed(on_item: Any, on_state: Any) -> None:
+        def timed(item: FeedItem) -> None:
+            if isinstance(item, LogEntry) and isinstance(item.event, ViolationReported):
+                at_feed.setdefault(item.event.message_id, now_ns())
+            on_item(item)
+
+        def state(value: Any) -> None:
+            if value == "live":
+                loop.call_soon_threadsafe(live.set)
+            on_state(value)
+
+        await follow(timed, state)
+
+    alert_log.follow = follow_timed  # type: ignore[method-assign]
+    app = ConsoleApp(alert_log, "bench", CommandControl("true"), on_arrival=on_arrival)
+    try:
+        async with app.run_test(size=(100, 30)):
+            await asyncio.wait_for(live.wait(), 30)
+            if floods:
+                await asyncio.sleep(1.0)  # let the flood reach its pace first
+            sent_q = ctx.Queue()
+            drone = ctx.Process(target=drone_process, args=(url, tenant, n, interval_s, sent_q))
+            drone.start()
+            sent: dict[str, int] = await asyncio.to_thread(sent_q.get, True, 120)
+            with contextlib.suppress(TimeoutError):  # the lost ones are counted below
+                await asyncio.wait_for(all_arrived.wait(), 30)
+            await asyncio.to_thread(drone.join)
+    finally:
+        stop.set()
+        flood_rates = [await asyncio.to_thread(rates.get, True, 60) for _ in flooders]
+        for p in flooders:
+            p.join()
+        await alert_log.close()
+    lat_ms = sorted((arrived[k] - t0) / 1e6 for k, t0 in sent.items() if k in arrived)
+    feed_ms = sorted((at_feed[k] - t0) / 1e6 for k, t0 in sent.items() if k in at_feed)
+    result: dict[str, Any] = {
+        "alerts_sent": len(sent),
+        "alerts_arrived": len(lat_ms),
+        "lost": len(sent) - len(lat_ms),
+        **percentiles(lat_ms),
+        "feed_callback": percentiles(feed_ms),
+    }
+    if floods:
+        result["flood_positions_per_s"] = round(sum(flood_rates))
+        result["flood_processes"] = floods
+    return result
+
+
+async def main_async(args: argparse.Namespace, url: str) -> dict[str, Any]:
+    baseline = await measure(url, args.alerts, args.interval_ms / 1000, 0)
+    loaded = await measure(url, args.alerts, args.interval_ms / 1000, args.floods)
+    return {
+        "benchmark": "alert_latency (drone publish -> console handler)",
+        "cpus": os.cpu_count(),
+        "alerts_per_phase": args.alerts,
+        "interval_ms": args.interval_ms,
+        "baseline": baseline,
+        "under_load": loaded,
+        "target_p99_ms": 50,
+        "target_met": loaded.get("p99_ms", 1e9) < 50 and loaded["lost"] == 0,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--alerts", type=int, default=400)
+    parser.add_argument("--interval-ms", type=float, default=10.0)
+    parser.add_argument("--floods", type=int, default=1, help="flood processes under load")
+    parser.add_argument("--nats-url", default=None, help="use this server, not an embedded one")
+    args = parser.parse_args()
+    if args.nats_url:
+        result = asyncio.run(main_async(args, args.nats_url))
+    else:
+        with tempfile.TemporaryDirectory(prefix="alert-bench-") as home:
+            runtime = EmbeddedRuntime(Path(home), postgres=False)
+            with runtime as urls:
+                result = asyncio.run(main_async(args, urls.nats_url))
+    json.dump(result, sys.stdout, indent=2)
+    print()
+
+
+if __name__ == "__main__":
+    main()
