@@ -231,3 +231,50 @@ async def test_the_console_shows_reconnecting_and_loses_nothing_when_nats_restar
                 assert app.desk.board.get(second) is not None
         finally:
             await drones.close()
+
+
+async def test_the_officers_decision_reaches_the_violations_view(
+    log: LogClient, nats_url: str, database_url: str, tenant: str, tmp_path: Path
+) -> None:
+    from prestacop.adapters.postgres_projections import ProjectionStore
+    from tests.projection_support import namespace, projecting
+
+    ns = namespace()
+    store = ProjectionStore(database_url, ns)
+    query = (
+        f"SELECT drone_code, code, status, decided_by FROM {ns}.violations"
+        " WHERE tenant = %s AND violation_id = %s"
+    )
+
+    def view_row(alert_id: str) -> dict[str, object] | None:
+        try:
+            found = store.query(query, (tenant, alert_id))
+        except Exception:  # the view's tables are not created yet
+            return None
+        return found[0] if found else None
+
+    try:
+        async with (
+            console(nats_url, tenant, "officer-a", tmp_path) as (app, pilot),
+            projecting(nats_url, database_url, ns, ["violations"]),
+        ):
+            alert_id = await raise_alert(log, tenant)
+            await wait_until(lambda: app.selected == alert_id, what="selected")
+            await pilot.press("c")
+            await wait_until(lambda: app.desk.board.get(alert_id).holder == "officer-a")
+            await pilot.press("r")
+            await wait_until(lambda: isinstance(app.screen, ResolveScreen), what="the dialog")
+            await pilot.press(*"21", "enter", "enter")
+            await wait_until(
+                lambda: (view_row(alert_id) or {}).get("status") == "corrected",
+                timeout=30,
+                what="the decision in the violations view",
+            )
+        assert view_row(alert_id) == {
+            "drone_code": 0,
+            "code": 21,
+            "status": "corrected",
+            "decided_by": "officer-a",
+        }
+    finally:
+        store.close()
