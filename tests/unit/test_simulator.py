@@ -5,14 +5,17 @@ from __future__ import annotations
 import random
 import struct
 import zlib
+from datetime import UTC, datetime
 
 import pytest
 
-from prestacop.domain.events import HUMAN_REVIEW_CODE
+from prestacop.domain.codec import encode_checked
+from prestacop.domain.events import HUMAN_REVIEW_CODE, ViolationReported
 from prestacop.domain.violation_codes import code_table
 from prestacop.simulator.flight import LAND_BELOW_PCT, RESUME_ABOVE_PCT, Flight
 from prestacop.simulator.images import vehicle_png
 from prestacop.simulator.schedule import Ticker
+from prestacop.simulator.sightings import Sighting, sight
 from prestacop.simulator.streets import Point, distance_m, nyc_streets
 from prestacop.simulator.vehicles import CAMERA_CODES, random_code, random_vehicle
 
@@ -151,3 +154,54 @@ def test_a_violation_image_is_a_small_valid_png_that_shows_the_plate() -> None:
     ink = 8  # palette index of the plate's letters
     assert rows.count(bytes([ink])) > 100
     assert vehicle_png("XYZ9876", "RED", random.Random(1)) != data
+
+
+def sightings(seed: int) -> list[Sighting]:
+    rng = random.Random(seed)
+    flight = Flight(random.Random(seed), nyc_streets(), battery_pct=100.0)
+    ids = iter(range(10_000))
+    now = datetime(2025, 1, 15, 14, 0, tzinfo=UTC)
+    seen = []
+    while len(seen) < 300:
+        reading = flight.step(1.0)
+        if reading.mode == "patrol":
+            seen.append(
+                sight(rng, reading, review_ratio=0.01, now=now, new_id=lambda: f"id{next(ids)}")
+            )
+    return seen
+
+
+def test_the_same_seed_sees_the_same_violations() -> None:
+    first, again = sightings(7), sightings(7)
+    assert [(s.code, s.details["plate"], s.image) for s in first] == [
+        (s.code, s.details["plate"], s.image) for s in again
+    ]
+    assert [s.details["plate"] for s in sightings(8)] != [s.details["plate"] for s in first]
+
+
+def test_about_one_violation_in_a_hundred_asks_for_human_review() -> None:
+    seen = [s for seed in range(10) for s in sightings(seed)]  # 3000 sightings
+    reviews = [s for s in seen if s.needs_review]
+    assert 0.004 < len(reviews) / len(seen) < 0.02
+    assert all(s.details["confidence"] < 0.6 for s in reviews)
+    assert all(s.details["confidence"] >= 0.7 for s in seen if not s.needs_review)
+
+
+def test_a_sighting_is_on_the_patrolled_street_and_a_valid_violation() -> None:
+    for s in sightings(3)[:50]:
+        event = ViolationReported(
+            drone_id="sim-000",
+            latitude=s.latitude,
+            longitude=s.longitude,
+            violation_code=s.code,
+            **{k: v for k, v in s.details.items() if k != "image_content_type"},
+        )
+        subject, _ = encode_checked("nypd", event, s.details["time"])
+        assert subject.endswith(".review.sim-000" if s.needs_review else ".violation")
+        spot = Point(s.latitude, s.longitude)
+        assert any(  # within a few metres of a segment of the street it names
+            t.name == s.details["street"]
+            and t.precinct == s.details["precinct"]
+            and distance_m(t.start, spot) + distance_m(spot, t.end) - t.length_m < 30.0
+            for t in nyc_streets()
+        )

@@ -15,17 +15,14 @@ import random
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
 
 from prestacop.adapters.publisher import AckTimeout, PubAck
 from prestacop.bootstrap import LogClient
-from prestacop.domain.events import HUMAN_REVIEW_CODE
 from prestacop.drone.client import DroneClient, new_id
-from prestacop.simulator.flight import Flight, Reading
-from prestacop.simulator.images import CONTENT_TYPE, vehicle_png
+from prestacop.simulator.flight import Flight
 from prestacop.simulator.schedule import Ticker
-from prestacop.simulator.streets import Street, nyc_streets, offset_m
-from prestacop.simulator.vehicles import random_code, random_vehicle
+from prestacop.simulator.sightings import Sighting, sight
+from prestacop.simulator.streets import Street, nyc_streets
 
 RESENDS = 3
 
@@ -72,15 +69,6 @@ class SimulatorStats:
 
     def positions_per_s(self) -> float:
         return self.positions_acked / max(time.monotonic() - self.started, 1e-9)
-
-
-@dataclass(frozen=True, slots=True)
-class _Sighting:
-    code: int
-    image: bytes
-    latitude: float
-    longitude: float
-    details: dict[str, Any]
 
 
 @dataclass
@@ -154,7 +142,13 @@ class Simulator:
         assert isinstance(fut, asyncio.Future)
         fut.add_done_callback(self._on_position)
         if reading.mode == "patrol" and self._rng.random() < self.options.violation_ratio:
-            sighting = self._sighting(reading)  # drawn here, in tick order: the seed replays it
+            sighting = sight(  # drawn here, in tick order: the seed replays it
+                self._rng,
+                reading,
+                review_ratio=self.options.review_ratio,
+                now=datetime.now(UTC),
+                new_id=new_id,
+            )
             await self._slots.acquire()
             task = asyncio.create_task(self._report(drone.client, sighting))
             self._violations.add(task)
@@ -170,38 +164,7 @@ class Simulator:
         self.stats.failures += 1
         self.stats.last_error = f"{type(err).__name__}: {err}"
 
-    def _sighting(self, reading: Reading) -> _Sighting:
-        """A vehicle seen from the street the drone patrols: what it reports, photo included."""
-        rng, street = self._rng, reading.street
-        assert street is not None
-        vehicle = random_vehicle(rng)
-        review = rng.random() < self.options.review_ratio
-        code = HUMAN_REVIEW_CODE if review else random_code(rng)
-        image = vehicle_png(vehicle.plate, vehicle.color, rng)
-        spot = offset_m(reading.position, rng.gauss(0, 4), rng.gauss(0, 4))
-        confidence = rng.uniform(0.25, 0.6) if review else rng.uniform(0.7, 0.99)
-        details: dict[str, Any] = dict(
-            plate=vehicle.plate,
-            plate_state=vehicle.plate_state,
-            plate_type=vehicle.plate_type,
-            confidence=round(confidence, 3),
-            vehicle_make=vehicle.make,
-            vehicle_color=vehicle.color,
-            vehicle_body_type=vehicle.body_type,
-            street=street.name,
-            precinct=street.precinct,
-            borough=street.borough,
-            altitude_m=round(reading.altitude_m, 1),
-            heading_deg=round(reading.heading_deg, 1) % 360.0,
-            battery_pct=round(reading.battery_pct, 2),
-            time=datetime.now(UTC),
-            message_id=new_id(),
-            image_id=new_id(),
-            image_content_type=CONTENT_TYPE,
-        )
-        return _Sighting(code, image, round(spot.lat, 6), round(spot.lon, 6), details)
-
-    async def _report(self, client: DroneClient, seen: _Sighting) -> None:
+    async def _report(self, client: DroneClient, seen: Sighting) -> None:
         """Report one violation, resending with the same ids when an ack does not come."""
         self.stats.violations_sent += 1
         self.stats.image_bytes += len(seen.image)
@@ -217,7 +180,7 @@ class Simulator:
                         raise
                     self.stats.resends += 1
             self.stats.violations_acked += 1
-            self.stats.reviews_acked += seen.code == HUMAN_REVIEW_CODE
+            self.stats.reviews_acked += seen.needs_review
         except Exception as err:  # counted and shown, never lost: the summary fails the run
             self._failed(err)
         finally:
