@@ -53,6 +53,7 @@ def demo(
 
     cfg = settings(tenant)
     options = fleet_options(cfg.tenant, drones, rate, violation_ratio, review_ratio, seed)
+    # The officers' console replaces live_counts here when a terminal is present.
     foreground = headless if no_console or not out.is_terminal else live_counts
 
     async def go(found: RuntimeUrls) -> Board:

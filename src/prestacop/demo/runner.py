@@ -1,7 +1,9 @@
 """Runs the demo's services as background tasks while a foreground shows the board.
 
 The foreground is replaceable: rich's live counts by default, a headless log with
-``--no-console``, the officers' console when it exists. Whatever ends the run
+``--no-console``; the officers' console takes the foreground on a terminal once it
+exists (any ``async def ui(board, stop)`` that returns when ``stop`` is set, or sets
+it when the user quits; ``prestacop.cli.demo`` picks which). Whatever ends the run
 (``stop``: Ctrl-C, ``--duration``, a failed service), every service gets the
 stop signal and time to clean up before the log connection closes.
 """
@@ -82,7 +84,8 @@ async def run_demo(
         tasks[task] = state
         state.state = "running"
         task.add_done_callback(ended)
-    timer = asyncio.get_running_loop().call_later(duration, stop.set) if duration else None
+    loop = asyncio.get_running_loop()
+    timer = loop.call_later(duration, stop.set) if duration is not None else None
     try:
         await board.refresh()
         await foreground(board, stop)
