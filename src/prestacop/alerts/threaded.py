@@ -27,13 +27,18 @@ class ThreadedAlertLog:
         self._thread = threading.Thread(target=self._loop.run_forever, name=name, daemon=True)
         self._inner: AlertLog | None = None
 
-    async def start(self) -> ThreadedAlertLog:
+    async def start(self, timeout: float | None = None) -> ThreadedAlertLog:
+        """Open the inner log on the thread; ``TimeoutError`` if that takes over ``timeout`` s."""
         self._thread.start()
 
         async def open_inner() -> AlertLog:
-            return await self._opener()
+            return await asyncio.wait_for(self._opener(), timeout)
 
-        self._inner = await self._call(open_inner())
+        try:
+            self._inner = await self._call(open_inner())
+        except BaseException:
+            await self._stop_thread()
+            raise
         return self
 
     @property
@@ -70,6 +75,9 @@ class ThreadedAlertLog:
     async def close(self) -> None:
         if self._inner is not None:
             await self._call(self._inner.close())
+        await self._stop_thread()
+
+    async def _stop_thread(self) -> None:
         self._loop.call_soon_threadsafe(self._loop.stop)
         await asyncio.to_thread(self._thread.join, 10)
         self._loop.close()

@@ -23,6 +23,8 @@ def register(app: typer.Typer) -> None:
         ),
     ) -> None:
         """Watch, claim, take control of and resolve human-review alerts (keyboard: see footer)."""
+        from nats.errors import Error as NatsError
+
         from prestacop.domain.subjects import SubjectError, check_token
 
         try:
@@ -43,5 +45,5 @@ def register(app: typer.Typer) -> None:
                 control_cmd=control_cmd,
                 escalate_after_s=escalate_after,
             )
-        except (OSError, TimeoutError) as err:
+        except (OSError, TimeoutError, NatsError) as err:
             fail(f"cannot reach NATS at {where.nats_url}: {err}")

@@ -5,6 +5,10 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from textual.app import App
 
 
 async def run_console_async(
@@ -15,8 +19,13 @@ async def run_console_async(
     control_cmd: str | None = None,
     escalate_after_s: float = 120.0,
     image_dir: Path | None = None,
+    stop: asyncio.Event | None = None,
+    connect_timeout_s: float = 10.0,
 ) -> None:
-    """Open the tenant's alert log, run the console until the officer quits, close the log."""
+    """Open the tenant's alert log, run the console until the officer quits, close the log.
+
+    ``stop`` (e.g. the demo's) also ends the console when set.
+    """
     from prestacop.adapters.alert_feed import JetStreamAlertLog
     from prestacop.alerts.control import CommandControl
     from prestacop.alerts.threaded import ThreadedAlertLog
@@ -26,9 +35,13 @@ async def run_console_async(
 
     check_token(officer_id, "officer id")
     template = control_cmd if control_cmd is not None else Settings(tenant=tenant).control_cmd
-    alert_log = await ThreadedAlertLog(
+    opening = ThreadedAlertLog(
         lambda: JetStreamAlertLog.open(nats_url, tenant, name=f"console-{officer_id}")
-    ).start()
+    )
+    try:
+        alert_log = await opening.start(timeout=connect_timeout_s)
+    except TimeoutError:
+        raise TimeoutError(f"no answer from NATS within {connect_timeout_s:.0f}s") from None
     try:
         app = ConsoleApp(
             alert_log,
@@ -37,9 +50,19 @@ async def run_console_async(
             escalate_after=timedelta(seconds=escalate_after_s),
             image_dir=image_dir,
         )
-        await app.run_async()
+        watcher = asyncio.create_task(_exit_on(stop, app)) if stop is not None else None
+        try:
+            await app.run_async()
+        finally:
+            if watcher is not None:
+                watcher.cancel()
     finally:
         await alert_log.close()
+
+
+async def _exit_on(stop: asyncio.Event, app: App[None]) -> None:
+    await stop.wait()
+    app.exit()
 
 
 def run_console(
