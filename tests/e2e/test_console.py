@@ -75,6 +75,17 @@ async def raise_alert(
     return alert_id
 
 
+async def claimed_alert(
+    app: ConsoleApp, pilot: Pilot[None], log: LogClient, tenant: str, drone: str = "drone-7"
+) -> str:
+    """Raise an alert and claim it from the console with the key 'c'."""
+    alert_id = await raise_alert(log, tenant, drone=drone)
+    await wait_until(lambda: app.selected == alert_id, what="selected")
+    await pilot.press("c")
+    await wait_until(lambda: app.desk.board.get(alert_id).holder == app.officer_id, what="held")
+    return alert_id
+
+
 def text_of(app: ConsoleApp, selector: str) -> str:
     return str(app.query_one(selector, Static).content)
 
@@ -103,10 +114,8 @@ async def test_an_officer_claims_the_selected_alert(
     log: LogClient, nats_url: str, tenant: str, tmp_path: Path
 ) -> None:
     async with console(nats_url, tenant, "officer-a", tmp_path) as (app, pilot):
-        alert_id = await raise_alert(log, tenant)
-        await wait_until(lambda: app.selected == alert_id, what="selected")
-        await pilot.press("c")
-        await wait_until(lambda: app.desk.board.get(alert_id).holder == "officer-a", what="held")
+        alert_id = await claimed_alert(app, pilot, log, tenant)
+        assert app.desk.board.get(alert_id).status == "claimed"
         await wait_until(lambda: "officer-a" in row_texts(app)[0], what="holder shown")
         assert "claimed 1" in text_of(app, "#counts")
 
@@ -152,10 +161,7 @@ async def test_a_failing_control_command_is_shown_and_recorded_as_failed(
 ) -> None:
     cmd = "sh -c 'echo no radio link to $1 >&2; exit 3' control {drone_id}"
     async with console(nats_url, tenant, "officer-a", tmp_path, control_cmd=cmd) as (app, pilot):
-        alert_id = await raise_alert(log, tenant, drone="drone-9")
-        await wait_until(lambda: app.selected == alert_id, what="selected")
-        await pilot.press("c")
-        await wait_until(lambda: app.desk.board.get(alert_id).holder == "officer-a", what="held")
+        alert_id = await claimed_alert(app, pilot, log, tenant, drone="drone-9")
         await pilot.press("t")
         await wait_until(lambda: "exit code 3" in app.message_text, what="failure shown")
         assert "no radio link to drone-9" in app.message_text
@@ -167,10 +173,7 @@ async def test_resolving_with_a_searched_code_publishes_the_decision(
     log: LogClient, nats_url: str, tenant: str, tmp_path: Path
 ) -> None:
     async with console(nats_url, tenant, "officer-a", tmp_path) as (app, pilot):
-        alert_id = await raise_alert(log, tenant)
-        await wait_until(lambda: app.selected == alert_id, what="selected")
-        await pilot.press("c")
-        await wait_until(lambda: app.desk.board.get(alert_id).holder == "officer-a", what="held")
+        alert_id = await claimed_alert(app, pilot, log, tenant)
         await pilot.press("r")
         await wait_until(lambda: isinstance(app.screen, ResolveScreen), what="the dialog")
         await pilot.press(*"hydrant", "tab", *"on the hydrant", "enter")

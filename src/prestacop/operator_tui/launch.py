@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from textual.app import App
@@ -65,23 +65,9 @@ async def _exit_on(stop: asyncio.Event, app: App[None]) -> None:
     app.exit()
 
 
-def run_console(
-    nats_url: str,
-    tenant: str,
-    officer_id: str,
-    *,
-    control_cmd: str | None = None,
-    escalate_after_s: float = 120.0,
-    image_dir: Path | None = None,
-) -> None:
-    """Run the officers' console in this terminal (blocks until the officer quits)."""
-    asyncio.run(
-        run_console_async(
-            nats_url,
-            tenant,
-            officer_id,
-            control_cmd=control_cmd,
-            escalate_after_s=escalate_after_s,
-            image_dir=image_dir,
-        )
-    )
+def run_console(nats_url: str, tenant: str, officer_id: str, **options: Any) -> None:
+    """Run the officers' console in this terminal until the officer quits.
+
+    ``options`` are those of ``run_console_async`` (control_cmd, escalate_after_s, ...).
+    """
+    asyncio.run(run_console_async(nats_url, tenant, officer_id, **options))
