@@ -110,7 +110,7 @@ async def test_an_alert_appears_live_with_its_drone_plate_and_place(
         assert (tmp_path / "images").exists()  # the image was fetched and saved to open
 
 
-async def test_an_officer_claims_the_selected_alert(
+async def test_an_officer_claims_the_selected_alert_and_can_release_it(
     log: LogClient, nats_url: str, tenant: str, tmp_path: Path
 ) -> None:
     async with console(nats_url, tenant, "officer-a", tmp_path) as (app, pilot):
@@ -118,6 +118,9 @@ async def test_an_officer_claims_the_selected_alert(
         assert app.desk.board.get(alert_id).status == "claimed"
         await wait_until(lambda: "officer-a" in row_texts(app)[0], what="holder shown")
         assert "claimed 1" in text_of(app, "#counts")
+        await pilot.press("u")
+        await wait_until(lambda: app.desk.board.get(alert_id).status == "open", what="released")
+        await wait_until(lambda: row_texts(app)[0].endswith(" -"), what="nobody holds it")
 
 
 async def test_a_second_console_claim_is_refused_and_shows_who_holds_it(
