@@ -33,8 +33,13 @@ async def connect(
             if result is not None:
                 await result
 
+    opened: list[Client] = []
+
     async def disconnected() -> None:
-        log.warning("%s: disconnected from NATS", name)
+        if opened and opened[0].is_closed:  # our own close or drain, not an outage
+            log.debug("%s: connection to NATS closed", name)
+        else:
+            log.warning("%s: disconnected from NATS", name)
         await notify("disconnected")
 
     async def reconnected() -> None:
@@ -57,5 +62,6 @@ async def connect(
         pending_size=8 * 1024 * 1024,
         **options,  # type: ignore[arg-type]
     )
+    opened.append(nc)
     await notify("connected")
     return nc
