@@ -50,10 +50,13 @@ def now_ns() -> int:
 # -- the drone: raises alerts at a steady pace, notes when each was published ----------------
 
 
-async def _drone(url: str, tenant: str, n: int, interval_s: float) -> dict[str, int]:
+async def _drone(
+    url: str, tenant: str, n: int, interval_s: float
+) -> tuple[dict[str, int], dict[str, int]]:
     log = await open_log(url, "bench-drone", setup=False)
     await log.images.put(tenant, "bench-img", b"\xff\xd8bench", "image/jpeg")
     sent: dict[str, int] = {}
+    acked: dict[str, int] = {}
     acks = []
     for _ in range(n):
         event = ViolationReported(
@@ -68,11 +71,13 @@ async def _drone(url: str, tenant: str, n: int, interval_s: float) -> dict[str, 
         )
         subject, data = encode_checked(tenant, event, datetime.now(UTC))
         sent[event.message_id] = now_ns()
-        acks.append(await log.publisher.publish(subject, data, msg_id=event.message_id))
+        ack = await log.publisher.publish(subject, data, msg_id=event.message_id)
+        ack.add_done_callback(lambda _, mid=event.message_id: acked.setdefault(mid, now_ns()))
+        acks.append(ack)
         await asyncio.sleep(interval_s)  # the pace of the workload, not a synchronisation
     await asyncio.gather(*acks)
     await log.close()
-    return sent
+    return sent, acked
 
 
 def drone_process(url: str, tenant: str, n: int, interval_s: float, out: Any) -> None:
@@ -173,7 +178,9 @@ async def measure(
         await follow(timed, state)
 
     alert_log.follow = follow_timed  # type: ignore[method-assign]
-    app = ConsoleApp(alert_log, "bench", CommandControl("true"), on_arrival=on_arrival)
+    app = ConsoleApp(  # as launch.py builds it
+        alert_log, "bench", CommandControl("true"), on_arrival=on_arrival, freeze_gc=True
+    )
     try:
         async with app.run_test(size=(100, 30)):
             await asyncio.wait_for(live.wait(), 30)
@@ -182,7 +189,7 @@ async def measure(
             sent_q = ctx.Queue()
             drone = ctx.Process(target=drone_process, args=(url, tenant, n, interval_s, sent_q))
             drone.start()
-            sent: dict[str, int] = await asyncio.to_thread(sent_q.get, True, 120)
+            sent, acked = await asyncio.to_thread(sent_q.get, True, 120)
             with contextlib.suppress(TimeoutError):  # the lost ones are counted below
                 await asyncio.wait_for(all_arrived.wait(), 30)
             await asyncio.to_thread(drone.join)
@@ -200,6 +207,9 @@ async def measure(
         "lost": len(sent) - len(lat_ms),
         **percentiles(lat_ms),
         "feed_callback": percentiles(feed_ms),
+        "drone_ack": percentiles(
+            sorted((acked[k] - t0) / 1e6 for k, t0 in sent.items() if k in acked)
+        ),
     }
     if floods:
         result["flood_positions_per_s"] = round(sum(flood_rates))

@@ -49,6 +49,7 @@ async def run_console_async(
             CommandControl(template),
             escalate_after=timedelta(seconds=escalate_after_s),
             image_dir=image_dir,
+            freeze_gc=True,
         )
         watcher = asyncio.create_task(_exit_on(stop, app)) if stop is not None else None
         try:
