@@ -85,11 +85,33 @@ class GateService:
         return f"checked {c.checked}, quarantined {sum(c.quarantined.values())}"
 
 
+class ProjectionsService:
+    """The projection runner: the log's read models in PostgreSQL (issue 4)."""
+
+    def __init__(self) -> None:
+        self.summary = "starting"
+
+    async def run(self, urls: RuntimeUrls, settings: Settings, stop: asyncio.Event) -> None:
+        from prestacop.projections.runner import run_projections
+
+        def progress(workers: list, heads: dict[str, int]) -> None:  # type: ignore[type-arg]
+            lag = max((w.lag(heads) for w in workers), default=0)
+            dead = sum(w.dead for w in workers)
+            self.summary = f"{len(workers)} views, lag {lag} events" + (
+                f", {dead} dead letters" if dead else ""
+            )
+
+        await run_projections(urls.nats_url, urls.database_url or "", stop, on_progress=progress)
+
+    def status(self) -> str:
+        return self.summary
+
+
 def services(options: SimulationOptions) -> list[Service]:
     """Everything the demo starts, in order. One line per service."""
-    fleet, gate = FleetService(options), GateService()
+    fleet, gate, views = FleetService(options), GateService(), ProjectionsService()
     return [
         Service("drones (simulator)", fleet.run, status=fleet.status),
         Service("validation gate", gate.run, status=gate.status),
-        # Service("projections", run_projections, needs_postgres=True),  <- projection runner
+        Service("projections", views.run, needs_postgres=True, status=views.status),
     ]

@@ -32,7 +32,12 @@ async def rebuild_projections(
     nc = await connect(nats_url, "prestacop-rebuild")
     store = ProjectionStore(database_url, namespace)
     runner = Runner(
-        nc.jetstream(), store, Plan(projections, sources, rebuild=True), options, on_progress
+        nc.jetstream(),
+        store,
+        Plan(projections, sources, rebuild=True),
+        options,
+        on_progress,
+        nats_url=nats_url,
     )
     try:
         await runner.run(stop or asyncio.Event())

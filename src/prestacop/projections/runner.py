@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 from nats.js import JetStreamContext
 
-from prestacop.adapters.jetstream_reader import StreamReader, stream_head
+from prestacop.adapters.jetstream_reader import ProcessStreamReader, StreamReader, stream_head
 from prestacop.adapters.postgres_projections import Build, ProjectionStore
 from prestacop.adapters.postgres_tracking import PositionMoved, Retired
 from prestacop.projections.api import Projection
@@ -39,6 +39,8 @@ class RunnerOptions:
     backlog: int = 40_000
     """Events queued for one build before reading pauses."""
     check_every: float = 0.25
+    reader_processes: bool = False
+    """Read each stream in a process of its own (faster rebuilds on several cores)."""
 
 
 @dataclass
@@ -59,8 +61,10 @@ class Runner:
         plan: Plan,
         options: RunnerOptions | None = None,
         on_progress: Callable[[list[Worker], dict[str, int]], None] | None = None,
+        nats_url: str | None = None,
     ) -> None:
         self.js = js
+        self.nats_url = nats_url
         self.store = store
         self.plan = plan
         self.options = options or RunnerOptions()
@@ -119,10 +123,13 @@ class Runner:
     async def _generation(self, stop: asyncio.Event) -> bool:
         """Run until stopped (True), or until the builds must be reloaded (False)."""
         streams = sorted({s for w in self.workers for s in w.streams})
-        readers = []
+        readers: list[StreamReader | ProcessStreamReader] = []
         for stream in streams:
             start = min(w.committed.get(stream, 0) for w in self.workers if stream in w.streams)
-            readers.append(await StreamReader(self.js, stream, start + 1).start())
+            if self.options.reader_processes and self.nats_url:
+                readers.append(await ProcessStreamReader(self.nats_url, stream, start + 1).start())
+            else:
+                readers.append(await StreamReader(self.js, stream, start + 1).start())
         tasks = [asyncio.create_task(self._pump(r)) for r in readers]
         tasks += [
             asyncio.create_task(w.write_loop(self.options.batch, self.options.backlog))
@@ -157,7 +164,7 @@ class Runner:
             for worker in self.workers:
                 worker.recorder.datastore.close()
 
-    async def _pump(self, reader: StreamReader) -> None:
+    async def _pump(self, reader: StreamReader | ProcessStreamReader) -> None:
         stream = reader.stream
         targets = [w for w in self.workers if stream in w.streams]
         while True:
@@ -212,6 +219,7 @@ async def run_projections(
     *,
     namespace: str = "prestacop",
     options: RunnerOptions | None = None,
+    on_progress: Callable[[list[Worker], dict[str, int]], None] | None = None,
 ) -> None:
     """Keep the built-in views (or ``names``) and ``custom`` projections up to date until
     ``stop`` is set: the background service that ``prestacop demo`` and ``project run`` use."""
@@ -222,7 +230,8 @@ async def run_projections(
     nc = await connect(nats_url, "prestacop-projections")
     store = ProjectionStore(database_url, namespace)
     try:
-        await Runner(nc.jetstream(), store, Plan(projections, sources), options).run(stop)
+        runner = Runner(nc.jetstream(), store, Plan(projections, sources), options, on_progress)
+        await runner.run(stop)
     finally:
         await asyncio.to_thread(store.close)
         await nc.drain()

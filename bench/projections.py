@@ -1,0 +1,293 @@
+"""Projection benchmark: full rebuild of all built-in views vs raw JetStream reading,
+and the steady-state visibility lag at a fixed publish rate.
+
+Runs its own nats-server and PostgreSQL (embedded runtime in a temporary folder)
+unless ``--nats-url`` and ``--database-url`` are given. Same run, same events:
+
+- ``baseline_raw_read``: every message of the log streams read by the fastest
+  plain nats-py consumer (ordered push consumers with a counting callback), no
+  decoding, no processing;
+- ``rebuild``: ``rebuild_projections`` of all built-in views into fresh builds
+  (decode, apply, commit, swap), in its own process (peak RSS is that process's);
+- ``steady_state``: ``prestacop project run`` as a process while this one publishes
+  at ``--rate`` events/s; the lag from each violation's ack to the moment the
+  ``violations`` build has committed past it.
+
+    .venv/bin/python bench/projections.py [--events 1000000] [--rate 10000] [--seconds 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from prestacop.adapters.postgres_projections import ProjectionStore
+from prestacop.bootstrap import open_log
+from prestacop.projections.api import LOG_STREAMS
+from prestacop.projections.catalog import BUILTINS
+from prestacop.projections.sample_log import sample_events
+from prestacop.runtime.embedded import EmbeddedRuntime
+
+
+async def load(nats_url: str, tenant: str, n: int, seed: int) -> dict[str, Any]:
+    log = await open_log(nats_url, "bench-load", window=4096)
+    started = time.monotonic()
+    pending = []
+    for subject, data, mid in sample_events(tenant, n, seed=seed, drones=200):
+        pending.append(await log.publisher.publish(subject, data, msg_id=mid))
+        if len(pending) >= 20_000:
+            await asyncio.gather(*pending)
+            pending.clear()
+    await asyncio.gather(*pending)
+    took = time.monotonic() - started
+    await log.close()
+    return {"events": n, "seconds": round(took, 2), "events_per_s": round(n / took)}
+
+
+async def baseline(nats_url: str) -> dict[str, Any]:
+    """The fastest plain read: ordered push consumers, a callback that only counts."""
+    log = await open_log(nats_url, "bench-baseline", setup=False)
+    heads = {s: (await log.js.stream_info(s)).state.last_seq for s in LOG_STREAMS}
+    total = sum(heads.values())
+    count = 0
+    done = asyncio.Event()
+
+    async def on_msg(msg: Any) -> None:
+        nonlocal count
+        count += 1
+        if count >= total:
+            done.set()
+
+    started = time.monotonic()
+    subs = [
+        await log.js.subscribe(
+            "",
+            stream=s,
+            ordered_consumer=True,
+            cb=on_msg,
+            pending_msgs_limit=200_000,
+            pending_bytes_limit=512 << 20,
+        )
+        for s in LOG_STREAMS
+        if heads[s]
+    ]
+    await done.wait()
+    took = time.monotonic() - started
+    for sub in subs:
+        await sub.unsubscribe()
+    await log.close()
+    return {"messages": total, "seconds": round(took, 2), "msgs_per_s": round(total / took)}
+
+
+async def rebuild_role(nats_url: str, database_url: str, ns: str, procs: bool) -> None:
+    from prestacop.projections.rebuild import rebuild_projections
+    from prestacop.projections.runner import RunnerOptions
+
+    started = time.monotonic()
+    await rebuild_projections(
+        nats_url,
+        database_url,
+        None,
+        namespace=ns,
+        options=RunnerOptions(reader_processes=procs),
+    )
+    took = time.monotonic() - started
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(json.dumps({"seconds": took, "peak_rss_mb": round(rss / 1024, 1)}))
+
+
+def rebuild(nats_url: str, database_url: str, events: int, procs: bool) -> dict[str, Any]:
+    ns = "bench" + uuid.uuid4().hex[:8]
+    out = subprocess.run(
+        [
+            sys.executable,
+            __file__,
+            "--role",
+            "rebuild",
+            "--nats-url",
+            nats_url,
+            "--database-url",
+            database_url,
+            "--namespace",
+            ns,
+            *(["--reader-processes"] if procs else []),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    store = ProjectionStore(database_url, ns)
+    rows = 0
+    for cls in BUILTINS.values():
+        for table in cls.tables:
+            rows += store.query(f"SELECT count(*) AS n FROM {ns}.{table}")[0]["n"]
+    store.close()
+    took = result["seconds"]
+    return {
+        "namespace": ns,
+        "reader_processes": procs,
+        "events": events,
+        "seconds": round(took, 2),
+        "events_per_s": round(events / took),
+        "rows_in_views": rows,
+        "rows_per_s": round(rows / took),
+        "peak_rss_mb": result["peak_rss_mb"],
+    }
+
+
+def start_runner(nats_url: str, database_url: str, ns: str) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "NATS_URL": nats_url, "DATABASE_URL": database_url}
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "from prestacop.cli.main import app; app()",
+            "project",
+            "run",
+            "--namespace",
+            ns,
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+async def steady(nats_url: str, database_url: str, rate: int, seconds: float) -> dict[str, Any]:
+    ns = "steady" + uuid.uuid4().hex[:8]
+    proc = start_runner(nats_url, database_url, ns)
+    store = ProjectionStore(database_url, ns)
+    try:
+        schema = None
+        while schema is None:  # the runner first catches up with the whole log
+            await asyncio.sleep(0.2)
+            try:
+                live = store.live("violations")
+                if live and store.query(
+                    f'SELECT 1 FROM "{live.schema}".progress WHERE stream = %s AND seq >= %s',
+                    ("PRESTACOP_DRONES", await _head(nats_url)),
+                ):
+                    schema = live.schema
+            except Exception:
+                pass
+        log = await open_log(nats_url, "bench-steady", window=4096)
+        tenant = "steady" + uuid.uuid4().hex[:6]
+        acked: list[tuple[int, float]] = []  # (seq, ack time) of violations
+        visible: dict[int, float] = {}
+        stop = asyncio.Event()
+
+        async def watch() -> None:
+            query = f'SELECT seq FROM "{schema}".progress WHERE stream = %s'
+            while not stop.is_set() or (acked and max(visible, default=0) < acked[-1][0]):
+                r = await asyncio.to_thread(store.query, query, ("PRESTACOP_DRONES",))
+                if r:
+                    visible.setdefault(r[0]["seq"], time.monotonic())
+                await asyncio.sleep(0.005)
+
+        async def track(fut: asyncio.Future[Any]) -> None:
+            ack = await fut
+            acked.append((ack.seq, time.monotonic()))
+
+        watcher = asyncio.create_task(watch())
+        tasks = []
+        started = time.monotonic()
+        sent = 0
+        for subject, data, mid in sample_events(tenant, int(rate * seconds), seed=5):
+            due = started + sent / rate
+            delay = due - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)  # pacing the publisher, not synchronisation
+            fut = await log.publisher.publish(subject, data, msg_id=mid)
+            if ".drone." in subject and subject.endswith(".violation"):
+                tasks.append(asyncio.create_task(track(fut)))
+            sent += 1
+        await asyncio.gather(*tasks)
+        achieved = sent / (time.monotonic() - started)
+        stop.set()
+        await asyncio.wait_for(watcher, 30)
+        await log.close()
+    finally:
+        proc.terminate()
+        proc.wait(20)
+        store.close()
+    points = sorted(visible.items())
+    lags = []
+    i = 0
+    for seq, at in sorted(acked):
+        while points[i][0] < seq:
+            i += 1
+        lags.append(points[i][1] - at)
+    lags.sort()
+
+    def pct(p: float) -> float:
+        return round(lags[min(len(lags) - 1, int(p * len(lags)))] * 1000, 1)
+
+    return {
+        "rate_target": rate,
+        "rate_achieved": round(achieved),
+        "violations": len(lags),
+        "lag_ms_p50": pct(0.5),
+        "lag_ms_p99": pct(0.99),
+        "lag_ms_max": pct(1.0),
+    }
+
+
+async def _head(nats_url: str) -> int:
+    log = await open_log(nats_url, "bench-head", setup=False)
+    seq = (await log.js.stream_info("PRESTACOP_DRONES")).state.last_seq
+    await log.close()
+    return seq
+
+
+async def main(args: argparse.Namespace, nats_url: str, database_url: str) -> dict[str, Any]:
+    result: dict[str, Any] = {"load": await load(nats_url, "bench", args.events, args.seed)}
+    base = await baseline(nats_url)
+    result["baseline_raw_read"] = base
+    for key, procs in (("rebuild", False), ("rebuild_reader_processes", True)):
+        rb = rebuild(nats_url, database_url, base["messages"], procs)
+        rb["vs_raw_read"] = round(rb["events_per_s"] / base["msgs_per_s"], 3)
+        result[key] = rb
+    result["targets"] = {"rebuild_vs_raw_read_min": 0.4, "lag_ms_p99_max": 1000}
+    result["steady_state"] = await steady(nats_url, database_url, args.rate, args.seconds)
+    return result
+
+
+def cli() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--rate", type=int, default=10_000)
+    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--nats-url")
+    parser.add_argument("--database-url")
+    parser.add_argument("--role", default="main", help=argparse.SUPPRESS)
+    parser.add_argument("--namespace", help=argparse.SUPPRESS)
+    parser.add_argument("--reader-processes", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.role == "rebuild":
+        asyncio.run(
+            rebuild_role(args.nats_url, args.database_url, args.namespace, args.reader_processes)
+        )
+        return
+    if args.nats_url and args.database_url:
+        print(json.dumps(asyncio.run(main(args, args.nats_url, args.database_url)), indent=2))
+        return
+    with tempfile.TemporaryDirectory(prefix="prestacop-bench-") as home:
+        with EmbeddedRuntime(Path(home)) as urls:
+            assert urls.database_url is not None
+            print(json.dumps(asyncio.run(main(args, urls.nats_url, urls.database_url)), indent=2))
+
+
+if __name__ == "__main__":
+    cli()
