@@ -274,13 +274,15 @@ class ConsoleApp(App[None]):
             if key not in wanted and key in table.rows:
                 table.remove_row(key)
                 self._signature_of.pop(key, None)
-        for a in active:
+        top = table.scroll_offset.y
+        visible = range(top, top + table.size.height + 1)
+        for index, a in enumerate(active):
             if a.alert_id not in table.rows:
                 table.add_row(*self._cells(a, now), key=a.alert_id)
             elif self._signature_of.get(a.alert_id) != wanted[a.alert_id]:
                 for (column, _, _), cell in zip(COLUMNS, self._cells(a, now), strict=True):
                     table.update_cell(a.alert_id, column, cell)
-            elif ages:  # only its age ticks
+            elif ages and index in visible:  # only its age ticks (each change costs a render)
                 age = Text(fmt_age(a.age(now)), wanted[a.alert_id][2])
                 table.update_cell(a.alert_id, "age", age)
             self._signature_of[a.alert_id] = wanted[a.alert_id]
