@@ -5,7 +5,7 @@
 For each size: generates an N-row 43-column file under /tmp from the real samples
 (fresh summons numbers, dates spread over a fiscal year), starts an embedded
 nats-server, and measures, each in its own process (so peak RSS is its own):
-- ours: the CLI, ``prestacop nypd replay FILE`` (parse process + publisher);
+- ours: the CLI, ``prestacop nypd replay FILE`` (parse process + atomic-batch publisher);
 - (a) naive: stdlib ``csv.reader`` → msgspec event → ``js.publish_async``, 1024 pending;
 - (b) pandas: ``pandas.read_csv`` of the same file (time and peak RSS only).
 Prints one JSON object per size.
@@ -17,6 +17,7 @@ import argparse
 import asyncio
 import csv
 import json
+import os
 import random
 import resource
 import subprocess
@@ -134,6 +135,12 @@ async def count_events(url: str, tenant: str) -> int:
     return sum((info.state.subjects or {}).values())
 
 
+def server_cpu_s(pid: int) -> float:
+    """CPU seconds nats-server has used (Linux /proc), to charge each run its server work."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def measure(rows: int, workdir: Path) -> dict[str, object]:
     from prestacop.runtime.embedded import EmbeddedRuntime
 
@@ -145,6 +152,7 @@ def measure(rows: int, workdir: Path) -> dict[str, object]:
     with EmbeddedRuntime(run_dir / "rt", postgres=False) as urls:
         url = urls.nats_url
         report = run_dir / "report.json"
+        server0 = server_cpu_s(urls.nats_pid)
         began = time.perf_counter()
         subprocess.run(
             [str(Path(sys.executable).parent / "prestacop"), "nypd", "replay", str(path),
@@ -153,6 +161,7 @@ def measure(rows: int, workdir: Path) -> dict[str, object]:
             check=True, capture_output=True, env={**_env(), "NATS_URL": url},
         )  # fmt: skip
         wall = time.perf_counter() - began
+        server1 = server_cpu_s(urls.nats_pid)
         ours = json.loads(report.read_text())
         result["ours"] = {
             "rows_per_s": ours["rows_per_s"],
@@ -160,10 +169,18 @@ def measure(rows: int, workdir: Path) -> dict[str, object]:
             "wall_s_with_startup": round(wall, 2),
             "peak_rss_mb": ours["peak_rss_mb"],
             "peak_rss_mb_by_process": ours["peak_rss_mb_by_process"],
+            "cpu_s_by_process": {
+                **ours["cpu_s_by_process"],
+                "nats-server": round(server1 - server0, 2),
+            },
             "events_in_log": asyncio.run(count_events(url, "ours")),
             "rejected": ours["rejected"],
         }
         naive_result = _child(["naive", str(path), url, "naive"])
+        naive_result["cpu_s_by_process"] = {
+            "naive": naive_result.pop("cpu_s"),
+            "nats-server": round(server_cpu_s(urls.nats_pid) - server1, 2),
+        }
         naive_result["events_in_log"] = asyncio.run(count_events(url, "naive"))
         result["baseline_naive_publish_async"] = naive_result
     result["baseline_pandas_read_csv"] = _child(["pandas", str(path)])
@@ -175,8 +192,6 @@ def measure(rows: int, workdir: Path) -> dict[str, object]:
 
 
 def _env() -> dict[str, str]:
-    import os
-
     return {k: v for k, v in os.environ.items() if k != "NATS_URL"}
 
 
@@ -187,7 +202,9 @@ def main() -> None:
     args, rest = parser.parse_known_args()
     if rest and rest[0] == "naive":
         out = asyncio.run(naive(rest[1], rest[2], rest[3]))
-        print(json.dumps({**out, "peak_rss_mb": peak_rss_mb()}))
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        cpu = round(usage.ru_utime + usage.ru_stime, 2)
+        print(json.dumps({**out, "peak_rss_mb": peak_rss_mb(), "cpu_s": cpu}))
         return
     if rest and rest[0] == "pandas":
         out = pandas_baseline(rest[1])

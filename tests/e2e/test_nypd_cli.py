@@ -78,6 +78,11 @@ def test_an_unknown_header_fails_with_the_columns_it_did_not_understand(no_serve
               "--rejects", str(no_servers / "rej.csv")],
     )  # fmt: skip
     assert result.exit_code == 1 and "'Weather'" in result.output
+    lenient = runner.invoke(
+        app, ["nypd", "replay", str(odd), "--dry-run", "--no-progress", "--ignore-unknown-columns",
+              "--rejects", str(no_servers / "rej.csv")],
+    )  # fmt: skip
+    assert lenient.exit_code == 0, lenient.output
 
 
 async def test_a_replay_reports_what_the_log_now_holds(

@@ -60,11 +60,13 @@ def options(tmp_path: Path, tenant: str, **kw: object) -> ReplayOptions:
     )  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize("atomic", [True, False], ids=["atomic-batches", "per-message-acks"])
 async def test_every_sample_file_lands_in_the_log_once_and_a_rerun_adds_nothing(
-    log: LogClient, tenant: str, tmp_path: Path, shared_data: Path
+    log: LogClient, tenant: str, tmp_path: Path, shared_data: Path, atomic: bool
 ) -> None:
     files = sorted(str(p) for p in (shared_data / "nypd").iterdir() if p.suffix != ".md")
-    first = await Replayer(options(tmp_path, tenant), log.nc.connected_url.geturl()).run(files)
+    url = log.nc.connected_url.geturl()
+    first = await Replayer(options(tmp_path, tenant), url, atomic=atomic).run(files)
     assert first.ok and first.rows_read == first.events + first.duplicates + first.rejected
     count, ids = await held(log, tenant)
     expected = set().union(*(good_ids(f, tenant) for f in files))
@@ -76,8 +78,9 @@ async def test_every_sample_file_lands_in_the_log_once_and_a_rerun_adds_nothing(
     assert rejects[0] == "file,line,reason,detail,raw" and len(rejects) == first.rejected + 1
 
 
+@pytest.mark.parametrize("atomic", [True, False], ids=["atomic-batches", "per-message-acks"])
 async def test_a_resume_long_after_the_dedup_window_skips_what_the_log_already_holds(
-    log: LogClient, tenant: str, tmp_path: Path
+    log: LogClient, tenant: str, tmp_path: Path, atomic: bool
 ) -> None:
     path = ticket_file(tmp_path / "t.csv", 3000)
     opts = options(tmp_path, tenant)
@@ -95,7 +98,7 @@ async def test_a_resume_long_after_the_dedup_window_skips_what_the_log_already_h
             rejects_path=str(opts.rejects), rejects_size=0, counters=Counters(),
         ),
     )  # fmt: skip
-    report = await Replayer(opts, log.nc.connected_url.geturl()).run([str(path)])
+    report = await Replayer(opts, log.nc.connected_url.geturl(), atomic=atomic).run([str(path)])
     sent_before = len(frames[0].ids)
     assert report.found_in_log == sent_before and report.duplicates == 0
     count, ids = await held(log, tenant)
@@ -144,8 +147,9 @@ async def test_a_replay_killed_mid_file_resumes_and_stores_each_good_summons_exa
     assert len(rejects.read_text().splitlines()) == 41  # each reject listed once
 
 
+@pytest.mark.parametrize("atomic", [True, False], ids=["atomic-batches", "per-message-acks"])
 async def test_a_nats_outage_pauses_the_replay_and_it_resumes_when_the_server_is_back(
-    tmp_path: Path, tenant: str
+    tmp_path: Path, tenant: str, atomic: bool
 ) -> None:
     runtime = EmbeddedRuntime(tmp_path / "rt", postgres=False)
     urls = runtime.start()
@@ -160,7 +164,9 @@ async def test_a_nats_outage_pauses_the_replay_and_it_resumes_when_the_server_is
                 messages.append(message)
 
         opts = options(tmp_path, tenant, max_rate=4000.0)
-        replayer = Replayer(opts, urls.nats_url, Listener(), window=512, ack_timeout=1.5)
+        replayer = Replayer(
+            opts, urls.nats_url, Listener(), window=2000, ack_timeout=1.5, atomic=atomic
+        )
         task = asyncio.create_task(replayer.run([str(path)]))
         log = await open_log(urls.nats_url, "outage-test")
         await ensure_topology(log.js)

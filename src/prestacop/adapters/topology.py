@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 from nats.js import JetStreamContext
@@ -64,7 +65,8 @@ def stream_configs(opts: TopologyOptions) -> list[StreamConfig]:
     return [
         config(DRONES, opts.drones_dedup_s),
         config(ALERTS, opts.alerts_dedup_s),
-        config(HISTORY, opts.history_dedup_s),
+        # the NYPD replay commits atomic batches of up to 1000 events (nats-server 2.12+)
+        dataclasses.replace(config(HISTORY, opts.history_dedup_s), allow_atomic=True),
         # a record carries the raw message, base64 at worst: room for 4/3 of the largest
         config(QUARANTINE, opts.quarantine_dedup_s, 2 * opts.max_msg_bytes),
     ]

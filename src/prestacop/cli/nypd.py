@@ -43,6 +43,9 @@ def replay(
         None, "--state-dir", help="Where checkpoints live (default $PRESTACOP_HOME/nypd-replay)."
     ),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
+    ignore_unknown_columns: bool = typer.Option(
+        False, "--ignore-unknown-columns", help="Skip columns not understood instead of stopping."
+    ),
     parse_process: bool = typer.Option(
         True, "--parse-process/--single-process", help="Parse in a second process (2 cores)."
     ),
@@ -70,6 +73,7 @@ def replay(
         rejects=rejects,
         max_rate=max_rate,
         dry_run=dry_run,
+        strict_columns=not ignore_unknown_columns,
     )
     with ProgressListener(err_console, enabled=progress) as listener:
         result = run(

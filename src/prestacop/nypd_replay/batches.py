@@ -74,10 +74,14 @@ def produce(
     start: Position | None = None,
     *,
     batch_rows: int = 1000,
+    strict: bool = True,
     clock: Clock = _utcnow,
     opener: Callable[[str], Opened] = open_source,
 ) -> Iterator[Frame]:
-    """Frames for the file ``name`` from ``start`` (a checkpoint) to its end."""
+    """Frames for the file ``name`` from ``start`` (a checkpoint) to its end.
+
+    ``strict``: a column (or JSON key) that is not understood stops the file.
+    """
     try:
         src = opener(name)
     except SourceError as err:
@@ -85,9 +89,9 @@ def produce(
         return
     try:
         if src.kind == "json":
-            yield from _json_frames(src, tenant, start or Position(), batch_rows, clock)
+            yield from _json_frames(src, tenant, start or Position(), batch_rows, clock, strict)
         else:
-            yield from _csv_frames(src, tenant, start, batch_rows, clock)
+            yield from _csv_frames(src, tenant, start, batch_rows, clock, strict)
     except (UnknownLayout, ValueError, EOFError, OSError) as err:
         yield Failed(f"{src.name}: {err}")
     finally:
@@ -95,13 +99,13 @@ def produce(
 
 
 def _csv_frames(
-    src: Opened, tenant: str, start: Position | None, batch_rows: int, clock: Clock
+    src: Opened, tenant: str, start: Position | None, batch_rows: int, clock: Clock, strict: bool
 ) -> Iterator[Frame]:
     text, offset, line = read_header(src.stream)
     if not text.strip():
         raise ValueError("the file is empty (no header line)")
     header = next(csv.reader([text]))
-    layout = detect([h.lstrip("\ufeff") for h in header])
+    layout = detect([h.lstrip("\ufeff") for h in header], strict=strict)
     yield Started(layout.name, list(layout.ignored))
     if start is not None and start.offset > offset:
         if src.seekable:
@@ -143,7 +147,7 @@ def _csv_frames(
 
 
 def _json_frames(
-    src: Opened, tenant: str, start: Position, batch_rows: int, clock: Clock
+    src: Opened, tenant: str, start: Position, batch_rows: int, clock: Clock, strict: bool
 ) -> Iterator[Frame]:
     yield Started("Open Data API export (JSON)", [])
     chunks = json_records(src.stream, chunk_records=batch_rows, skip=start.records)
@@ -154,7 +158,7 @@ def _json_frames(
             if not isinstance(obj, dict):
                 out.reject(number, "not_an_object", "a record must be a JSON object", raw)
                 continue
-            out.add(number, record_from_mapping(obj), _compact(obj))
+            out.add(number, record_from_mapping(obj, strict=strict), _compact(obj))
         end_number = chunk.first + len(chunk.records) - 1
         progress = src.progress() if src.progress else 0
         end = Position(offset=0, line=end_number, records=end_number)

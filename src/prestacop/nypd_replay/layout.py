@@ -130,7 +130,7 @@ def detect(header: Sequence[str], *, strict: bool = True) -> Layout:
             + ", ".join(repr(h) for h in header[:60])
             + ")"
         )
-    return Layout(_name(found, width), width, tuple(columns), tuple(ignored))
+    return Layout(_name(found, width), width, tuple(columns), tuple(ignored + unknown))
 
 
 def record_from_mapping(obj: dict[str, object], *, strict: bool = True) -> list[str]:

@@ -28,12 +28,13 @@ from nats.js import JetStreamContext
 from prestacop.adapters.publisher import PubAck, Publisher, PublishError, PublishRejected
 from prestacop.nypd_replay import checkpoint as ckpt
 from prestacop.nypd_replay import source
+from prestacop.nypd_replay.atomic import DUPLICATE_IN_BATCH, AtomicPublisher, BatchAck
 from prestacop.nypd_replay.checkpoint import Checkpoint, Counters
 from prestacop.nypd_replay.frames import Batch, Failed, Finished, Frame, Position, Started
 from prestacop.nypd_replay.rejects import RejectFile
 from prestacop.nypd_replay.stored import last_sequence, stored_ids
 
-FrameSource = Callable[[str, str, Position | None, int], AsyncIterator[Frame]]
+FrameSource = Callable[[str, str, Position | None, int, bool], AsyncIterator[Frame]]
 
 
 class ReplayError(Exception):
@@ -70,6 +71,7 @@ class ReplayOptions:
     max_rate: float | None = None
     checkpoint_every_s: float = 0.5
     dry_run: bool = False
+    strict_columns: bool = True
 
 
 @dataclass
@@ -86,7 +88,7 @@ class FileResult:
 class _InFlight:
     batch: Batch
     ids: list[str]
-    futures: list[asyncio.Future[PubAck]]
+    futures: list[asyncio.Future[PubAck]] | list[asyncio.Future[BatchAck]]
     indexes: list[int]
     floor: int
     rejects_size: int
@@ -97,6 +99,8 @@ class _Log:
     nc: Client
     js: JetStreamContext
     publisher: Publisher
+    atomic: AtomicPublisher | None = None
+    """Set when the history stream takes atomic batches: one ack per batch."""
 
 
 @dataclass
@@ -186,7 +190,10 @@ class FileReplay:
         checkpoint()  # before anything is sent: a crash from here on resumes from the floor
         paced_from = time.monotonic()
         paced_rows = 0
-        async for frame in self.frames(self.name, self.opts.tenant, start, self.opts.batch_rows):
+        frames = self.frames(
+            self.name, self.opts.tenant, start, self.opts.batch_rows, self.opts.strict_columns
+        )
+        async for frame in frames:
             if isinstance(frame, Started):
                 layout = frame.layout
                 total = None if self.name == "-" else _size(self.name)
@@ -231,6 +238,8 @@ class FileReplay:
             c.events += len(batch.payloads)
 
     async def _send(self, batch: Batch, rejects_size: int) -> _InFlight:
+        if self.log is not None and self.log.atomic is not None:
+            return await self._send_atomic(batch, rejects_size)
         ids, futures, indexes = [], [], []
         if self.log is not None:
             publish = self.log.publisher.publish
@@ -247,6 +256,74 @@ class FileReplay:
                     await asyncio.sleep(0)  # let acks and the next batch in
         return _InFlight(batch, ids, futures, indexes, self._max_ack, rejects_size)
 
+    async def _send_atomic(self, batch: Batch, rejects_size: int) -> _InFlight:
+        assert self.log is not None and self.log.atomic is not None
+        indexes, seen = [], set()
+        for i, msg_id in enumerate(batch.ids):
+            if msg_id in self._skip:
+                self.counters.found_in_log += 1
+            elif msg_id in seen:  # the same summons twice in a batch: one event
+                self.counters.duplicates += 1
+            else:
+                seen.add(msg_id)
+                indexes.append(i)
+        futures = [await self._publish_atomic(batch, indexes)] if indexes else []
+        ids = [batch.ids[i] for i in indexes]
+        return _InFlight(batch, ids, futures, indexes, self._max_ack, rejects_size)
+
+    async def _publish_atomic(self, batch: Batch, indexes: list[int]) -> asyncio.Future[BatchAck]:
+        assert self.log is not None and self.log.atomic is not None
+        if len(indexes) == len(batch.ids):
+            return await self.log.atomic.publish_batch(batch.subjects, batch.payloads, batch.ids)
+        return await self.log.atomic.publish_batch(
+            [batch.subjects[i] for i in indexes],
+            [batch.payloads[i] for i in indexes],
+            [batch.ids[i] for i in indexes],
+        )
+
+    async def _settle_atomic(self, item: _InFlight) -> None:
+        """Wait for a batch's single ack; if refused or lost, send what the log lacks."""
+        assert self.log is not None
+        fut = item.futures[0] if item.futures else None
+        indexes, paused = item.indexes, False
+        while fut is not None:
+            try:
+                ack = await fut
+            except PublishRejected as err:
+                if err.err_code != DUPLICATE_IN_BATCH:
+                    raise ReplayError(f"the log refused a batch: {err}") from None
+                # some ids are in the dedup window (sent recently, maybe by another run)
+                await self._one_by_one(item, indexes)
+                break
+            except (TimeoutError, PublishError, OSError) as err:
+                if not paused:
+                    paused = True
+                    self.listener.status(
+                        f"NATS unreachable or not acknowledging ({err}): replay paused until"
+                        " the server is back"
+                    )
+                await _wait_connected(self.log.nc)
+            else:
+                assert isinstance(ack, BatchAck)
+                self._max_ack = max(self._max_ack, ack.seq)
+                self.counters.events += ack.count
+                break
+            try:
+                held = await stored_ids(self.log.js, self.opts.tenant, item.floor)
+            except Exception:  # server still starting: try again shortly
+                await asyncio.sleep(0.5)
+                fut = None
+                held = None
+            if held is None:
+                fut = await self._publish_atomic(item.batch, indexes)
+                continue
+            rest = [i for i in indexes if item.batch.ids[i] not in held]
+            self.counters.found_in_log += len(indexes) - len(rest)
+            indexes = rest
+            fut = await self._publish_atomic(item.batch, indexes) if indexes else None
+        if paused:
+            self.listener.status("NATS is back: replay resumed")
+
     async def _settle(self, item: _InFlight) -> None:
         """Wait for a batch's acks; resend what is missing until the log holds all of it.
 
@@ -254,6 +331,24 @@ class FileReplay:
         checkpoint cover exactly the rows before its position.
         """
         self._count(item.batch)
+        if self.log is not None and self.log.atomic is not None:
+            await self._settle_atomic(item)
+        else:
+            await self._settle_messages(item)
+
+    async def _one_by_one(self, item: _InFlight, indexes: list[int]) -> None:
+        """Send a refused batch message by message: the log de-duplicates each one."""
+        assert self.log is not None
+        batch, publish = item.batch, self.log.publisher.publish
+        futures = [
+            await publish(batch.subjects[i], batch.payloads[i], batch.ids[i]) for i in indexes
+        ]
+        ids = [batch.ids[i] for i in indexes]
+        await self._settle_messages(
+            _InFlight(batch, ids, futures, indexes, item.floor, item.rejects_size)
+        )
+
+    async def _settle_messages(self, item: _InFlight) -> None:
         pending = list(range(len(item.futures)))
         futures = item.futures
         paused = False

@@ -8,7 +8,10 @@ import time
 from dataclasses import dataclass, field
 
 import msgspec
+from nats.js import JetStreamContext
 
+from prestacop.domain import subjects
+from prestacop.nypd_replay.atomic import AtomicPublisher
 from prestacop.nypd_replay.checkpoint import Counters
 from prestacop.nypd_replay.rejects import RejectFile
 from prestacop.nypd_replay.replay import (
@@ -20,6 +23,11 @@ from prestacop.nypd_replay.replay import (
     _Log,
 )
 from prestacop.nypd_replay.worker import frames_from_process, frames_in_process
+
+
+async def history_takes_atomic_batches(js: JetStreamContext) -> bool:
+    info = await js.stream_info(subjects.HISTORY.name)
+    return bool(getattr(info.config, "allow_atomic", False))
 
 
 def cpu_s() -> dict[str, float]:
@@ -72,6 +80,8 @@ class Replayer:
     window: int = 4096
     parse_process: bool = True
     ack_timeout: float = 5.0
+    atomic: bool = True
+    """Use atomic batches when the stream allows them (one ack per batch)."""
     _closing: bool = False
 
     async def run(self, names: list[str]) -> Report:
@@ -90,6 +100,12 @@ class Replayer:
                 ack_timeout=self.ack_timeout, on_status=on_status,
             )  # fmt: skip
             log = _Log(client.nc, client.js, client.publisher)
+            if self.atomic and await history_takes_atomic_batches(client.js):
+                log.atomic = await AtomicPublisher(
+                    client.nc,
+                    window=max(1, self.window // self.opts.batch_rows),
+                    ack_timeout=self.ack_timeout,
+                ).start()
         results: list[FileResult] = []
         rejects = RejectFile(self.opts.rejects)
         try:
@@ -105,6 +121,8 @@ class Replayer:
         finally:
             rejects.close()
             self._closing = True
+            if log is not None and log.atomic is not None:
+                await log.atomic.close()
             if client is not None:
                 await client.close()
         return self._report(results, time.perf_counter() - began)

@@ -27,6 +27,7 @@ class _Args(msgspec.Struct):
     tenant: str
     start: Position | None
     batch_rows: int
+    strict: bool = True
 
 
 def main(argv: list[str]) -> int:
@@ -34,7 +35,10 @@ def main(argv: list[str]) -> int:
     out = sys.stdout.buffer
     _widen_pipe(out.fileno())
     try:
-        for frame in produce(args.name, args.tenant, args.start, batch_rows=args.batch_rows):
+        frames = produce(
+            args.name, args.tenant, args.start, batch_rows=args.batch_rows, strict=args.strict
+        )
+        for frame in frames:
             data = pack(frame)
             out.write(_LENGTH.pack(len(data)))
             out.write(data)
@@ -55,20 +59,20 @@ def _widen_pipe(fd: int, size: int = 1 << 20) -> None:
 
 
 async def frames_in_process(
-    name: str, tenant: str, start: Position | None, batch_rows: int
+    name: str, tenant: str, start: Position | None, batch_rows: int, strict: bool = True
 ) -> AsyncIterator[Frame]:
     """The same frames, parsed in this process (stdin, dry runs)."""
-    source: Iterator[Frame] = produce(name, tenant, start, batch_rows=batch_rows)
+    source: Iterator[Frame] = produce(name, tenant, start, batch_rows=batch_rows, strict=strict)
     for frame in source:
         yield frame
         await asyncio.sleep(0)  # let acks in between batches
 
 
 async def frames_from_process(
-    name: str, tenant: str, start: Position | None, batch_rows: int
+    name: str, tenant: str, start: Position | None, batch_rows: int, strict: bool = True
 ) -> AsyncIterator[Frame]:
     """Frames parsed by a child process."""
-    args = msgspec.json.encode(_Args(name, tenant, start, batch_rows)).decode()
+    args = msgspec.json.encode(_Args(name, tenant, start, batch_rows, strict)).decode()
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "prestacop.nypd_replay.worker", args,
         stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
