@@ -89,24 +89,17 @@ async def baseline(nats_url: str) -> dict[str, Any]:
     return {"messages": total, "seconds": round(took, 2), "msgs_per_s": round(total / took)}
 
 
-async def rebuild_role(nats_url: str, database_url: str, ns: str, procs: bool) -> None:
+async def rebuild_role(nats_url: str, database_url: str, ns: str) -> None:
     from prestacop.projections.rebuild import rebuild_projections
-    from prestacop.projections.runner import RunnerOptions
 
     started = time.monotonic()
-    await rebuild_projections(
-        nats_url,
-        database_url,
-        None,
-        namespace=ns,
-        options=RunnerOptions(reader_processes=procs),
-    )
+    await rebuild_projections(nats_url, database_url, None, namespace=ns)
     took = time.monotonic() - started
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     print(json.dumps({"seconds": took, "peak_rss_mb": round(rss / 1024, 1)}))
 
 
-def rebuild(nats_url: str, database_url: str, events: int, procs: bool) -> dict[str, Any]:
+def rebuild(nats_url: str, database_url: str, events: int) -> dict[str, Any]:
     ns = "bench" + uuid.uuid4().hex[:8]
     out = subprocess.run(
         [
@@ -120,7 +113,6 @@ def rebuild(nats_url: str, database_url: str, events: int, procs: bool) -> dict[
             database_url,
             "--namespace",
             ns,
-            *(["--reader-processes"] if procs else []),
         ],
         check=True,
         capture_output=True,
@@ -136,7 +128,6 @@ def rebuild(nats_url: str, database_url: str, events: int, procs: bool) -> dict[
     took = result["seconds"]
     return {
         "namespace": ns,
-        "reader_processes": procs,
         "events": events,
         "seconds": round(took, 2),
         "events_per_s": round(events / took),
@@ -254,10 +245,9 @@ async def main(args: argparse.Namespace, nats_url: str, database_url: str) -> di
     result: dict[str, Any] = {"load": await load(nats_url, "bench", args.events, args.seed)}
     base = await baseline(nats_url)
     result["baseline_raw_read"] = base
-    for key, procs in (("rebuild", False), ("rebuild_reader_processes", True)):
-        rb = rebuild(nats_url, database_url, base["messages"], procs)
-        rb["vs_raw_read"] = round(rb["events_per_s"] / base["msgs_per_s"], 3)
-        result[key] = rb
+    rb = rebuild(nats_url, database_url, base["messages"])
+    rb["vs_raw_read"] = round(rb["events_per_s"] / base["msgs_per_s"], 3)
+    result["rebuild"] = rb
     result["targets"] = {"rebuild_vs_raw_read_min": 0.4, "lag_ms_p99_max": 1000}
     result["steady_state"] = await steady(nats_url, database_url, args.rate, args.seconds)
     return result
@@ -273,12 +263,9 @@ def cli() -> None:
     parser.add_argument("--database-url")
     parser.add_argument("--role", default="main", help=argparse.SUPPRESS)
     parser.add_argument("--namespace", help=argparse.SUPPRESS)
-    parser.add_argument("--reader-processes", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.role == "rebuild":
-        asyncio.run(
-            rebuild_role(args.nats_url, args.database_url, args.namespace, args.reader_processes)
-        )
+        asyncio.run(rebuild_role(args.nats_url, args.database_url, args.namespace))
         return
     if args.nats_url and args.database_url:
         print(json.dumps(asyncio.run(main(args, args.nats_url, args.database_url)), indent=2))

@@ -391,3 +391,28 @@ async def test_a_v1_event_and_its_successor_are_read_by_the_same_projection(
         {"violation_id": f"{tenant}-new", "plate": "ABC123"},
         {"violation_id": f"{tenant}-old", "plate": "ABC123"},
     ]
+
+
+async def test_a_decision_read_before_its_violation_still_applies_and_a_resent_id_counts_once(
+    log, nats_url, database_url, tenant, ns, store
+):
+    first = violation(f"{tenant}-v", 21, plate="FIRST")
+    again = violation(f"{tenant}-v", 21, plate="AGAIN")  # same id, resent past de-duplication
+    acks = await publish_events(log, tenant, [decision(f"{tenant}-d", f"{tenant}-v", 40)])
+    acks += await publish(
+        log,
+        [
+            (f"prestacop.{tenant}.drone.d1.violation", msgspec.json.encode(first), f"{tenant}-1"),
+            (f"prestacop.{tenant}.drone.d1.violation", msgspec.json.encode(again), f"{tenant}-2"),
+        ],
+    )
+    async with projecting(nats_url, database_url, ns, ["violations"]):
+        await wait_until(
+            lambda: caught_up(store, acks, "violations"), timeout=20, what="violations caught up"
+        )
+    got = rows(
+        store,
+        f"SELECT plate, drone_code, code, status FROM {ns}.violations WHERE tenant = %s",
+        tenant,
+    )
+    assert got == [{"plate": "FIRST", "drone_code": 21, "code": 40, "status": "corrected"}]

@@ -10,13 +10,9 @@ JetStream flow control, the server.
 from __future__ import annotations
 
 import asyncio
-import multiprocessing
-import pickle
-import threading
 from collections import deque
 from dataclasses import dataclass
 from datetime import datetime
-from multiprocessing.connection import Connection
 
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
@@ -113,86 +109,3 @@ class StreamReader:
             except Exception:  # connection already closed: nothing to release
                 pass
             self._sub = None
-
-
-def _child(nats_url: str, stream: str, start_seq: int, conn: Connection) -> None:
-    """A reader process: reads the stream and sends pickled chunks until the pipe closes."""
-
-    async def main() -> None:
-        from prestacop.adapters.nats_connection import connect
-
-        nc = await connect(nats_url, f"prestacop-reader-{stream}")
-        reader = await StreamReader(nc.jetstream(), stream, start_seq).start()
-        try:
-            while True:
-                chunk = await reader.take(2_000, 1.0)
-                if chunk:
-                    conn.send_bytes(pickle.dumps(chunk, pickle.HIGHEST_PROTOCOL))
-        except (BrokenPipeError, EOFError, OSError):
-            pass
-        finally:
-            await reader.stop()
-            await nc.close()
-
-    asyncio.run(main())
-
-
-class ProcessStreamReader:
-    """``StreamReader`` in a process of its own: parsing the NATS protocol costs about as
-    much CPU as decoding and projecting, so on two cores a rebuild reads in parallel."""
-
-    def __init__(self, nats_url: str, stream: str, start_seq: int, *, chunks: int = 8) -> None:
-        self.stream = stream
-        self.start_seq = max(1, start_seq)
-        self._nats_url = nats_url
-        self._queue: asyncio.Queue[list[tuple[int, str, bytes, int]]] = asyncio.Queue(chunks)
-        self._proc: multiprocessing.process.BaseProcess | None = None
-        self._conn: Connection | None = None
-        self._thread: threading.Thread | None = None
-        self._left: list[tuple[int, str, bytes, int]] = []
-
-    async def start(self) -> ProcessStreamReader:
-        ctx = multiprocessing.get_context("spawn")
-        here, there = ctx.Pipe(duplex=False)
-        self._proc = ctx.Process(
-            target=_child, args=(self._nats_url, self.stream, self.start_seq, there), daemon=True
-        )
-        self._proc.start()
-        there.close()
-        self._conn = here
-        loop = asyncio.get_running_loop()
-
-        def pump() -> None:
-            while True:
-                try:
-                    chunk = pickle.loads(here.recv_bytes())
-                except (EOFError, OSError):
-                    return
-                try:
-                    asyncio.run_coroutine_threadsafe(self._queue.put(chunk), loop).result()
-                except RuntimeError:  # loop closed
-                    return
-
-        self._thread = threading.Thread(target=pump, daemon=True, name=f"read-{self.stream}")
-        self._thread.start()
-        return self
-
-    async def take(self, max_n: int, timeout: float) -> list[tuple[int, str, bytes, int]]:
-        if not self._left:
-            try:
-                self._left = await asyncio.wait_for(self._queue.get(), timeout)
-            except TimeoutError:
-                return []
-        chunk, self._left = self._left[:max_n], self._left[max_n:]
-        return chunk
-
-    async def stop(self) -> None:
-        if self._proc is not None:
-            self._proc.terminate()
-            await asyncio.to_thread(self._proc.join, 5)
-            self._proc = None
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
-        while not self._queue.empty():  # unblock the pump thread if it waits on a full queue
-            self._queue.get_nowait()

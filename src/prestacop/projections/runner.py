@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 from nats.js import JetStreamContext
 
-from prestacop.adapters.jetstream_reader import ProcessStreamReader, StreamReader, stream_head
+from prestacop.adapters.jetstream_reader import StreamReader, stream_head
 from prestacop.adapters.postgres_projections import Build, ProjectionStore
 from prestacop.adapters.postgres_tracking import PositionMoved, Retired
 from prestacop.projections.api import Projection
@@ -39,8 +39,6 @@ class RunnerOptions:
     backlog: int = 40_000
     """Events queued for one build before reading pauses."""
     check_every: float = 0.25
-    reader_processes: bool = False
-    """Read each stream in a process of its own (faster rebuilds on several cores)."""
 
 
 @dataclass
@@ -61,10 +59,8 @@ class Runner:
         plan: Plan,
         options: RunnerOptions | None = None,
         on_progress: Callable[[list[Worker], dict[str, int]], None] | None = None,
-        nats_url: str | None = None,
     ) -> None:
         self.js = js
-        self.nats_url = nats_url
         self.store = store
         self.plan = plan
         self.options = options or RunnerOptions()
@@ -123,13 +119,10 @@ class Runner:
     async def _generation(self, stop: asyncio.Event) -> bool:
         """Run until stopped (True), or until the builds must be reloaded (False)."""
         streams = sorted({s for w in self.workers for s in w.streams})
-        readers: list[StreamReader | ProcessStreamReader] = []
+        readers: list[StreamReader] = []
         for stream in streams:
             start = min(w.committed.get(stream, 0) for w in self.workers if stream in w.streams)
-            if self.options.reader_processes and self.nats_url:
-                readers.append(await ProcessStreamReader(self.nats_url, stream, start + 1).start())
-            else:
-                readers.append(await StreamReader(self.js, stream, start + 1).start())
+            readers.append(await StreamReader(self.js, stream, start + 1).start())
         tasks = [asyncio.create_task(self._pump(r)) for r in readers]
         tasks += [
             asyncio.create_task(w.write_loop(self.options.batch, self.options.backlog))
@@ -164,7 +157,7 @@ class Runner:
             for worker in self.workers:
                 worker.recorder.datastore.close()
 
-    async def _pump(self, reader: StreamReader | ProcessStreamReader) -> None:
+    async def _pump(self, reader: StreamReader) -> None:
         stream = reader.stream
         targets = [w for w in self.workers if stream in w.streams]
         while True:

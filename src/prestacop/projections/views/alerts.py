@@ -1,8 +1,9 @@
 """``alerts``: human-review violations and their life (open, claimed by whom,
 control taken, resolved how and when), and ``alert_events``, every step of it.
 
-All of an alert's events sit in one stream (PRESTACOP_ALERTS), so they are read
-in log order; each step is an upsert that only moves an unresolved alert on.
+All of an alert's events sit in one stream (PRESTACOP_ALERTS), so they arrive in
+log order. A batch loads the rows of the alerts it touches, moves them on with
+the pure ``evolve`` below, and writes them back in one upsert.
 """
 
 from __future__ import annotations
@@ -19,47 +20,33 @@ from prestacop.domain.events import (
 )
 from prestacop.domain.subjects import ALERTS
 from prestacop.projections.api import Batch, Projection
-from prestacop.projections.sql import copy_rows
+from prestacop.projections.sql import copy_rows, upsert
 
-_STEP = {
-    AlertClaimed: "claimed",
-    AlertReleased: "released",
-    DroneControlTaken: "control_taken",
-    OperatorDecisionRecorded: "decided",
-}
-_OPEN = (
-    "INSERT INTO alerts AS a (tenant, alert_id, drone_id, status, seq, steps)"
-    " VALUES (%(tenant)s, %(alert)s, %(drone)s, 'open', %(seq)s, 0)"
-    " ON CONFLICT (tenant, alert_id) DO NOTHING"
-)
-_SQL = {
-    "review": (
-        "UPDATE alerts SET opened_at = %(time)s, latitude = %(lat)s, longitude = %(lon)s,"
-        " image_id = %(image)s, plate = %(plate)s, confidence = %(confidence)s,"
-        " seq = least(seq, %(seq)s), is_review = true"
-        " WHERE tenant = %(tenant)s AND alert_id = %(alert)s"
-    ),
-    "claimed": (
-        "UPDATE alerts SET status = CASE WHEN status = 'resolved' THEN status ELSE 'claimed' END,"
-        " claimed_by = %(officer)s, claimed_at = %(time)s, steps = steps + 1"
-        " WHERE tenant = %(tenant)s AND alert_id = %(alert)s"
-    ),
-    "released": (
-        "UPDATE alerts SET status = CASE WHEN status = 'resolved' THEN status ELSE 'open' END,"
-        " claimed_by = CASE WHEN status = 'resolved' THEN claimed_by ELSE NULL END,"
-        " released_at = %(time)s, steps = steps + 1"
-        " WHERE tenant = %(tenant)s AND alert_id = %(alert)s"
-    ),
-    "control_taken": (
-        "UPDATE alerts SET control_by = %(officer)s, control_at = %(time)s,"
-        " control_succeeded = %(succeeded)s, steps = steps + 1"
-        " WHERE tenant = %(tenant)s AND alert_id = %(alert)s"
-    ),
-    "decided": (
-        "UPDATE alerts SET status = 'resolved', decided_by = %(officer)s, decided_at = %(time)s,"
-        " corrected_code = %(code)s, dismissed = %(code)s::int IS NULL, note = %(note)s,"
-        " steps = steps + 1 WHERE tenant = %(tenant)s AND alert_id = %(alert)s"
-    ),
+COLUMNS = {
+    "tenant": "text",
+    "alert_id": "text",
+    "drone_id": "text",
+    "is_review": "boolean",
+    "opened_at": "timestamptz",
+    "latitude": "float8",
+    "longitude": "float8",
+    "image_id": "text",
+    "plate": "text",
+    "confidence": "float8",
+    "status": "text",
+    "claimed_by": "text",
+    "claimed_at": "timestamptz",
+    "released_at": "timestamptz",
+    "control_by": "text",
+    "control_at": "timestamptz",
+    "control_succeeded": "boolean",
+    "decided_by": "text",
+    "decided_at": "timestamptz",
+    "corrected_code": "int",
+    "dismissed": "boolean",
+    "note": "text",
+    "seq": "bigint",
+    "steps": "int",
 }
 _EVENT_COLUMNS = (
     "tenant",
@@ -72,6 +59,70 @@ _EVENT_COLUMNS = (
     "succeeded",
     "note",
 )
+_STEP = {
+    AlertClaimed: "claimed",
+    AlertReleased: "released",
+    DroneControlTaken: "control_taken",
+    OperatorDecisionRecorded: "decided",
+}
+AlertEvent = (
+    ViolationReported
+    | AlertClaimed
+    | AlertReleased
+    | DroneControlTaken
+    | (OperatorDecisionRecorded)
+)
+
+
+def new_alert(tenant: str, alert_id: str, drone_id: str, seq: int) -> dict[str, Any]:
+    row: dict[str, Any] = dict.fromkeys(COLUMNS)
+    row.update(
+        tenant=tenant,
+        alert_id=alert_id,
+        drone_id=drone_id,
+        is_review=False,
+        status="open",
+        seq=seq,
+        steps=0,
+    )
+    return row
+
+
+def evolve(row: dict[str, Any], e: AlertEvent, seq: int) -> None:
+    """Move an alert's row on by one event (pure: no I/O, no clock)."""
+    resolved = row["status"] == "resolved"
+    if isinstance(e, ViolationReported):
+        row.update(
+            is_review=True,
+            opened_at=e.time,
+            latitude=e.latitude,
+            longitude=e.longitude,
+            image_id=e.image_id,
+            plate=e.plate,
+            confidence=e.confidence,
+            seq=min(row["seq"], seq),
+        )
+        return
+    row["steps"] += 1
+    if isinstance(e, AlertClaimed):
+        row.update(claimed_by=e.officer_id, claimed_at=e.time)
+        if not resolved:
+            row["status"] = "claimed"
+    elif isinstance(e, AlertReleased):
+        row["released_at"] = e.time
+        if not resolved:
+            row.update(status="open", claimed_by=None)
+    elif isinstance(e, DroneControlTaken):
+        row.update(control_by=e.officer_id, control_at=e.time, control_succeeded=e.succeeded)
+    else:
+        row.update(
+            status="resolved",
+            decided_by=e.officer_id,
+            decided_at=e.time,
+            corrected_code=e.corrected_code,
+            dismissed=e.corrected_code is None,
+            note=e.note,
+        )
 
 
 class Alerts(Projection):
@@ -98,60 +149,55 @@ class Alerts(Projection):
     indexes = ("CREATE INDEX ON alerts (tenant, status, opened_at)",)
 
     def apply(self, batch: Batch, cur: Any) -> None:
-        opens: list[dict[str, Any]] = []
-        steps: list[tuple[str, dict[str, Any]]] = []
-        history = []
+        steps: list[tuple[Any, Any]] = []
         for env, e in batch.of(ViolationReported, *_STEP):
-            if isinstance(e, ViolationReported):
-                if e.violation_code != HUMAN_REVIEW_CODE:
-                    continue
-                p = {
-                    "tenant": env.tenant,
-                    "alert": e.message_id,
-                    "drone": e.drone_id,
-                    "seq": env.seq,
-                    "time": e.time,
-                    "lat": e.latitude,
-                    "lon": e.longitude,
-                    "image": e.image_id,
-                    "plate": e.plate,
-                    "confidence": e.confidence,
-                }
-                opens.append(p)
-                steps.append(("review", p))
+            if isinstance(e, ViolationReported) and e.violation_code != HUMAN_REVIEW_CODE:
                 continue
-            step = _STEP[type(e)]
-            p = {
-                "tenant": env.tenant,
-                "alert": e.alert_id,
-                "drone": e.drone_id,
-                "seq": env.seq,
-                "officer": e.officer_id,
-                "time": e.time,
-                "code": getattr(e, "corrected_code", None),
-                "succeeded": getattr(e, "succeeded", None),
-                "note": getattr(e, "note", None) or getattr(e, "detail", None),
-            }
-            opens.append(p)
-            steps.append((step, p))
-            history.append(
-                (
-                    env.tenant,
-                    e.alert_id,
-                    env.seq,
-                    step,
-                    e.officer_id,
-                    e.time,
-                    p["code"],
-                    p["succeeded"],
-                    p["note"],
-                )
-            )
+            steps.append((env, e))
         if not steps:
             return
-        with cur.connection.pipeline():  # many small statements, one round trip, log order
-            cur.executemany(_OPEN, opens)
-            for kind, p in steps:
-                cur.execute(_SQL[kind], p)
+        keys = {(env.tenant, _alert_id(e)) for env, e in steps}
+        rows = {
+            (r["tenant"], r["alert_id"]): r
+            for r in cur.execute(
+                "SELECT a.* FROM alerts a JOIN unnest(%s::text[], %s::text[]) AS k(t, id)"
+                " ON a.tenant = k.t AND a.alert_id = k.id",
+                ([k[0] for k in keys], [k[1] for k in keys]),
+            )
+        }
+        history = []
+        for env, e in steps:
+            key = (env.tenant, _alert_id(e))
+            row = rows.get(key)
+            if row is None:
+                row = rows[key] = new_alert(env.tenant, key[1], e.drone_id, env.seq)
+            evolve(row, e, env.seq)
+            if not isinstance(e, ViolationReported):
+                history.append(
+                    (
+                        env.tenant,
+                        key[1],
+                        env.seq,
+                        _STEP[type(e)],
+                        e.officer_id,
+                        e.time,
+                        getattr(e, "corrected_code", None),
+                        getattr(e, "succeeded", None),
+                        getattr(e, "note", None) or getattr(e, "detail", None),
+                    )
+                )
+        names = list(COLUMNS)
+        upsert(
+            cur,
+            "alerts",
+            COLUMNS,
+            [tuple(r[c] for c in names) for r in rows.values()],
+            ("tenant", "alert_id"),
+            {c: f"excluded.{c}" for c in names[2:]},
+        )
         if history:
             copy_rows(cur, "alert_events", _EVENT_COLUMNS, history)
+
+
+def _alert_id(e: Any) -> str:
+    return e.message_id if isinstance(e, ViolationReported) else e.alert_id

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from psycopg.errors import UniqueViolation
+
 from prestacop.domain.events import HUMAN_REVIEW_CODE, OperatorDecisionRecorded, ViolationReported
 from prestacop.projections.api import Batch, Projection
 from prestacop.projections.sql import copy_rows
@@ -133,6 +135,28 @@ class Violations(Projection):
             self._decide(cur, decisions)
 
     def _insert(self, cur: Any, rows: list[tuple[Any, ...]]) -> None:
+        """COPY straight in (fast); a violation id seen before takes the merging path."""
+        try:
+            with cur.connection.transaction():
+                copy_rows(cur, "violations", COLUMNS, rows)
+        except UniqueViolation:
+            self._merge(cur, rows)
+            return
+        # decisions read before their violation (they sit in another stream)
+        cur.execute(
+            "UPDATE violations v SET code = d.corrected_code, decided_by = d.officer_id,"
+            " decided_at = d.time, decision_note = d.note, decision_seq = d.seq,"
+            " status = CASE WHEN d.corrected_code IS NULL THEN 'dismissed'"
+            "  WHEN d.corrected_code = v.drone_code THEN 'confirmed' ELSE 'corrected' END"
+            " FROM (SELECT DISTINCT ON (d.tenant, d.violation_id) d.* FROM violation_decisions d"
+            "  JOIN unnest(%s::text[], %s::text[]) AS k(t, id)"
+            "  ON d.tenant = k.t AND d.violation_id = k.id"
+            "  ORDER BY d.tenant, d.violation_id, d.seq DESC) d"
+            " WHERE v.tenant = d.tenant AND v.violation_id = d.violation_id",
+            ([r[0] for r in rows], [r[1] for r in rows]),
+        )
+
+    def _merge(self, cur: Any, rows: list[tuple[Any, ...]]) -> None:
         cur.execute(
             "CREATE TEMP TABLE IF NOT EXISTS _violations_in"
             " (LIKE violations INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"

@@ -1,0 +1,100 @@
+"""Pure parts of the projections: loading analysts' classes, alert life, batching."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from prestacop.domain.events import AlertClaimed, AlertReleased, OperatorDecisionRecorded
+from prestacop.projections.api import Envelope
+from prestacop.projections.catalog import BUILTINS, ProjectionNotFound, load, select
+from prestacop.projections.decoding import decode_chunk
+from prestacop.projections.sample_log import sample_events
+from prestacop.projections.views.alerts import evolve, new_alert
+from prestacop.projections.views.statistics import fine
+from prestacop.projections.views.violations import status_of
+
+T = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def test_the_shipped_example_loads_by_module_and_class():
+    cls = load("prestacop.projections.examples.repeat_offenders:RepeatOffenders")
+    assert cls.name == "repeat_offenders" and "repeat_offenders" in cls.tables
+
+
+@pytest.mark.parametrize(
+    ("spec", "says"),
+    [
+        ("prestacop.nowhere:Thing", "No module named"),
+        ("prestacop.projections.api:Envelope", "not a subclass"),
+        ("prestacop.projections.api:Projection", "name"),
+        ("no_such_entry_point", "no entry point"),
+    ],
+)
+def test_a_bad_custom_projection_is_refused_with_what_is_wrong(spec, says):
+    with pytest.raises(ProjectionNotFound, match=says):
+        load(spec)
+
+
+def test_names_select_built_ins_and_unknown_names_are_refused():
+    assert [p.name for p in select(None)[0]] == list(BUILTINS)
+    assert select([])[0] == []
+    with pytest.raises(ProjectionNotFound, match="built-ins: violations"):
+        select(["violation"])
+
+
+def test_an_alert_is_claimed_released_reclaimed_and_resolved_in_order():
+    row = new_alert("t", "a1", "d1", 10)
+    for step in (
+        AlertClaimed(message_id="1", alert_id="a1", drone_id="d1", officer_id="o1", time=T),
+        AlertReleased(message_id="2", alert_id="a1", drone_id="d1", officer_id="o1", time=T),
+        AlertClaimed(message_id="3", alert_id="a1", drone_id="d1", officer_id="o2", time=T),
+        OperatorDecisionRecorded(
+            message_id="4",
+            alert_id="a1",
+            drone_id="d1",
+            officer_id="o2",
+            time=T,
+            corrected_code=None,
+        ),
+        AlertClaimed(message_id="5", alert_id="a1", drone_id="d1", officer_id="o3", time=T),
+    ):
+        evolve(row, step, 11)
+    assert (row["status"], row["decided_by"], row["dismissed"], row["steps"]) == (
+        "resolved",
+        "o2",
+        True,
+        5,
+    )
+
+
+def test_a_violation_status_says_whether_and_how_it_was_decided():
+    assert status_of(0, None, False) == "pending_review"
+    assert status_of(21, None, False) == "reported"
+    assert status_of(21, 21, True) == "confirmed"
+    assert status_of(21, 14, True) == "corrected"
+    assert status_of(21, None, True) == "dismissed"
+
+
+def test_fines_follow_the_code_table_and_manhattan_below_96th():
+    assert fine(38, "Manhattan", 5) == 65
+    assert fine(38, "Manhattan", 30) == 35  # Harlem: above 96th St.
+    assert fine(38, "Brooklyn", 77) == 35
+    assert fine(0, None, None) == 0
+
+
+def test_invalid_messages_yield_no_envelope_but_are_counted_by_reason():
+    raw = [(i + 1, s, d, 0) for i, (s, d, _) in enumerate(sample_events("t", 50, seed=3))]
+    now_ns = int((T + timedelta(days=400)).timestamp() * 1e9)
+    raw = [(seq, s, d, now_ns) for seq, s, d, _ in raw]
+    raw.append((51, "prestacop.t.drone.d1.position", b"{oops", now_ns))
+    raw.append(
+        (52, "prestacop.t.drone.d1.position", b'{"type":"new_thing","message_id":"x"}', now_ns)
+    )
+    invalid: Counter[str] = Counter()
+    envs = decode_chunk("PRESTACOP_DRONES", raw, invalid)
+    assert len(envs) == 50 and all(isinstance(e, Envelope) for e in envs)
+    assert invalid == {"bad_json": 1, "unknown_type": 1}
+    assert {e.tenant for e in envs} == {"t"}
