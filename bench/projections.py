@@ -114,10 +114,11 @@ def rebuild(nats_url: str, database_url: str, events: int) -> dict[str, Any]:
             "--namespace",
             ns,
         ],
-        check=True,
         capture_output=True,
         text=True,
     )
+    if out.returncode:
+        raise RuntimeError(f"rebuild process failed:\n{out.stderr[-3000:]}")
     result = json.loads(out.stdout.strip().splitlines()[-1])
     store = ProjectionStore(database_url, ns)
     rows = 0

@@ -31,14 +31,8 @@ async def rebuild_projections(
     projections, sources = select(names, custom)
     nc = await connect(nats_url, "prestacop-rebuild")
     store = ProjectionStore(database_url, namespace)
-    runner = Runner(
-        nc.jetstream(),
-        store,
-        Plan(projections, sources, rebuild=True),
-        options,
-        on_progress,
-        nats_url=nats_url,
-    )
+    plan = Plan(projections, sources, rebuild=True)
+    runner = Runner(nc.jetstream(), store, plan, options, on_progress)
     try:
         await runner.run(stop or asyncio.Event())
         return [w.build.schema for w in runner.workers if w.swapped.is_set()]
