@@ -28,7 +28,7 @@ from nats.js import JetStreamContext
 from prestacop.adapters.publisher import PubAck, Publisher, PublishError, PublishRejected
 from prestacop.nypd_replay import checkpoint as ckpt
 from prestacop.nypd_replay import source
-from prestacop.nypd_replay.atomic import DUPLICATE_IN_BATCH, AtomicPublisher, BatchAck
+from prestacop.nypd_replay.atomic import DUPLICATE_IN_BATCH, AtomicPublisher
 from prestacop.nypd_replay.checkpoint import Checkpoint, Counters
 from prestacop.nypd_replay.frames import Batch, Failed, Finished, Frame, Position, Started
 from prestacop.nypd_replay.rejects import RejectFile
@@ -88,7 +88,7 @@ class FileResult:
 class _InFlight:
     batch: Batch
     ids: list[str]
-    futures: list[asyncio.Future[PubAck]] | list[asyncio.Future[BatchAck]]
+    futures: list[asyncio.Future[PubAck]]
     indexes: list[int]
     floor: int
     rejects_size: int
@@ -271,7 +271,7 @@ class FileReplay:
         ids = [batch.ids[i] for i in indexes]
         return _InFlight(batch, ids, futures, indexes, self._max_ack, rejects_size)
 
-    async def _publish_atomic(self, batch: Batch, indexes: list[int]) -> asyncio.Future[BatchAck]:
+    async def _publish_atomic(self, batch: Batch, indexes: list[int]) -> asyncio.Future[PubAck]:
         assert self.log is not None and self.log.atomic is not None
         if len(indexes) == len(batch.ids):
             return await self.log.atomic.publish_batch(batch.subjects, batch.payloads, batch.ids)
@@ -304,9 +304,8 @@ class FileReplay:
                     )
                 await _wait_connected(self.log.nc)
             else:
-                assert isinstance(ack, BatchAck)
                 self._max_ack = max(self._max_ack, ack.seq)
-                self.counters.events += ack.count
+                self.counters.events += len(indexes)
                 break
             try:
                 held = await stored_ids(self.log.js, self.opts.tenant, item.floor)
