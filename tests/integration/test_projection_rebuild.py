@@ -109,3 +109,36 @@ async def test_a_projection_written_from_the_how_to_fills_from_the_whole_history
     }
     store.close()
     assert got == dict(expected)
+
+
+async def test_a_running_runner_follows_a_rebuild_swap_and_keeps_the_view_live(
+    log, nats_url, database_url, tenant
+):
+    ns = namespace()
+    store = ProjectionStore(database_url, ns)
+    acks = await publish(log, sample_events(tenant, 2_000, seed=8))
+    async with projecting(nats_url, database_url, ns, ["violations"]) as runner:
+        await wait_until(
+            lambda: caught_up(store, acks, "violations"), timeout=30, what="live view caught up"
+        )
+        old = store.live("violations")
+        [schema] = await rebuild_projections(nats_url, database_url, ["violations"], namespace=ns)
+        more = await publish(log, sample_events(tenant, 500, seed=9))
+        await wait_until(
+            lambda: caught_up(store, more, "violations"),
+            timeout=30,
+            what="the runner applied new events to the new build",
+        )
+        assert not runner.done()
+    assert old is not None and old.schema != schema
+    assert [b.schema for b in store.builds("violations")] == [schema]
+    counted = store.query(
+        f"SELECT count(*) AS n FROM {ns}.violations WHERE tenant = %s", (tenant,)
+    )[0]["n"]
+    expected = sum(
+        1
+        for s, _, _ in [*sample_events(tenant, 2_000, seed=8), *sample_events(tenant, 500, seed=9)]
+        if s.endswith(".violation") or ".review." in s
+    )
+    assert counted == expected
+    store.close()

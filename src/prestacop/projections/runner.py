@@ -19,6 +19,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from eventsourcing.persistence import InterfaceError, OperationalError
 from nats.js import JetStreamContext
 
 from prestacop.adapters.jetstream_reader import StreamReader, stream_head
@@ -71,13 +72,21 @@ class Runner:
         self._building: dict[str, Build] = {}
 
     async def run(self, stop: asyncio.Event) -> None:
-        await asyncio.to_thread(self.store.setup)
+        delay = 0.5
         while not stop.is_set():
-            self.workers = await asyncio.to_thread(self._prepare)
-            if await self._generation(stop):
-                return
+            try:
+                self.workers = await asyncio.to_thread(self._prepare)
+                if await self._generation(stop):
+                    return
+                delay = 0.5
+            except (OperationalError, InterfaceError) as err:  # PostgreSQL away: wait, resume
+                log.warning("PostgreSQL unavailable (%s); retrying in %.1fs", err, delay)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), delay)
+                delay = min(delay * 2, 30.0)
 
     def _prepare(self) -> list[Worker]:
+        self.store.setup()
         workers = []
         for cls in self.plan.projections:
             source = self.plan.sources.get(cls.name, f"{cls.__module__}:{cls.__qualname__}")
