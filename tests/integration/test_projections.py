@@ -416,3 +416,38 @@ async def test_a_decision_read_before_its_violation_still_applies_and_a_resent_i
         tenant,
     )
     assert got == [{"plate": "FIRST", "drone_code": 21, "code": 40, "status": "corrected"}]
+
+
+async def test_status_shows_each_view_with_its_position_lag_and_errors(
+    log, nats_url, database_url, tenant, ns, store
+):
+    from typer.testing import CliRunner
+
+    from prestacop.cli.main import app
+
+    acks = await publish_events(log, tenant, [violation(f"{tenant}-v", 21)])
+    async with projecting(nats_url, database_url, ns, ["violations", "drones"]):
+        await wait_until(
+            lambda: caught_up(store, acks, "violations", "drones"), timeout=20, what="caught up"
+        )
+    result = await asyncio.to_thread(
+        CliRunner().invoke,
+        app,
+        ["project", "status", "--namespace", ns],
+        env={"NATS_URL": nats_url, "DATABASE_URL": database_url, "COLUMNS": "250"},
+    )
+    assert result.exit_code == 0, result.output
+    lines = [line for line in result.output.splitlines() if "_violations_v1_" in line]
+    assert lines and "live" in lines[0]
+    assert f"DRONES {acks[0].seq}/" in result.output
+    assert "drones" in result.output
+
+
+def test_run_refuses_an_unknown_view_with_the_list_of_built_ins():
+    from typer.testing import CliRunner
+
+    from prestacop.cli.main import app
+
+    result = CliRunner().invoke(app, ["project", "run", "violatoins"])
+    assert result.exit_code == 2
+    assert "no built-in projection 'violatoins'" in result.output
