@@ -5,7 +5,8 @@
 For each size: generates an N-row 43-column file under /tmp from the real samples
 (fresh summons numbers, dates spread over a fiscal year), starts an embedded
 nats-server, and measures, each in its own process (so peak RSS is its own):
-- ours: the CLI, ``prestacop nypd replay FILE`` (parse process + atomic-batch publisher);
+- ours: the CLI, ``prestacop nypd replay FILE`` (parse process + atomic-batch publisher),
+  and up to 1M rows its variants ``--per-message-acks`` and ``--single-process``;
 - (a) naive: stdlib ``csv.reader`` → msgspec event → ``js.publish_async``, 1024 pending;
 - (b) pandas: ``pandas.read_csv`` of the same file (time and peak RSS only).
 Prints one JSON object per size.
@@ -135,6 +136,42 @@ async def count_events(url: str, tenant: str) -> int:
     return sum((info.state.subjects or {}).values())
 
 
+VARIANTS = {
+    "ours": [],
+    "ours_per_message_acks": ["--per-message-acks"],
+    "ours_single_process": ["--single-process"],
+}
+
+
+def _ours(
+    path: Path, url: str, server: int, run_dir: Path, tenant: str, flags: list[str]
+) -> dict[str, object]:
+    """One run of the CLI into the embedded server, under its own tenant."""
+    report = run_dir / f"report_{tenant}.json"
+    cpu0 = server_cpu_s(server)
+    began = time.perf_counter()
+    subprocess.run(
+        [str(Path(sys.executable).parent / "prestacop"), "nypd", "replay", str(path),
+         "--tenant", tenant.replace("_", "-"), "--no-progress", "--report", str(report),
+         "--rejects", str(run_dir / "rejects.csv"), "--state-dir", str(run_dir / "state"),
+         *flags],
+        check=True, capture_output=True, env={**_env(), "NATS_URL": url},
+    )  # fmt: skip
+    wall = time.perf_counter() - began
+    cpu1 = server_cpu_s(server)
+    ours = json.loads(report.read_text())
+    return {
+        "rows_per_s": ours["rows_per_s"],
+        "elapsed_s": ours["elapsed_s"],
+        "wall_s_with_startup": round(wall, 2),
+        "peak_rss_mb": ours["peak_rss_mb"],
+        "peak_rss_mb_by_process": ours["peak_rss_mb_by_process"],
+        "cpu_s_by_process": {**ours["cpu_s_by_process"], "nats-server": round(cpu1 - cpu0, 2)},
+        "events_in_log": asyncio.run(count_events(url, tenant.replace("_", "-"))),
+        "rejected": ours["rejected"],
+    }
+
+
 def server_cpu_s(pid: int) -> float:
     """CPU seconds nats-server has used (Linux /proc), to charge each run its server work."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -151,42 +188,24 @@ def measure(rows: int, workdir: Path) -> dict[str, object]:
     run_dir = Path(tempfile.mkdtemp(prefix=f"run_{rows}_", dir=workdir))
     with EmbeddedRuntime(run_dir / "rt", postgres=False) as urls:
         url = urls.nats_url
-        report = run_dir / "report.json"
+        for variant, flags in VARIANTS.items():
+            if variant == "ours" or rows <= 1_000_000:  # variants only where they are quick
+                result[variant] = _ours(path, url, urls.nats_pid, run_dir, variant, flags)
         server0 = server_cpu_s(urls.nats_pid)
-        began = time.perf_counter()
-        subprocess.run(
-            [str(Path(sys.executable).parent / "prestacop"), "nypd", "replay", str(path),
-             "--tenant", "ours", "--no-progress", "--report", str(report),
-             "--rejects", str(run_dir / "rejects.csv"), "--state-dir", str(run_dir / "state")],
-            check=True, capture_output=True, env={**_env(), "NATS_URL": url},
-        )  # fmt: skip
-        wall = time.perf_counter() - began
-        server1 = server_cpu_s(urls.nats_pid)
-        ours = json.loads(report.read_text())
-        result["ours"] = {
-            "rows_per_s": ours["rows_per_s"],
-            "elapsed_s": ours["elapsed_s"],
-            "wall_s_with_startup": round(wall, 2),
-            "peak_rss_mb": ours["peak_rss_mb"],
-            "peak_rss_mb_by_process": ours["peak_rss_mb_by_process"],
-            "cpu_s_by_process": {
-                **ours["cpu_s_by_process"],
-                "nats-server": round(server1 - server0, 2),
-            },
-            "events_in_log": asyncio.run(count_events(url, "ours")),
-            "rejected": ours["rejected"],
-        }
         naive_result = _child(["naive", str(path), url, "naive"])
         naive_result["cpu_s_by_process"] = {
             "naive": naive_result.pop("cpu_s"),
-            "nats-server": round(server_cpu_s(urls.nats_pid) - server1, 2),
+            "nats-server": round(server_cpu_s(urls.nats_pid) - server0, 2),
         }
         naive_result["events_in_log"] = asyncio.run(count_events(url, "naive"))
         result["baseline_naive_publish_async"] = naive_result
     result["baseline_pandas_read_csv"] = _child(["pandas", str(path)])
     a = result["baseline_naive_publish_async"]
     p = result["baseline_pandas_read_csv"]
-    result["speedup_vs_naive"] = round(result["ours"]["rows_per_s"] / a["rows_per_s"], 2)  # type: ignore[index]
+    for variant in VARIANTS:
+        if variant in result:
+            speedup = result[variant]["rows_per_s"] / a["rows_per_s"]  # type: ignore[index]
+            result[f"speedup_vs_naive_{variant}"] = round(speedup, 2)
     result["pandas_rss_over_ours"] = round(p["peak_rss_mb"] / result["ours"]["peak_rss_mb"], 1)  # type: ignore[index]
     return result
 

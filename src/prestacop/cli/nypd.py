@@ -43,6 +43,9 @@ def replay(
         None, "--state-dir", help="Where checkpoints live (default $PRESTACOP_HOME/nypd-replay)."
     ),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
+    atomic: bool = typer.Option(
+        True, "--atomic/--per-message-acks", help="Atomic batches (one ack per 1000 events)."
+    ),
     ignore_unknown_columns: bool = typer.Option(
         False, "--ignore-unknown-columns", help="Skip columns not understood instead of stopping."
     ),
@@ -77,9 +80,9 @@ def replay(
     )
     with ProgressListener(err_console, enabled=progress) as listener:
         result = run(
-            Replayer(opts, nats_url, listener, window=window, parse_process=parse_process).run(
-                files
-            )
+            Replayer(
+                opts, nats_url, listener, window=window, parse_process=parse_process, atomic=atomic
+            ).run(files)
         )
     print_summary(out, result)
     if report is not None:

@@ -14,6 +14,7 @@ Exactly once in effect, whatever stops the run:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable
@@ -193,32 +194,35 @@ class FileReplay:
         frames = self.frames(
             self.name, self.opts.tenant, start, self.opts.batch_rows, self.opts.strict_columns
         )
-        async for frame in frames:
-            if isinstance(frame, Started):
-                layout = frame.layout
-                total = None if self.name == "-" else _size(self.name)
-                self.listener.started(self.name, layout, total, start if resumed else None)
-            elif isinstance(frame, Failed):
-                await self._drain(inflight)
-                return FileResult(self.name, layout, self.counters, resumed, error=frame.message)
-            elif isinstance(frame, Finished):
-                break
-            else:
-                rejects.add(self.name, frame.rejects)
-                if self.opts.max_rate:
-                    paced_rows += frame.rows
-                    wait = paced_from + paced_rows / self.opts.max_rate - time.monotonic()
-                    if wait > 0:
-                        await asyncio.sleep(wait)  # pacing, not synchronisation
-                inflight.append(await self._send(frame, rejects.size()))
-                while inflight and _settled(inflight[0]):
-                    done = inflight.popleft()
-                    await self._settle(done)
-                    position, settled_rejects = done.batch.end, done.rejects_size
-                self.listener.advanced(self.counters, frame.progress)
-                if time.monotonic() - last_save >= self.opts.checkpoint_every_s:
-                    checkpoint()
-                    last_save = time.monotonic()
+        async with contextlib.aclosing(frames):  # reap the parse process as soon as it is done
+            async for frame in frames:
+                if isinstance(frame, Started):
+                    layout = frame.layout
+                    total = None if self.name == "-" else _size(self.name)
+                    self.listener.started(self.name, layout, total, start if resumed else None)
+                elif isinstance(frame, Failed):
+                    await self._drain(inflight)
+                    return FileResult(
+                        self.name, layout, self.counters, resumed, error=frame.message
+                    )
+                elif isinstance(frame, Finished):
+                    break
+                else:
+                    rejects.add(self.name, frame.rejects)
+                    if self.opts.max_rate:
+                        paced_rows += frame.rows
+                        wait = paced_from + paced_rows / self.opts.max_rate - time.monotonic()
+                        if wait > 0:
+                            await asyncio.sleep(wait)  # pacing, not synchronisation
+                    inflight.append(await self._send(frame, rejects.size()))
+                    while inflight and _settled(inflight[0]):
+                        done = inflight.popleft()
+                        await self._settle(done)
+                        position, settled_rejects = done.batch.end, done.rejects_size
+                    self.listener.advanced(self.counters, frame.progress)
+                    if time.monotonic() - last_save >= self.opts.checkpoint_every_s:
+                        checkpoint()
+                        last_save = time.monotonic()
         while inflight:
             done = inflight.popleft()
             await self._settle(done)
