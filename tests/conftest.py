@@ -7,6 +7,8 @@ end. Tests isolate themselves by tenant (``tenant`` fixture), not by server.
 from __future__ import annotations
 
 import asyncio
+import shutil
+import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -22,11 +24,14 @@ SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
 @pytest.fixture(scope="session")
-def runtime(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedRuntime]:
-    rt = EmbeddedRuntime(tmp_path_factory.mktemp("runtime"))
+def runtime() -> Iterator[EmbeddedRuntime]:
+    # Not under pytest's basetemp: a concurrent pytest session may prune that folder.
+    home = Path(tempfile.mkdtemp(prefix="prestacop-tests-"))
+    rt = EmbeddedRuntime(home)
     rt.start()
     yield rt
     rt.stop()
+    shutil.rmtree(home, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

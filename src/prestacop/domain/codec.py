@@ -77,7 +77,13 @@ def decode_event(data: bytes) -> AnyEvent:
         event: AnyEvent = _decoder.decode(data)
     except msgspec.DecodeError as err:
         raise _classify(err) from None
-    if CURRENT_VERSIONS and event.v < CURRENT_VERSIONS.get(_tag(event), 1):
+    current = CURRENT_VERSIONS.get(_tag(event), 1) if CURRENT_VERSIONS else 1
+    if event.v > current:
+        # Only an incompatible change bumps v: reading it as an older version would be a guess.
+        raise InvalidMessage(
+            "invalid_field", f"$.v {event.v} is newer than this reader's {_tag(event)} v{current}"
+        )
+    if event.v < current:
         obj: dict[str, Any] = _raw_decoder.decode(data)
         try:
             event = msgspec.convert(upcast(obj), AnyEvent)

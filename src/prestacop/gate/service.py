@@ -127,7 +127,9 @@ async def run_gate(
     if counters is not None:
         gate.counters = counters
     try:
-        await asyncio.gather(*(gate.run_stream(s, stop) for s in streams))
+        async with asyncio.TaskGroup() as group:  # one loop failing stops the others
+            for stream in streams:
+                group.create_task(gate.run_stream(stream, stop))
     finally:
         await client.close()
 
