@@ -179,6 +179,8 @@ async def test_resolving_with_a_searched_code_publishes_the_decision(
         alert_id = await claimed_alert(app, pilot, log, tenant)
         await pilot.press("r")
         await wait_until(lambda: isinstance(app.screen, ResolveScreen), what="the dialog")
+        other = await raise_alert(log, tenant, drone="drone-8")  # arrives behind the dialog
+        await wait_until(lambda: len(row_texts(app)) == 2, what="the list updated behind it")
         await pilot.press(*"hydrant", "tab", *"on the hydrant", "enter")
         await wait_until(lambda: app.screen.focused and app.screen.focused.id == "codes")
         await pilot.press("enter")
@@ -186,7 +188,8 @@ async def test_resolving_with_a_searched_code_publishes_the_decision(
         decision = app.desk.board.get(alert_id).decision
         assert isinstance(decision, OperatorDecisionRecorded)
         assert decision.corrected_code == 40 and decision.note == "on the hydrant"
-        await wait_until(lambda: row_texts(app) == [], what="gone from the list")
+        await wait_until(lambda: len(row_texts(app)) == 1, what="resolved one gone from the list")
+        assert app.desk.board.get(other) is not None and "drone-8" in row_texts(app)[0]
         assert "resolved today 1" in text_of(app, "#counts")
 
 

@@ -131,6 +131,7 @@ class ConsoleApp(App[None]):
         self.selected: str | None = None
         self.message_text = ""
         self._signature_of: dict[str, object] = {}
+        self._shown: dict[str, Text] = {}
         self._redraw_pending = False
         self._images: dict[str, Path | None] = {}
         self._positions: dict[str, LogEntry | None] = {}
@@ -149,7 +150,13 @@ class ConsoleApp(App[None]):
         yield Footer()
 
     def on_mount(self) -> None:
-        table = self.query_one("#alerts", DataTable)
+        # The main screen's widgets, kept: a query while a dialog is open searches the dialog.
+        self._statics = {
+            f"#{w.id}": w
+            for w in self.query(Static)
+            if w.id in ("topbar", "counts", "info", "picture", "message")
+        }
+        self._table = table = self.query_one("#alerts", DataTable)
         for key, label, width in COLUMNS:
             table.add_column(label, key=key, width=width)
         table.focus()
@@ -212,7 +219,7 @@ class ConsoleApp(App[None]):
         top = Text.assemble(
             ("PrestaCop ", "bold"), f"officer {self.officer_id} · {self.alert_log.tenant} · ", state
         )
-        self.query_one("#topbar", Static).update(top)
+        self._show("#topbar", top)
         day_start = now.astimezone().replace(hour=0, minute=0, second=0, microsecond=0)
         counts = self.desk.board.counts(
             now=now, day_start=day_start, escalate_after=self.escalate_after
@@ -235,7 +242,7 @@ class ConsoleApp(App[None]):
             line.append(f"  newest {fmt_age(newest.age(now))} ago", "dim")
         if self.desk.unreadable:
             line.append(f"  {len(self.desk.unreadable)} unreadable", "bold magenta")
-        self.query_one("#counts", Static).update(line)
+        self._show("#counts", line)
 
     def _row_style(self, alert: Alert, now: datetime) -> str:
         if is_escalated(alert, now, self.escalate_after):
@@ -260,7 +267,7 @@ class ConsoleApp(App[None]):
 
     def _draw_table(self, now: datetime, *, ages: bool = False) -> None:
         """Change only what changed: a redraw must not hold up the feed for long."""
-        table = self.query_one("#alerts", DataTable)
+        table = self._table
         active = self.desk.board.active()
         wanted = {a.alert_id: (a.status, a.holder, self._row_style(a, now)) for a in active}
         shown = [key.value for key in table.rows]
@@ -302,24 +309,30 @@ class ConsoleApp(App[None]):
             self._draw_detail(self.clock())
 
     def _draw_detail(self, now: datetime) -> None:
-        info, picture = self.query_one("#info", Static), self.query_one("#picture", Static)
         alert = self.desk.board.get(self.selected) if self.selected else None
         if alert is None or alert.violation is None:
-            info.update(
+            self._show(
+                "#info",
                 Text(
                     "No alert selected."
                     if self.desk.board.active()
                     else "No open alert. New ones appear here as drones raise them.",
                     "dim",
-                )
+                ),
             )
-            picture.update("")
+            self._show("#picture", Text(""))
             return
-        info.update(self._details(alert, now))
+        self._show("#info", self._details(alert, now))
         if alert.alert_id not in self._images:
             self._images[alert.alert_id] = None
             self.run_worker(self._load(alert), group="load")
-        picture.update(self._pictures.get(alert.alert_id) or Text("(loading image…)", "dim"))
+        self._show("#picture", self._pictures.get(alert.alert_id) or Text("(loading…)", "dim"))
+
+    def _show(self, selector: str, content: Text) -> None:
+        """Update a Static only when its content changed: every update costs a render."""
+        if self._shown.get(selector) != content:
+            self._shown[selector] = content
+            self._statics[selector].update(content)
 
     def _details(self, alert: Alert, now: datetime) -> Text:
         """Short lines (the pane is 46 columns at 80x24), cut rather than wrapped."""
@@ -390,7 +403,7 @@ class ConsoleApp(App[None]):
 
     def say(self, text: str, kind: str = "") -> None:
         self.message_text = text
-        bar = self.query_one("#message", Static)
+        bar = self._statics["#message"]
         bar.set_classes(kind)
         bar.update(Text(text, no_wrap=True, overflow="ellipsis"))
 
