@@ -47,7 +47,7 @@ COLUMNS = (
 )
 
 
-REDRAW_DELAY_S = 0.1
+REDRAW_DELAY_S = 0.2
 
 
 class FeedItemArrived(Message):
