@@ -108,14 +108,15 @@ def test_an_unknown_alert_is_refused_with_a_reason() -> None:
         decide(None, Claim("alice"), now=T0, message_id="m")
 
 
-def test_a_released_alert_waits_again_from_its_release() -> None:
+def test_a_released_alert_is_open_again_and_still_waits_from_when_it_was_raised() -> None:
     released = AlertReleased(
         message_id="r", alert_id="a1", drone_id="d1", officer_id="alice", time=T0
     )
     alert = board_with(violation(), claimed("alice"), released).get("a1")
     assert alert is not None and alert.status == "open" and alert.holder is None
     assert alert.last_seq == 3
-    assert alert.waiting(T0 + timedelta(seconds=10)) == timedelta(seconds=7)
+    assert alert.open_since == T0 + timedelta(seconds=3)
+    assert alert.waiting(T0 + timedelta(seconds=10)) == timedelta(seconds=9)
 
 
 def test_a_redelivered_event_is_folded_once() -> None:

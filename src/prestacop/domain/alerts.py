@@ -44,7 +44,7 @@ class Alert:
     status: Status = "open"
     holder: str | None = None
     open_since: datetime | None = None
-    """Since when nobody holds it: raised, or last released."""
+    """Since when nobody holds it: raised, or last released (shown, not used to rank)."""
     decision: OperatorDecisionRecorded | None = None
     controls: tuple[DroneControlTaken, ...] = ()
     last_seq: int = 0
@@ -55,10 +55,11 @@ class Alert:
         return self.violation.drone_id if self.violation else "?"
 
     def waiting(self, now: datetime) -> timedelta:
-        """How long it has waited unclaimed (zero while someone holds it)."""
+        """How long an unheld alert has waited: since it was raised, even if it was released
+        meanwhile (the car does not wait for the officers); zero while someone holds it."""
         if self.status != "open":
             return timedelta(0)
-        return now - (self.open_since or self.raised_at)
+        return now - self.raised_at
 
     def age(self, now: datetime) -> timedelta:
         return now - self.raised_at
@@ -190,7 +191,7 @@ class AlertBoard:
     def active(self) -> list[Alert]:
         """Open and claimed alerts, the longest waiting first."""
         live = [a for a in self.alerts.values() if a.status != "resolved" and a.violation]
-        return sorted(live, key=lambda a: (a.open_since or a.raised_at, a.alert_id))
+        return sorted(live, key=lambda a: (a.raised_at, a.alert_id))
 
     def counts(self, *, now: datetime, day_start: datetime, escalate_after: timedelta) -> Counts:
         alerts: Iterable[Alert] = self.alerts.values()
