@@ -54,6 +54,17 @@ def claimed(officer: str = "alice", alert_id: str = "a1") -> AlertClaimed:
     )
 
 
+def decided(officer: str, alert_id: str, code: int | None) -> OperatorDecisionRecorded:
+    return OperatorDecisionRecorded(
+        message_id=f"d-{alert_id}",
+        alert_id=alert_id,
+        drone_id="d1",
+        officer_id=officer,
+        time=T0,
+        corrected_code=code,
+    )
+
+
 def test_a_new_alert_is_open_and_can_be_claimed() -> None:
     alert = board_with(violation()).get("a1")
     assert alert is not None and alert.status == "open" and alert.last_seq == 0
@@ -83,14 +94,7 @@ def test_only_the_holder_releases_takes_control_or_resolves() -> None:
 
 
 def test_a_resolved_alert_accepts_nothing_more() -> None:
-    decision = OperatorDecisionRecorded(
-        message_id="dec",
-        alert_id="a1",
-        drone_id="d1",
-        officer_id="alice",
-        time=T0,
-        corrected_code=21,
-    )
+    decision = decided("alice", "a1", 21)
     alert = board_with(violation(), claimed("alice"), decision).get("a1")
     assert alert is not None and alert.status == "resolved" and alert.decision == decision
     with pytest.raises(AlertRefused, match="already resolved by alice"):
@@ -143,14 +147,7 @@ def test_life_read_before_its_violation_is_kept() -> None:
 
 
 def test_counts_and_escalation() -> None:
-    decision = OperatorDecisionRecorded(
-        message_id="dec",
-        alert_id="a2",
-        drone_id="d1",
-        officer_id="bob",
-        time=T0,
-        corrected_code=None,
-    )
+    decision = decided("bob", "a2", None)
     board = board_with(
         violation("a1"),
         violation("a2"),
