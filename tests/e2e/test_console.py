@@ -38,7 +38,7 @@ async def console(
     escalate_after: timedelta = timedelta(minutes=2),
 ) -> AsyncIterator[tuple[ConsoleApp, Pilot[None]]]:
     alert_log = await ThreadedAlertLog(  # as launch.py runs it
-        lambda: JetStreamAlertLog.open(nats_url, tenant, name=f"console-{officer}")
+        lambda: JetStreamAlertLog.open(nats_url, tenant, name=f"console-{officer}", setup=False)
     ).start()
     app = ConsoleApp(
         alert_log,

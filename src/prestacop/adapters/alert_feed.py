@@ -18,6 +18,7 @@ import contextlib
 import functools
 import logging
 import time
+import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 
@@ -93,6 +94,14 @@ class JetStreamAlertLog:
         self._js = self._nc.jetstream()
         if setup:
             await ensure_topology(self._js)
+        else:  # an officer may read the streams, not change them
+            try:
+                await self._js.stream_info(subjects.ALERTS.name)
+            except NotFoundError:
+                await self._nc.close()
+                raise AlertLogUnavailable(
+                    f"no stream {subjects.ALERTS.name}: create the topology (`prestacop setup`)"
+                ) from None
         self._publisher = await Publisher(self._nc, window=64, ack_timeout=ack_timeout).start()
         self._images = await ImageStore.open(self._js)
         return self
@@ -180,6 +189,8 @@ class JetStreamAlertLog:
         self._sub = sub
         start = self._last_seq + 1
         config = ConsumerConfig(
+            # named, so the request is CONSUMER.CREATE.<stream>.<name>... (officers' permission)
+            name=f"console_{uuid.uuid4().hex[:16]}",
             deliver_subject=inbox,
             filter_subject=f"{subjects.ROOT}.{self.tenant}.>",
             deliver_policy=DeliverPolicy.BY_START_SEQUENCE if start > 1 else DeliverPolicy.ALL,

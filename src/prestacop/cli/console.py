@@ -25,6 +25,7 @@ def register(app: typer.Typer) -> None:
         """Watch, claim, take control of and resolve human-review alerts (keyboard: see footer)."""
         from nats.errors import Error as NatsError
 
+        from prestacop.alerts.ports import AlertLogUnavailable
         from prestacop.domain.subjects import SubjectError, check_token
 
         try:
@@ -47,3 +48,5 @@ def register(app: typer.Typer) -> None:
             )
         except (OSError, TimeoutError, NatsError) as err:
             fail(f"cannot reach NATS at {where.nats_url}: {err}")
+        except AlertLogUnavailable as err:
+            fail(str(err))

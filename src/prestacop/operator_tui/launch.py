@@ -36,7 +36,7 @@ async def run_console_async(
     check_token(officer_id, "officer id")
     template = control_cmd if control_cmd is not None else Settings(tenant=tenant).control_cmd
     opening = ThreadedAlertLog(
-        lambda: JetStreamAlertLog.open(nats_url, tenant, name=f"console-{officer_id}")
+        lambda: JetStreamAlertLog.open(nats_url, tenant, name=f"console-{officer_id}", setup=False)
     )
     try:
         alert_log = await opening.start(timeout=connect_timeout_s)
