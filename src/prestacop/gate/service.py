@@ -102,6 +102,8 @@ class Gate:
                     msgs = await sub.fetch(self._batch, timeout=1.0)
                 except TimeoutError:  # nats-py fetch raises its own and a plain one
                     continue
+                if not msgs:  # a fetch may end with a status and no message
+                    continue
                 verdicts = await asyncio.gather(*(self.judge(m) for m in msgs))
                 for record in verdicts:
                     if record is not None:
