@@ -202,6 +202,12 @@ def measure(rows: int, workdir: Path) -> dict[str, object]:
     result["baseline_pandas_read_csv"] = _child(["pandas", str(path)])
     a = result["baseline_naive_publish_async"]
     p = result["baseline_pandas_read_csv"]
+    for name in [*VARIANTS, "baseline_naive_publish_async"]:
+        if name in result:
+            cpu = result[name]["cpu_s_by_process"]  # type: ignore[index]
+            result[name]["cpu_us_per_row_all_processes"] = round(  # type: ignore[index]
+                sum(cpu.values()) / rows * 1e6, 1
+            )
     for variant in VARIANTS:
         if variant in result:
             speedup = result[variant]["rows_per_s"] / a["rows_per_s"]  # type: ignore[index]

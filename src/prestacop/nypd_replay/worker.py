@@ -76,11 +76,11 @@ async def frames_from_process(
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "prestacop.nypd_replay.worker", args,
         stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-        limit=1 << 20,
+        limit=1 << 18,
     )  # fmt: skip
     assert proc.stdout is not None
     stdout = proc.stdout
-    queue: asyncio.Queue[Frame] = asyncio.Queue(maxsize=4)
+    queue: asyncio.Queue[Frame] = asyncio.Queue(maxsize=2)
 
     async def read() -> None:
         while True:
