@@ -84,6 +84,7 @@ def freeze_startup_objects() -> None:
     """
     gc.collect()
     gc.freeze()
+    gc.set_threshold(10_000, 20, 20)  # fewer, still short, collections of the young
 
 
 def place_of(v: ViolationReported) -> str:
