@@ -10,6 +10,7 @@ JetStream flow control, the server.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import deque
 from dataclasses import dataclass
 from datetime import datetime
@@ -57,11 +58,14 @@ class StreamReader:
         self._room.set()
         self._data = asyncio.Event()
         self._sub: Subscription | None = None
+        self.last_seq = self.start_seq - 1
+        self._last_msg_at = time.monotonic()
+        self.restarts = 0
 
     async def start(self) -> StreamReader:
         config = ConsumerConfig(
             deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
-            opt_start_seq=self.start_seq,
+            opt_start_seq=self.last_seq + 1,
         )
         self._sub = await self._js.subscribe(
             "",
@@ -80,6 +84,10 @@ class StreamReader:
             seq, ts = int(tokens[5]), int(tokens[7])
         else:  # newer form with domain and account hash
             seq, ts = int(tokens[7]), int(tokens[9])
+        if seq <= self.last_seq:  # already had it (before a restart)
+            return
+        self.last_seq = seq
+        self._last_msg_at = time.monotonic()
         self._buffer.append((seq, msg.subject, msg.data, ts))
         self._data.set()
         if len(self._buffer) >= self._high:
@@ -100,6 +108,21 @@ class StreamReader:
         if len(buf) < self._high // 2:
             self._room.set()
         return chunk
+
+    async def nudge(self, head_seq: int, stall_after: float = 3.0) -> bool:
+        """Start the consumer again after the last message if it has stalled behind the head.
+
+        Seen here under heavy load: the ordered consumer stops delivering with messages
+        left and does not reset itself. Returns True when it was restarted.
+        """
+        stalled = time.monotonic() - self._last_msg_at > stall_after
+        if head_seq <= self.last_seq or self._buffer or not stalled:
+            return False
+        await self.stop()
+        self.restarts += 1
+        self._last_msg_at = time.monotonic()
+        await self.start()
+        return True
 
     async def stop(self) -> None:
         self._room.set()

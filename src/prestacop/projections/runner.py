@@ -20,6 +20,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from eventsourcing.persistence import InterfaceError, OperationalError
+from nats.errors import Error as NatsError
 from nats.js import JetStreamContext
 
 from prestacop.adapters.jetstream_reader import StreamReader, stream_head
@@ -67,6 +68,7 @@ class Runner:
         self.options = options or RunnerOptions()
         self.on_progress = on_progress
         self.workers: list[Worker] = []
+        self.readers: list[StreamReader] = []
         self.invalid: Counter[str] = Counter()
         self.heads: dict[str, int] = {}
         self._building: dict[str, Build] = {}
@@ -132,6 +134,7 @@ class Runner:
         for stream in streams:
             start = min(w.committed.get(stream, 0) for w in self.workers if stream in w.streams)
             readers.append(await StreamReader(self.js, stream, start + 1).start())
+        self.readers = readers
         tasks = [asyncio.create_task(self._pump(r)) for r in readers]
         tasks += [
             asyncio.create_task(w.write_loop(self.options.batch, self.options.backlog))
@@ -186,8 +189,21 @@ class Runner:
         Returns when a rebuild run has swapped in all its builds."""
         previous: dict[str, int] | None = None
         while True:
-            heads = {s: (await stream_head(self.js, s)).last_seq for s in streams}
+            try:
+                heads = {s: (await stream_head(self.js, s)).last_seq for s in streams}
+            except NatsError as err:  # busy or reconnecting: ask again next round
+                log.info("stream heads unavailable: %r", err)
+                await asyncio.sleep(self.options.check_every)
+                continue
             self.heads = heads
+            for reader in self.readers:
+                if await reader.nudge(heads.get(reader.stream, 0)):
+                    log.warning(
+                        "%s: consumer stalled at %d of %d; restarted it",
+                        reader.stream,
+                        reader.last_seq,
+                        heads[reader.stream],
+                    )
             if previous is not None:
                 for w in self.workers:
                     if w.swap_when_caught_up and not w.swapped.is_set() and w.lag(previous) == 0:
