@@ -11,7 +11,6 @@ from prestacop.cli.drones import (
     DronesOption,
     DurationOption,
     RateOption,
-    ReviewRatioOption,
     SeedOption,
     ViolationRatioOption,
     fleet_options,
@@ -33,12 +32,26 @@ def demo(
     no_console: bool = typer.Option(
         False, "--no-console", help="No live screen: a line of counts every 5 s (for logs, CI)."
     ),
+    counts: bool = typer.Option(
+        False, "--counts", help="Show live counts instead of the officers' console."
+    ),
+    officer: str = typer.Option("demo-officer", "--officer", help="The console's officer id."),
     tenant: str | None = TenantOption,
-    review_ratio: float = ReviewRatioOption,
+    review_ratio: float = typer.Option(
+        0.1,
+        "--review-ratio",
+        min=0.0,
+        max=1.0,
+        help="Share of violations sent for human review (a real fleet: ~0.01; the demo sends"
+        " more so that the console has work).",
+    ),
     violation_ratio: float = ViolationRatioOption,
     seed: int | None = SeedOption,
 ) -> None:
-    """Run PrestaCop: servers, topology, simulated drones and every service, with live counts.
+    """Run PrestaCop: servers, topology, simulated drones, every service and the officers' console.
+
+    On a terminal the officers' console takes the screen (`q` ends the demo); `--counts`
+    shows live counts instead, and `--no-console` prints a line of counts every 5 s.
 
     Uses NATS_URL/DATABASE_URL or a running `prestacop up`; otherwise starts the
     embedded runtime under $PRESTACOP_HOME and stops it on exit.
@@ -53,12 +66,19 @@ def demo(
 
     cfg = settings(tenant)
     options = fleet_options(cfg.tenant, drones, rate, violation_ratio, review_ratio, seed)
-    # The officers' console replaces live_counts here when a terminal is present.
-    foreground = headless if no_console or not out.is_terminal else live_counts
 
     async def go(found: RuntimeUrls) -> Board:
         stop = asyncio.Event()
         stop_on_signals(stop)
+        foreground = headless if no_console or not out.is_terminal else live_counts
+        if foreground is live_counts and not counts:
+            from prestacop.operator_tui.launch import run_console_async
+
+            async def console(board: Board, stop: asyncio.Event) -> None:
+                # the officer quitting the console ends the demo
+                await run_console_async(found.nats_url, cfg.tenant, officer, stop=stop)
+
+            foreground = console
         return await run_demo(found, cfg, services(options), foreground, stop, duration=duration)
 
     try:

@@ -44,6 +44,16 @@ class RuntimeUrls:
         return urls
 
 
+def _die_with_parent() -> None:
+    """In the child: on Linux, get SIGTERM when the process that started us dies (even by
+    SIGKILL), so a killed test run or ``prestacop up`` leaves no orphan nats-server."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        pr_set_pdeathsig = 1
+        ctypes.CDLL(None).prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -126,6 +136,7 @@ class EmbeddedRuntime:
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             start_new_session=True,  # Ctrl-C reaches us, and we stop it in order
+            preexec_fn=_die_with_parent,
         )
         log.close()
         wait_for_port(port, 15.0, self._nats)
