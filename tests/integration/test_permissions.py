@@ -103,6 +103,23 @@ async def test_the_replay_writes_history_only(secured: str, service: LogClient) 
     assert await stored_on(service, subjects.DRONES.name, subjects.position("nypd", "d9")) == 0
 
 
+async def test_an_officer_reads_images_and_decides_only_alerts(
+    secured: str, service: LogClient
+) -> None:
+    await service.images.put("nypd", "img-officer", b"jpeg", "image/jpeg")
+    officer = await open_log(
+        as_user(secured, "officer", "officer-pw"), "o", setup=False, ack_timeout=1.0
+    )
+    try:
+        assert await officer.images.get("nypd", "img-officer") == b"jpeg"
+        ack = await officer.publisher.publish_and_wait(subjects.alert("nypd", "a1"), b"{}")
+        assert ack.stream == subjects.ALERTS.name
+        with pytest.raises(PublishError):
+            await officer.publisher.publish_and_wait(subjects.review("nypd", "d1"), b"{}")
+    finally:
+        await officer.close()
+
+
 def test_the_rendered_block_is_what_nats_server_reads(tmp_path: Path) -> None:
     text = permissions.render_authorization(USERS[:2])
     assert text.startswith("authorization {")

@@ -85,9 +85,11 @@ def officer(tenant: str) -> Permissions:
             *(f"{_API}.STREAM.MSG.GET.{s}" for s in read),
             *(f"{_API}.DIRECT.GET.{s}.>" for s in read),
             *(f"{_API}.CONSUMER.CREATE.{s}.>" for s in read),
+            *(f"{_API}.CONSUMER.CREATE.{s}" for s in read),  # unnamed: object-store reads
             *(f"{_API}.CONSUMER.DELETE.{s}.>" for s in read),
             *(f"{_API}.CONSUMER.MSG.NEXT.{s}.>" for s in read),
             f"{_API}.INFO",
+            f"{_API}.STREAM.NAMES",  # an object-store read looks its stream up by subject
             "$JS.FC.>",
         ),
         subscribe=("_INBOX.>", "$JS.FC.>"),
