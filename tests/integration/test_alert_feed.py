@@ -158,8 +158,9 @@ async def test_an_officer_with_officer_rights_only_follows_claims_and_reads_the_
             await console.desk.claim(alert_id)
             last = await officer_log.last_on_alert(alert_id)
             assert last is not None and isinstance(last.event, AlertClaimed)
-            # Images: nats-py's object-store get creates an unnamed consumer, which the
-            # officer's permissions (CONSUMER.CREATE.<stream>.>) do not allow yet.
+            violation = console.desk.board.get(alert_id).violation  # type: ignore[union-attr]
+            assert violation.image_id is not None
+            assert await officer_log.image(violation.image_id) == b"img"
             assert await officer_log.last_position("d1") is None  # none sent: read, not denied
         finally:
             await officer_log.close()
