@@ -35,10 +35,10 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class RunnerOptions:
-    batch: int = 20_000
+    batch: int = 5_000
     """Most events per transaction (whole chunks; a chunk is at most ``chunk``)."""
-    chunk: int = 2_000
-    backlog: int = 60_000
+    chunk: int = 1_000
+    backlog: int = 40_000
     """Events queued for one build before reading pauses."""
     check_every: float = 0.25
 

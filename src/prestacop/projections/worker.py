@@ -1,7 +1,7 @@
 """One build of one projection being filled: what it was fed, what it committed.
 
 The runner feeds a worker decoded chunks of each stream; the worker's writer
-turns whole chunks into one transaction (up to 20,000 events) in a
+turns whole chunks into one transaction (up to 5,000 events) in a
 thread, so reading the log and writing Postgres overlap.
 """
 
