@@ -83,3 +83,16 @@ async def caught_up(store: ProjectionStore, acks: Sequence[PubAck], *names: str)
         return await asyncio.to_thread(check)
     except Exception:  # tables not there yet
         return False
+
+
+async def caught_up_to_heads(store: ProjectionStore, log: LogClient, *names: str) -> bool:
+    """True once the named live builds have committed up to every stream's current head."""
+    from prestacop.projections.catalog import BUILTINS
+
+    acks = []
+    for name in names:
+        for stream in BUILTINS[name].streams:
+            info = await log.js.stream_info(stream)
+            if info.state.last_seq:
+                acks.append(PubAck(stream=stream, seq=info.state.last_seq))
+    return await caught_up(store, acks, *names)

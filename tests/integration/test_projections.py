@@ -25,6 +25,7 @@ from prestacop.gate.records import encoder, quarantine_record
 from tests.conftest import wait_until
 from tests.projection_support import (
     caught_up,
+    caught_up_to_heads,
     namespace,
     projecting,
     publish,
@@ -152,6 +153,9 @@ async def test_a_live_decision_reaches_the_violations_view_within_a_second(
         acks = await publish_events(log, tenant, [violation(f"{tenant}-v", 0)])
         await wait_until(
             lambda: caught_up(store, acks, "violations"), timeout=20, what="violation visible"
+        )
+        await wait_until(
+            lambda: caught_up_to_heads(store, log, "violations"), timeout=30, what="idle runner"
         )
         await publish_events(log, tenant, [decision(f"{tenant}-d", f"{tenant}-v", 40)])
         started = asyncio.get_running_loop().time()
