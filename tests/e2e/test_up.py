@@ -10,8 +10,9 @@ import time
 from pathlib import Path
 
 import psycopg
+import pytest
 
-from prestacop.runtime.embedded import RuntimeUrls
+from prestacop.runtime.embedded import EmbeddedRuntime, EmbeddedRuntimeError, RuntimeUrls
 
 PRESTACOP = [sys.executable, "-m", "prestacop.cli"]
 
@@ -65,3 +66,13 @@ def test_a_command_without_servers_says_what_to_do(tmp_path: Path) -> None:
     result = subprocess.run([*PRESTACOP, "setup"], env=env, capture_output=True, text=True)
     assert result.returncode == 2
     assert "prestacop up" in result.stderr
+
+
+def test_a_runtime_whose_port_is_taken_says_so_instead_of_using_the_other_server(
+    runtime: EmbeddedRuntime, tmp_path: Path
+) -> None:
+    taken = int(runtime.urls.nats_url.rsplit(":", 1)[1])  # type: ignore[union-attr]
+    other = EmbeddedRuntime(tmp_path, nats_port=taken, postgres=False)
+    with pytest.raises(EmbeddedRuntimeError, match=r"exited|did not listen"):
+        other.start()
+    other.stop()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -70,14 +71,20 @@ def nats_server_binary() -> str:
     return found
 
 
-def wait_for_port(port: int, deadline_s: float, proc: subprocess.Popen[bytes]) -> None:
+def wait_for_port(
+    port: int, deadline_s: float, proc: subprocess.Popen[bytes], server_name: str
+) -> None:
+    """Wait until *our* nats-server answers: another server on the port does not count."""
     deadline = time.monotonic() + deadline_s
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise EmbeddedRuntimeError(f"nats-server exited with code {proc.returncode}")
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.5) as s:
-                if s.recv(4).startswith(b"INFO"):
+                greeting = s.recv(4096)
+                if greeting.startswith(b"INFO") and f'"server_name":"{server_name}"'.encode() in (
+                    greeting.replace(b" ", b"")
+                ):
                     return
         except OSError:
             time.sleep(0.05)
@@ -119,12 +126,13 @@ class EmbeddedRuntime:
 
     def _start_nats(self) -> str:
         port = self.nats_port or free_port()
+        server_name = f"prestacop-embedded-{secrets.token_hex(4)}"
         store = self.home / "nats"
         store.mkdir(exist_ok=True)
         conf = self.home / "nats.conf"
         conf.write_text(
             f"listen: 127.0.0.1:{port}\n"
-            f"server_name: prestacop-embedded\n"
+            f"server_name: {server_name}\n"
             f"max_payload: 1MB\n"
             f"jetstream {{\n  store_dir: {json.dumps(str(store))}\n"
             f"  max_memory_store: 256MB\n}}\n" + self.nats_config
@@ -139,7 +147,7 @@ class EmbeddedRuntime:
             preexec_fn=_die_with_parent,
         )
         log.close()
-        wait_for_port(port, 15.0, self._nats)
+        wait_for_port(port, 15.0, self._nats, server_name)
         return f"nats://127.0.0.1:{port}"
 
     def _start_postgres(self) -> str:
