@@ -73,8 +73,8 @@ class StreamReader:
             ordered_consumer=True,
             config=config,
             cb=self._on_msg,
-            pending_msgs_limit=4 * self._high,
-            pending_bytes_limit=512 * 1024 * 1024,
+            pending_msgs_limit=0,  # no client-side drops: JetStream flow control bounds it
+            pending_bytes_limit=0,
         )
         return self
 
@@ -112,8 +112,8 @@ class StreamReader:
     async def nudge(self, head_seq: int, stall_after: float = 3.0) -> bool:
         """Start the consumer again after the last message if it has stalled behind the head.
 
-        Seen here under heavy load: the ordered consumer stops delivering with messages
-        left and does not reset itself. Returns True when it was restarted.
+        A safety net: when the client's pending limits dropped messages (slow consumer), the
+        ordered consumer stopped for good behind the head. Returns True when restarted.
         """
         stalled = time.monotonic() - self._last_msg_at > stall_after
         if head_seq <= self.last_seq or self._buffer or not stalled:
