@@ -110,6 +110,19 @@ async def test_an_alert_appears_live_with_its_drone_plate_and_place(
         assert (tmp_path / "images").exists()  # the image was fetched and saved to open
 
 
+async def test_the_drones_position_follows_the_drone_while_the_alert_is_shown(
+    log: LogClient, nats_url: str, tenant: str, tmp_path: Path
+) -> None:
+    async with console(nats_url, tenant, "officer-a", tmp_path) as (app, _pilot):
+        await raise_alert(log, tenant)
+        await wait_until(lambda: "Drone now 40.75020" in text_of(app, "#info"), what="position")
+        drone = await DroneClient(tenant, "drone-7", log=log).connect()
+        await drone.report_position(40.7612, -73.9777, battery_pct=53)
+        await wait_until(
+            lambda: "Drone now 40.76120,-73.97770" in text_of(app, "#info"), what="new position"
+        )
+
+
 async def test_an_officer_claims_the_selected_alert_and_can_release_it(
     log: LogClient, nats_url: str, tenant: str, tmp_path: Path
 ) -> None:

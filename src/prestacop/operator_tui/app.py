@@ -209,6 +209,21 @@ class ConsoleApp(App[None]):
 
     def tick(self) -> None:
         self.redraw(ages=True)
+        alert = self.desk.board.get(self.selected) if self.selected else None
+        if alert is not None and alert.violation is not None and alert.alert_id in self._positions:
+            # "Drone now" must stay true while the officer watches: one direct get a second.
+            self.run_worker(self._follow_drone(alert), group="position", exclusive=True)
+
+    async def _follow_drone(self, alert: Alert) -> None:
+        assert alert.violation is not None
+        try:
+            position = await self.alert_log.last_position(alert.violation.drone_id)
+        except AlertLogUnavailable:
+            return  # the top bar already says the link is down
+        if position is not None:
+            self._positions[alert.alert_id] = position
+            if self.selected == alert.alert_id:
+                self._show("#info", self._details(alert, self.clock()))
 
     def _draw_bars(self, now: datetime) -> None:
         state = {
