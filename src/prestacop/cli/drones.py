@@ -107,9 +107,10 @@ def fleet_options(
 
 
 def stop_on_signals(stop: asyncio.Event) -> None:
-    """Ctrl-C / SIGTERM end a run gracefully: what is in flight is acked first."""
+    """Ctrl-C / SIGTERM / a closed terminal (SIGHUP) end a run gracefully: what is in flight
+    is acked first, and servers the run started are stopped."""
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         try:
             loop.add_signal_handler(sig, stop.set)
         except (NotImplementedError, RuntimeError, ValueError):  # not the main thread

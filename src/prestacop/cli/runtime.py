@@ -45,7 +45,8 @@ def up() -> None:
         out.print(f"  DATABASE_URL={started.database_url}")
         out.print("Ctrl-C stops both servers.")
         stop = threading.Event()
-        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        for sig in (signal.SIGTERM, signal.SIGHUP):  # a closed terminal stops both servers too
+            signal.signal(sig, lambda *_: stop.set())
         try:
             stop.wait()
         except KeyboardInterrupt:
