@@ -45,12 +45,11 @@ def up() -> None:
         out.print(f"  DATABASE_URL={started.database_url}")
         out.print("Ctrl-C stops both servers.")
         stop = threading.Event()
-        for sig in (signal.SIGTERM, signal.SIGHUP):  # a closed terminal stops both servers too
+        # Ctrl-C, SIGTERM or a closed terminal stop both servers. SIGINT is set explicitly:
+        # a shell starting us in the background may have set it to be ignored.
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             signal.signal(sig, lambda *_: stop.set())
-        try:
-            stop.wait()
-        except KeyboardInterrupt:
-            pass
+        stop.wait()
     finally:
         runtime.stop()
         out.print("stopped.")
