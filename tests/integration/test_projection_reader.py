@@ -1,0 +1,72 @@
+"""The projections' stream reader against a real nats-server: bounded, in order, self-healing."""
+
+from __future__ import annotations
+
+import asyncio
+
+from prestacop.adapters.jetstream_reader import StreamReader, stream_head
+from prestacop.bootstrap import LogClient
+from prestacop.domain.subjects import DRONES
+from tests.conftest import wait_until
+
+
+async def _publish(log: LogClient, tenant: str, n: int) -> list[int]:
+    """``n`` messages on one drone's position subject; their stream sequences."""
+    subject = f"prestacop.{tenant}.drone.d1.position"
+    futures = [await log.publisher.publish(subject, b"%d" % i) for i in range(n)]
+    return [ack.seq for ack in await asyncio.gather(*futures)]
+
+
+async def _read_all(reader: StreamReader, tenant: str, want: int) -> list[int]:
+    seqs: list[int] = []
+
+    async def got_all() -> bool:
+        for seq, subject, _data, _ts in await reader.take(1000, 0.1):
+            if subject.split(".")[1] == tenant:
+                seqs.append(seq)
+        return len(seqs) >= want
+
+    await wait_until(got_all, timeout=20, what=f"{want} messages of {tenant}")
+    return seqs
+
+
+async def test_the_reader_never_holds_or_requests_more_than_its_buffer_while_nobody_takes(
+    log: LogClient, tenant: str
+) -> None:
+    seqs = await _publish(log, tenant, 3000)
+    reader = await StreamReader(log.js, DRONES.name, seqs[0], buffer=500, batch=100).start()
+    try:
+        await wait_until(lambda: len(reader._buffer) == 500, what="a full buffer")
+        await asyncio.sleep(0.3)  # give the server time to send what it must not send
+        assert len(reader._buffer) + reader._outstanding <= 500
+        assert len(reader._buffer) == 500
+        assert await _read_all(reader, tenant, 3000) == seqs
+    finally:
+        await reader.stop()
+
+
+async def test_the_reader_continues_after_its_last_message_when_its_consumer_is_deleted(
+    log: LogClient, tenant: str
+) -> None:
+    first = await _publish(log, tenant, 1000)
+    reader = await StreamReader(log.js, DRONES.name, first[0], buffer=400, batch=100).start()
+    try:
+        await wait_until(lambda: len(reader._buffer) == 400, what="a full buffer")
+        await log.js.delete_consumer(DRONES.name, reader._consumer)
+        second = await _publish(log, tenant, 1000)
+        assert await _read_all(reader, tenant, 2000) == first + second
+        assert reader.restarts >= 1
+    finally:
+        await reader.stop()
+
+
+async def test_the_reader_delivers_new_messages_after_waiting_at_the_head(
+    log: LogClient, tenant: str
+) -> None:
+    head = await stream_head(log.js, DRONES.name)
+    reader = await StreamReader(log.js, DRONES.name, head.last_seq + 1).start()
+    try:
+        seqs = await _publish(log, tenant, 50)
+        assert await _read_all(reader, tenant, 50) == seqs
+    finally:
+        await reader.stop()
