@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 
 from prestacop.adapters.jetstream_reader import StreamReader, stream_head
 from prestacop.bootstrap import LogClient
@@ -30,34 +32,37 @@ async def _read_all(reader: StreamReader, tenant: str, want: int) -> list[int]:
     return seqs
 
 
+@contextlib.asynccontextmanager
+async def _full_reader(log: LogClient, start: int, buffer: int) -> AsyncIterator[StreamReader]:
+    """A reader from ``start`` whose buffer has filled up (nobody took anything yet)."""
+    reader = await StreamReader(log.js, DRONES.name, start, buffer=buffer, batch=100).start()
+    try:
+        await wait_until(lambda: len(reader._buffer) == buffer, what="a full buffer")
+        yield reader
+    finally:
+        await reader.stop()
+
+
 async def test_the_reader_never_holds_or_requests_more_than_its_buffer_while_nobody_takes(
     log: LogClient, tenant: str
 ) -> None:
     seqs = await _publish(log, tenant, 3000)
-    reader = await StreamReader(log.js, DRONES.name, seqs[0], buffer=500, batch=100).start()
-    try:
-        await wait_until(lambda: len(reader._buffer) == 500, what="a full buffer")
-        await asyncio.sleep(0.3)  # give the server time to send what it must not send
+    async with _full_reader(log, seqs[0], 500) as reader:
+        await asyncio.sleep(0.3)  # not a synchronisation: time for the server to overfill it
         assert len(reader._buffer) + reader._outstanding <= 500
         assert len(reader._buffer) == 500
         assert await _read_all(reader, tenant, 3000) == seqs
-    finally:
-        await reader.stop()
 
 
 async def test_the_reader_continues_after_its_last_message_when_its_consumer_is_deleted(
     log: LogClient, tenant: str
 ) -> None:
     first = await _publish(log, tenant, 1000)
-    reader = await StreamReader(log.js, DRONES.name, first[0], buffer=400, batch=100).start()
-    try:
-        await wait_until(lambda: len(reader._buffer) == 400, what="a full buffer")
+    async with _full_reader(log, first[0], 400) as reader:
         await log.js.delete_consumer(DRONES.name, reader._consumer)
         second = await _publish(log, tenant, 1000)
         assert await _read_all(reader, tenant, 2000) == first + second
         assert reader.restarts >= 1
-    finally:
-        await reader.stop()
 
 
 async def test_the_reader_delivers_new_messages_after_waiting_at_the_head(
