@@ -262,14 +262,12 @@ async def test_rejected_lists_quarantined_messages_once_with_reason_and_position
     log, nats_url, database_url, tenant, ns, store
 ):
     now = datetime.now(UTC)
+    # A real bad message: log positions are unique across tenants, so the record must point
+    # at one that is this test's own.
+    subject = f"prestacop.{tenant}.drone.d1.position"
+    (bad,) = await publish(log, [(subject, b"{not json", f"{tenant}-bad")])
     record = quarantine_record(
-        "PRESTACOP_DRONES",
-        4242,
-        f"prestacop.{tenant}.drone.d1.position",
-        now,
-        "bad_json",
-        "truncated",
-        b"{not json",
+        "PRESTACOP_DRONES", bad.seq, subject, now, "bad_json", "truncated", b"{not json"
     )
     data = encoder.encode(record)
     acks = await publish(
@@ -287,7 +285,7 @@ async def test_rejected_lists_quarantined_messages_once_with_reason_and_position
         store, f"SELECT stream, seq, reason, raw FROM {ns}.rejected WHERE tenant = %s", tenant
     )
     assert got == [
-        {"stream": "PRESTACOP_DRONES", "seq": 4242, "reason": "bad_json", "raw": "{not json"}
+        {"stream": "PRESTACOP_DRONES", "seq": bad.seq, "reason": "bad_json", "raw": "{not json"}
     ]
 
 
