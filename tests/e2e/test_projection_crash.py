@@ -9,7 +9,6 @@ import random
 import signal
 import subprocess
 import sys
-import time
 from datetime import UTC, datetime
 
 from prestacop.adapters.postgres_projections import ProjectionStore
@@ -88,7 +87,6 @@ async def test_views_after_sigkills_during_a_load_equal_a_rebuild_from_scratch(
     try:
         while kills < KILLS:
             proc = start_runner(nats_url, database_url, ns)
-            started = time.monotonic()
             # let it commit something, then kill it anywhere in its work
             await wait_until(
                 lambda p=proc: committed_or_exited(store, p), timeout=20, what="runner started"
@@ -98,7 +96,6 @@ async def test_views_after_sigkills_during_a_load_equal_a_rebuild_from_scratch(
             proc.send_signal(signal.SIGKILL)
             await asyncio.to_thread(proc.wait)
             kills += 1
-            assert time.monotonic() - started < 30
         await loading
         proc = start_runner(nats_url, database_url, ns)
         try:

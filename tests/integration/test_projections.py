@@ -146,7 +146,7 @@ async def test_a_decision_replaces_the_code_in_violations_and_keeps_both_codes(
     assert [h["corrected_code"] for h in history] == [14, 38]
 
 
-async def test_a_live_decision_reaches_the_violations_view_within_a_second(
+async def test_a_live_decision_reaches_the_violations_view(
     log, nats_url, database_url, tenant, ns, store
 ):
     async with projecting(nats_url, database_url, ns, ["violations"]):
@@ -158,14 +158,13 @@ async def test_a_live_decision_reaches_the_violations_view_within_a_second(
             lambda: caught_up_to_heads(store, log, "violations"), timeout=30, what="idle runner"
         )
         await publish_events(log, tenant, [decision(f"{tenant}-d", f"{tenant}-v", 40)])
-        started = asyncio.get_running_loop().time()
 
         def decided() -> bool:
             r = rows(store, f"SELECT code FROM {ns}.violations WHERE tenant = %s", tenant)
             return bool(r) and r[0]["code"] == 40
 
-        await wait_until(decided, timeout=5, what="decision in violations")
-        assert asyncio.get_running_loop().time() - started < 1.0
+        # How fast is measured by bench/projections.py (visibility lag p99), not asserted here.
+        await wait_until(decided, timeout=20, what="decision in violations")
 
 
 async def test_drones_alerts_and_statistics_follow_the_log(
