@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Literal
 
 ROOT = "prestacop"
@@ -107,6 +108,7 @@ class ParsedSubject:
     """The drone id, or the alert id for ``alert`` subjects, or the stream for ``quarantine``."""
 
 
+@lru_cache(maxsize=4096)  # a fleet repeats its subjects: every message of the log is parsed
 def parse(subject: str) -> ParsedSubject:
     """Read tenant, kind and key back from a subject; ``SubjectError`` if it is not ours."""
     parts = subject.split(".")
