@@ -48,25 +48,19 @@ def quarantine_record(
     data: bytes,
 ) -> Quarantined:
     try:
-        return Quarantined(
-            stream=stream,
-            seq=seq,
-            subject=subject,
-            received_at=received_at,
-            reason=reason,
-            detail=detail,
-            raw=data.decode("utf-8"),
-        )
+        raw, raw_base64 = data.decode("utf-8"), None
     except UnicodeDecodeError:
-        return Quarantined(
-            stream=stream,
-            seq=seq,
-            subject=subject,
-            received_at=received_at,
-            reason=reason,
-            detail=detail,
-            raw_base64=base64.b64encode(data).decode(),
-        )
+        raw, raw_base64 = None, base64.b64encode(data).decode()
+    return Quarantined(
+        stream=stream,
+        seq=seq,
+        subject=subject,
+        received_at=received_at,
+        reason=reason,
+        detail=detail,
+        raw=raw,
+        raw_base64=raw_base64,
+    )
 
 
 encoder = msgspec.json.Encoder()

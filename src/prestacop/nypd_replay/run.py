@@ -48,18 +48,12 @@ def peak_rss_mb() -> dict[str, float]:
     return {"publisher": round(own, 1), "parser": round(children, 1)}
 
 
-class Report(msgspec.Struct, kw_only=True):
-    """The end-of-run summary (``--report``), for NYPD's own scripts to check a run."""
+class Report(Counters, kw_only=True):
+    """The end-of-run summary (``--report``), for NYPD's own scripts to check a run:
+    the counters summed over every file, and how the run went."""
 
     tenant: str
     dry_run: bool
-    rows_read: int = 0
-    events: int = 0
-    duplicates: int = 0
-    found_in_log: int = 0
-    rejected: int = 0
-    rejected_by_reason: dict[str, int] = msgspec.field(default_factory=dict)
-    blank_lines: int = 0
     elapsed_s: float = 0.0
     rows_per_s: float = 0.0
     peak_rss_mb: float = 0.0
@@ -139,17 +133,12 @@ class Replayer:
             total.blank_lines += c.blank_lines
             for reason, n in c.rejected_by_reason.items():
                 total.rejected_by_reason[reason] = total.rejected_by_reason.get(reason, 0) + n
+        total.rejected_by_reason = dict(sorted(total.rejected_by_reason.items()))
         rss = peak_rss_mb()
         return Report(
+            **msgspec.structs.asdict(total),
             tenant=self.opts.tenant,
             dry_run=self.opts.dry_run,
-            rows_read=total.rows_read,
-            events=total.events,
-            duplicates=total.duplicates,
-            found_in_log=total.found_in_log,
-            rejected=total.rejected,
-            rejected_by_reason=dict(sorted(total.rejected_by_reason.items())),
-            blank_lines=total.blank_lines,
             elapsed_s=round(elapsed, 3),
             rows_per_s=round(total.rows_read / elapsed, 1) if elapsed else 0.0,
             peak_rss_mb=max(rss.values()),
