@@ -425,6 +425,7 @@ async def test_status_shows_each_view_with_its_position_lag_and_errors(
     from typer.testing import CliRunner
 
     from prestacop.cli.main import app
+    from prestacop.projections.views.violations import Violations
 
     acks = await publish_events(log, tenant, [violation(f"{tenant}-v", 21)])
     async with projecting(nats_url, database_url, ns, ["violations", "drones"]):
@@ -438,7 +439,8 @@ async def test_status_shows_each_view_with_its_position_lag_and_errors(
         env={"NATS_URL": nats_url, "DATABASE_URL": database_url, "COLUMNS": "250"},
     )
     assert result.exit_code == 0, result.output
-    lines = [line for line in result.output.splitlines() if "_violations_v1_" in line]
+    schema = f"_violations_v{Violations.version}_"  # v2 since status became generated
+    lines = [line for line in result.output.splitlines() if schema in line]
     assert lines and "live" in lines[0]
     assert f"DRONES {acks[0].seq}/" in result.output
     assert "drones" in result.output

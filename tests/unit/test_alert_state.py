@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 
@@ -23,22 +23,10 @@ from prestacop.domain.events import (
     DroneControlTaken,
     OperatorDecisionRecorded,
     PositionReported,
-    ViolationReported,
 )
-
-T0 = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
-
-
-def violation(alert_id: str = "a1", code: int = 0) -> ViolationReported:
-    return ViolationReported(
-        message_id=alert_id,
-        drone_id="d1",
-        time=T0,
-        latitude=40.7,
-        longitude=-73.9,
-        violation_code=code,
-        image_id="img",
-    )
+from prestacop.projections.views.alerts import evolve as evolve_row
+from prestacop.projections.views.alerts import new_alert
+from tests.factories import T0, claimed, control, decided, released, violation
 
 
 def board_with(*events: object) -> AlertBoard:
@@ -46,23 +34,6 @@ def board_with(*events: object) -> AlertBoard:
     for seq, event in enumerate(events, start=1):
         board.apply(event, seq=seq, received_at=T0 + timedelta(seconds=seq))  # type: ignore[arg-type]
     return board
-
-
-def claimed(officer: str = "alice", alert_id: str = "a1") -> AlertClaimed:
-    return AlertClaimed(
-        message_id=f"c-{officer}", alert_id=alert_id, drone_id="d1", officer_id=officer, time=T0
-    )
-
-
-def decided(officer: str, alert_id: str, code: int | None) -> OperatorDecisionRecorded:
-    return OperatorDecisionRecorded(
-        message_id=f"d-{alert_id}",
-        alert_id=alert_id,
-        drone_id="d1",
-        officer_id=officer,
-        time=T0,
-        corrected_code=code,
-    )
 
 
 def test_a_new_alert_is_open_and_can_be_claimed() -> None:
@@ -168,3 +139,25 @@ def test_counts_and_escalation() -> None:
         now=now, day_start=T0 + timedelta(hours=1), escalate_after=timedelta(minutes=2)
     )
     assert tomorrow.resolved_today == 0
+
+
+@pytest.mark.parametrize(
+    "life",
+    [
+        [claimed("alice"), decided("alice"), claimed("bob")],
+        [claimed("alice"), decided("alice"), released("alice")],
+        [claimed("alice"), released("alice"), claimed("bob"), control("bob"), decided("carol")],
+        [decided("alice"), claimed("bob")],
+        [claimed("alice"), decided("alice", code=None), decided("bob", code=14)],
+    ],
+)
+def test_the_console_and_the_alerts_view_agree_on_every_life(life: list[object]) -> None:
+    """One state machine: a claim read after a decision leaves it resolved in both."""
+    alert = board_with(violation(), *life).get("a1")
+    row = new_alert("t", "a1", "d1", 1)
+    for seq, event in enumerate([violation(), *life], start=1):
+        evolve_row(row, event, seq)  # type: ignore[arg-type]
+    assert alert is not None
+    assert (row["status"], row["claimed_by"]) == (alert.status, alert.holder)
+    assert alert.status == "resolved"
+    assert alert.decision is not None and row["decided_by"] == alert.decision.officer_id

@@ -14,7 +14,6 @@ from prestacop.projections.decoding import decode_chunk
 from prestacop.projections.sample_log import sample_events
 from prestacop.projections.views.alerts import evolve, new_alert
 from prestacop.projections.views.statistics import fine
-from prestacop.projections.views.violations import status_of
 
 T = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -68,14 +67,6 @@ def test_an_alert_is_claimed_released_reclaimed_and_resolved_in_order():
         True,
         5,
     )
-
-
-def test_a_violation_status_says_whether_and_how_it_was_decided():
-    assert status_of(0, None, False) == "pending_review"
-    assert status_of(21, None, False) == "reported"
-    assert status_of(21, 21, True) == "confirmed"
-    assert status_of(21, 14, True) == "corrected"
-    assert status_of(21, None, True) == "dismissed"
 
 
 def test_fines_follow_the_code_table_and_manhattan_below_96th():

@@ -142,14 +142,33 @@ def evolve(alert: Alert | None, event: AnyEvent, *, seq: int, received_at: datet
         raise TypeError(f"{type(event).__name__} is not part of an alert's life")
     if alert is None:
         alert = Alert(event.alert_id, None, raised_at=received_at, open_since=received_at)
-    alert = replace(alert, last_seq=seq)
-    if isinstance(event, AlertClaimed):
-        return replace(alert, status="claimed", holder=event.officer_id)
-    if isinstance(event, AlertReleased):
-        return replace(alert, status="open", holder=None, open_since=received_at)
+    status, holder = transition(alert.status, alert.holder, event)
+    alert = replace(alert, last_seq=seq, status=status, holder=holder)
+    if isinstance(event, AlertReleased) and status == "open":
+        return replace(alert, open_since=received_at)
     if isinstance(event, DroneControlTaken):
         return replace(alert, controls=(*alert.controls, event))
-    return replace(alert, status="resolved", holder=event.officer_id, decision=event)
+    if isinstance(event, OperatorDecisionRecorded):  # the latest counts, as in ``violations``
+        return replace(alert, decision=event)
+    return alert
+
+
+def transition(status: Status, holder: str | None, event: AlertEvent) -> tuple[Status, str | None]:
+    """The one rule of an alert's life, for the console's board and the ``alerts`` view alike.
+
+    A decision is final: a claim or release read after it (another client, a race the log
+    let through) is history, not a new state. A claim holds the alert, a release frees it,
+    taking control changes neither; the holder stays who held it when it was decided.
+    """
+    if status == "resolved":
+        return status, holder
+    if isinstance(event, AlertClaimed):
+        return "claimed", event.officer_id
+    if isinstance(event, AlertReleased):
+        return "open", None
+    if isinstance(event, OperatorDecisionRecorded):
+        return "resolved", holder or event.officer_id
+    return status, holder
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,17 +1,19 @@
-"""Ticket dates and times (New York local) to UTC, without a time-zone database.
+"""Ticket dates and times (New York local) to UTC, by the tz database.
 
-The NYPD machine may have no tz database (Windows without ``tzdata``), so the
-US Eastern rules are written out here; a test checks them against ``zoneinfo``.
-Ambiguous and skipped local times resolve like ``zoneinfo`` with ``fold=0``.
+``zoneinfo`` reads the system's tz database, or the ``tzdata`` package where the
+system has none (Windows, slim images): ``tzdata`` is a core dependency for that.
+Ambiguous and skipped local times resolve as ``fold=0`` does. New York changes
+its offset only on the hour, so the offsets are cached per local day, by hour:
+millions of tickets share a few thousand days.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
+from zoneinfo import ZoneInfo
 
-EST = timedelta(hours=5)
-EDT = timedelta(hours=4)
+NEW_YORK = ZoneInfo("America/New_York")
 
 
 class BadDate(ValueError):
@@ -22,36 +24,16 @@ class BadTime(ValueError):
     """A violation time that is not a time of day."""
 
 
-def _nth_sunday(year: int, month: int, n: int) -> date:
-    first = date(year, month, 1)
-    return first + timedelta(days=(6 - first.weekday()) % 7 + 7 * (n - 1))
-
-
-def _last_sunday(year: int, month: int) -> date:
-    last = date(year + (month == 12), month % 12 + 1, 1) - timedelta(days=1)
-    return last - timedelta(days=(last.weekday() + 1) % 7)
-
-
-@lru_cache(maxsize=256)
-def dst_bounds(year: int) -> tuple[datetime, datetime]:
-    """Local wall-clock span [start, end) that is daylight time in New York that year."""
-    if year >= 2007:
-        start, end = _nth_sunday(year, 3, 2), _nth_sunday(year, 11, 1)
-    elif year >= 1987:
-        start, end = _nth_sunday(year, 4, 1), _last_sunday(year, 10)
-    else:
-        start, end = _last_sunday(year, 4), _last_sunday(year, 10)
-    # Skipped hour 02:00-03:00 counts as standard time, repeated 01:00-02:00 as daylight.
-    return (
-        datetime(start.year, start.month, start.day, 3),
-        datetime(end.year, end.month, end.day, 2),
-    )
+@lru_cache(maxsize=16384)
+def _day_offsets(year: int, month: int, day: int) -> tuple[timedelta, ...]:
+    """UTC minus New York wall-clock time, for each local hour of that day."""
+    hours = (datetime(year, month, day, h, tzinfo=NEW_YORK).utcoffset() for h in range(24))
+    return tuple(-h for h in hours if h is not None)
 
 
 def local_to_utc(local: datetime) -> datetime:
     """A naive New York wall-clock time as an aware UTC datetime."""
-    start, end = dst_bounds(local.year)
-    offset = EDT if start <= local < end else EST
+    offset = _day_offsets(local.year, local.month, local.day)[local.hour]
     return (local + offset).replace(tzinfo=UTC)
 
 
@@ -97,6 +79,14 @@ def parse_time(text: str) -> timedelta:
     return timedelta(hours=hour, minutes=minute)
 
 
+@lru_cache(maxsize=4096)
+def _local_day(issue_date: str) -> tuple[datetime, tuple[timedelta, ...]]:
+    midnight = parse_date(issue_date)
+    return midnight, _day_offsets(midnight.year, midnight.month, midnight.day)
+
+
 def ticket_time(issue_date: str, violation_time: str) -> datetime:
     """The UTC instant of a ticket from its New York issue date and violation time."""
-    return local_to_utc(parse_date(issue_date) + parse_time(violation_time))
+    midnight, offsets = _local_day(issue_date)
+    since = parse_time(violation_time)
+    return (midnight + since + offsets[since.seconds // 3600]).replace(tzinfo=UTC)

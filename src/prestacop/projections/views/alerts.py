@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from prestacop.domain.alerts import transition
 from prestacop.domain.events import (
     HUMAN_REVIEW_CODE,
     AlertClaimed,
@@ -17,6 +18,9 @@ from prestacop.domain.events import (
     DroneControlTaken,
     OperatorDecisionRecorded,
     ViolationReported,
+)
+from prestacop.domain.events import (
+    AlertEvent as AlertLifeEvent,
 )
 from prestacop.domain.subjects import ALERTS
 from prestacop.projections.api import Batch, Projection
@@ -65,13 +69,7 @@ _STEP = {
     DroneControlTaken: "control_taken",
     OperatorDecisionRecorded: "decided",
 }
-AlertEvent = (
-    ViolationReported
-    | AlertClaimed
-    | AlertReleased
-    | DroneControlTaken
-    | (OperatorDecisionRecorded)
-)
+AlertEvent = ViolationReported | AlertLifeEvent
 
 
 def new_alert(tenant: str, alert_id: str, drone_id: str, seq: int) -> dict[str, Any]:
@@ -89,8 +87,11 @@ def new_alert(tenant: str, alert_id: str, drone_id: str, seq: int) -> dict[str, 
 
 
 def evolve(row: dict[str, Any], e: AlertEvent, seq: int) -> None:
-    """Move an alert's row on by one event (pure: no I/O, no clock)."""
-    resolved = row["status"] == "resolved"
+    """Move an alert's row on by one event (pure: no I/O, no clock).
+
+    Status and holder follow the domain's one rule (``domain.alerts.transition``), so
+    this view and the officers' console never disagree; the other columns are facts.
+    """
     if isinstance(e, ViolationReported):
         row.update(
             is_review=True,
@@ -104,19 +105,15 @@ def evolve(row: dict[str, Any], e: AlertEvent, seq: int) -> None:
         )
         return
     row["steps"] += 1
+    row["status"], row["claimed_by"] = transition(row["status"], row["claimed_by"], e)
     if isinstance(e, AlertClaimed):
-        row.update(claimed_by=e.officer_id, claimed_at=e.time)
-        if not resolved:
-            row["status"] = "claimed"
+        row["claimed_at"] = e.time
     elif isinstance(e, AlertReleased):
         row["released_at"] = e.time
-        if not resolved:
-            row.update(status="open", claimed_by=None)
     elif isinstance(e, DroneControlTaken):
         row.update(control_by=e.officer_id, control_at=e.time, control_succeeded=e.succeeded)
     else:
         row.update(
-            status="resolved",
             decided_by=e.officer_id,
             decided_at=e.time,
             corrected_code=e.corrected_code,

@@ -27,7 +27,6 @@ COLUMNS = (
     "location_precision",
     "drone_code",
     "code",
-    "status",
     "plate",
     "plate_state",
     "plate_type",
@@ -47,28 +46,31 @@ COLUMNS = (
 )
 
 
-def status_of(drone_code: int, corrected: int | None, decided: bool) -> str:
-    if not decided:
-        return "pending_review" if drone_code == HUMAN_REVIEW_CODE else "reported"
-    if corrected is None:
-        return "dismissed"
-    return "confirmed" if corrected == drone_code else "corrected"
+# The one violation-status rule: the table computes it from the codes and whether a
+# decision was read (``decision_seq``), so no write path can spell it differently.
+STATUS = f"""
+    CASE WHEN decision_seq IS NULL THEN
+        CASE WHEN drone_code = {HUMAN_REVIEW_CODE} THEN 'pending_review' ELSE 'reported' END
+    WHEN code IS NULL THEN 'dismissed'
+    WHEN code = drone_code THEN 'confirmed'
+    ELSE 'corrected' END"""
 
 
 class Violations(Projection):
     name = "violations"
-    version = 1
+    version = 2  # v2: ``status`` is a generated column
     tables = {
-        "violations": """
+        "violations": f"""
             tenant text NOT NULL, violation_id text NOT NULL, drone_id text NOT NULL,
             time timestamptz NOT NULL, latitude double precision, longitude double precision,
             location_precision text NOT NULL, drone_code int NOT NULL, code int,
-            status text NOT NULL, plate text, plate_state text, plate_type text,
+            plate text, plate_state text, plate_type text,
             image_id text, origin text NOT NULL, street text, precinct int, borough text,
             summons_number text, confidence double precision, vehicle_make text,
             vehicle_color text, vehicle_body_type text, stream text NOT NULL,
             seq bigint NOT NULL, received_at timestamptz NOT NULL,
             decided_by text, decided_at timestamptz, decision_note text, decision_seq bigint,
+            status text NOT NULL GENERATED ALWAYS AS ({STATUS}) STORED,
             PRIMARY KEY (tenant, violation_id)""",
         "violation_decisions": """
             tenant text NOT NULL, violation_id text NOT NULL, seq bigint NOT NULL,
@@ -97,7 +99,6 @@ class Violations(Projection):
                         e.location_precision,
                         code,
                         code,
-                        status_of(code, None, False),
                         e.plate,
                         e.plate_state,
                         e.plate_type,
@@ -145,9 +146,7 @@ class Violations(Projection):
         # decisions read before their violation (they sit in another stream)
         cur.execute(
             "UPDATE violations v SET code = d.corrected_code, decided_by = d.officer_id,"
-            " decided_at = d.time, decision_note = d.note, decision_seq = d.seq,"
-            " status = CASE WHEN d.corrected_code IS NULL THEN 'dismissed'"
-            "  WHEN d.corrected_code = v.drone_code THEN 'confirmed' ELSE 'corrected' END"
+            " decided_at = d.time, decision_note = d.note, decision_seq = d.seq"
             " FROM (SELECT DISTINCT ON (d.tenant, d.violation_id) d.* FROM violation_decisions d"
             "  JOIN unnest(%s::text[], %s::text[]) AS k(t, id)"
             "  ON d.tenant = k.t AND d.violation_id = k.id"
@@ -159,20 +158,17 @@ class Violations(Projection):
     def _merge(self, cur: Any, rows: list[tuple[Any, ...]]) -> None:
         cur.execute(
             "CREATE TEMP TABLE IF NOT EXISTS _violations_in"
-            " (LIKE violations INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
+            " (LIKE violations INCLUDING DEFAULTS INCLUDING GENERATED) ON COMMIT DELETE ROWS"
         )
         copy_rows(cur, "_violations_in", COLUMNS, rows)
         # Same id twice (a resend outside the de-duplication window): the first one counts.
-        kept = [c for c in COLUMNS if c not in ("code", "status")]
+        kept = [c for c in COLUMNS if c != "code"]
         picked = ", ".join("i." + c for c in kept)
         cur.execute(
-            f"INSERT INTO violations ({', '.join(kept)}, code, status,"
+            f"INSERT INTO violations ({', '.join(kept)}, code,"
             "  decided_by, decided_at, decision_note, decision_seq)"
             f" SELECT DISTINCT ON (i.tenant, i.violation_id) {picked},"
             "  CASE WHEN d.seq IS NULL THEN i.code ELSE d.corrected_code END,"
-            "  CASE WHEN d.seq IS NULL THEN i.status WHEN d.corrected_code IS NULL THEN"
-            "   'dismissed' WHEN d.corrected_code = i.drone_code THEN 'confirmed'"
-            "   ELSE 'corrected' END,"
             "  d.officer_id, d.time, d.note, d.seq"
             " FROM _violations_in i LEFT JOIN LATERAL (SELECT * FROM violation_decisions d"
             "  WHERE d.tenant = i.tenant AND d.violation_id = i.violation_id"
@@ -202,9 +198,7 @@ class Violations(Projection):
             latest[(d[0], d[1])] = d
         cur.executemany(
             "UPDATE violations SET code = %(code)s, decided_by = %(officer)s,"
-            " decided_at = %(time)s, decision_note = %(note)s, decision_seq = %(seq)s,"
-            " status = CASE WHEN %(code)s::int IS NULL THEN 'dismissed'"
-            "  WHEN %(code)s::int = drone_code THEN 'confirmed' ELSE 'corrected' END"
+            " decided_at = %(time)s, decision_note = %(note)s, decision_seq = %(seq)s"
             " WHERE tenant = %(tenant)s AND violation_id = %(vid)s"
             "  AND (decision_seq IS NULL OR decision_seq < %(seq)s)",
             [
