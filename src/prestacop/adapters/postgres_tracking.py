@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from eventsourcing.persistence import Tracking
+from eventsourcing.persistence import IntegrityError, Tracking
 from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
 from psycopg import sql
 
@@ -117,13 +117,28 @@ class BuildRecorder(PostgresTrackingRecorder):
                 stored = row["notification_id"] if row else 0
                 if stored != adv.expected:
                     raise PositionMoved(f"{self.schema} {stream}: at {stored}, not {adv.expected}")
-                self._insert_tracking(cur, Tracking(stream, adv.new))
+                self._track(cur, Tracking(stream, adv.new))
                 cur.execute(
                     self._progress, (stream, adv.new, adv.received_at, counts.get(stream, 0), rate)
                 )
             if envelopes:
                 self._apply(projection, envelopes, cur, result)
         return result
+
+    def _track(self, cur: Any, tracking: Tracking) -> None:
+        """Move a stream's tracking row forward with eventsourcing's own (public) statement."""
+        cur.execute(
+            self.insert_tracking_statement,
+            {
+                "application_name": tracking.application_name,
+                "notification_id": tracking.notification_id,
+            },
+        )
+        if self.datastore.single_row_tracking and cur.fetchone() is None:
+            raise IntegrityError(
+                f"{self.schema} {tracking.application_name}: position"
+                f" {tracking.notification_id} does not move forward"
+            )
 
     def _apply(
         self, projection: Projection, envelopes: list[Envelope], cur: Any, result: WriteResult

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import shlex
 import tempfile
+from typing import IO
 
 from prestacop.alerts.ports import ControlResult
 
@@ -66,6 +67,6 @@ class CommandControl:
             return ControlResult(tuple(argv), code, _read(out), _read(err_file))
 
 
-def _read(f: tempfile._TemporaryFileWrapper[bytes] | object) -> str:
-    f.seek(0)  # type: ignore[attr-defined]
-    return f.read(64 * 1024).decode("utf-8", "replace")  # type: ignore[attr-defined]
+def _read(f: IO[bytes]) -> str:
+    f.seek(0)
+    return f.read(64 * 1024).decode("utf-8", "replace")
