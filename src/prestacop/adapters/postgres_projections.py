@@ -18,7 +18,7 @@ from eventsourcing.postgres import PostgresDatastore
 from psycopg import conninfo, sql
 
 from prestacop.adapters.postgres_tracking import BuildRecorder
-from prestacop.projections.api import Projection
+from prestacop.ports.projection import Projection
 
 log = logging.getLogger(__name__)
 DEFAULT_NAMESPACE = "prestacop"

@@ -19,7 +19,7 @@ from eventsourcing.persistence import IntegrityError, Tracking
 from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
 from psycopg import sql
 
-from prestacop.projections.api import Batch, Envelope, Projection
+from prestacop.ports.projection import Batch, Envelope, Projection
 
 log = logging.getLogger(__name__)
 

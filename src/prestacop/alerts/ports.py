@@ -48,7 +48,8 @@ class AlertLogUnavailable(Exception):
 class AlertLog(Protocol):
     """A tenant's alert stream: followed live, appended to under optimistic concurrency."""
 
-    tenant: str
+    @property
+    def tenant(self) -> str: ...
 
     async def follow(
         self, on_item: Callable[[FeedItem], None], on_state: Callable[[FeedState], None]

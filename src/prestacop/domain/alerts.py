@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import Literal, TypedDict
 
 from prestacop.domain.events import (
     HUMAN_REVIEW_CODE,
@@ -100,7 +100,7 @@ def decide(alert: Alert | None, command: Command, *, now: datetime, message_id: 
     if alert is None or alert.violation is None:
         raise AlertRefused("unknown alert: its violation has not reached this console")
     who = command.officer_id
-    common = {"message_id": message_id, "alert_id": alert.alert_id, "drone_id": alert.drone_id}
+    ids = (message_id, alert.alert_id, alert.drone_id)
     if alert.status == "resolved":
         by = alert.decision.officer_id if alert.decision else "?"
         raise AlertRefused(f"already resolved by {by}")
@@ -109,25 +109,39 @@ def decide(alert: Alert | None, command: Command, *, now: datetime, message_id: 
             raise AlertRefused(
                 "you already hold it" if alert.holder == who else f"held by {alert.holder}"
             )
-        return AlertClaimed(**common, officer_id=who, time=now)
+        return AlertClaimed(**_ids(*ids), officer_id=who, time=now)
     if alert.holder != who:
         held = f"held by {alert.holder}" if alert.holder else "nobody holds it"
         raise AlertRefused(f"claim it first ({held})")
     if isinstance(command, Release):
-        return AlertReleased(**common, officer_id=who, time=now, note=command.note)
+        return AlertReleased(**_ids(*ids), officer_id=who, time=now, note=command.note)
     if isinstance(command, RecordControl):
         return DroneControlTaken(
-            **common, officer_id=who, time=now, succeeded=command.succeeded, detail=command.detail
+            **_ids(*ids),
+            officer_id=who,
+            time=now,
+            succeeded=command.succeeded,
+            detail=command.detail,
         )
     if command.corrected_code == HUMAN_REVIEW_CODE:
         raise AlertRefused("code 0 asks for review: pick a violation code or 'no violation'")
     return OperatorDecisionRecorded(
-        **common,
+        **_ids(*ids),
         officer_id=who,
         time=now,
         corrected_code=command.corrected_code,
         note=command.note,
     )
+
+
+class _Ids(TypedDict):
+    message_id: str
+    alert_id: str
+    drone_id: str
+
+
+def _ids(message_id: str, alert_id: str, drone_id: str) -> _Ids:
+    return {"message_id": message_id, "alert_id": alert_id, "drone_id": drone_id}
 
 
 def evolve(alert: Alert | None, event: AnyEvent, *, seq: int, received_at: datetime) -> Alert:

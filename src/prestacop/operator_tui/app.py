@@ -7,10 +7,6 @@ only redraws ages and escalation, it synchronises nothing.
 
 from __future__ import annotations
 
-import gc
-import shutil
-import subprocess
-import sys
 from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -20,7 +16,6 @@ from rich.text import Text
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
-from textual.message import Message
 from textual.widgets import DataTable, Footer, Static
 
 from prestacop.alerts.desk import AlertDesk
@@ -33,66 +28,14 @@ from prestacop.alerts.ports import (
     LogEntry,
 )
 from prestacop.domain.alerts import Alert, AlertRefused, is_escalated
-from prestacop.domain.events import PositionReported, ViolationReported
+from prestacop.operator_tui.gc_tuning import freeze_startup_objects
+from prestacop.operator_tui.messages import FeedItemArrived, FeedStateChanged
+from prestacop.operator_tui.opener import open_in_viewer
 from prestacop.operator_tui.picture import halfblocks, save_image
 from prestacop.operator_tui.resolve import ResolveScreen, Verdict
-
-COLUMNS = (
-    ("age", "Age", 6),
-    ("drone", "Drone", 10),
-    ("place", "Place", 24),
-    ("plate", "Plate", 8),
-    ("conf", "Conf", 4),
-    ("holder", "Holder", 10),
-)
-
+from prestacop.operator_tui.widgets import AlertTable, details, fmt_age
 
 REDRAW_DELAY_S = 0.2
-
-
-class FeedItemArrived(Message):
-    """An item of the alert stream, pushed by the feed."""
-
-    def __init__(self, item: FeedItem) -> None:
-        super().__init__()
-        self.item = item
-
-
-class FeedStateChanged(Message):
-    def __init__(self, state: FeedState) -> None:
-        super().__init__()
-        self.state = state
-
-
-def fmt_age(delta: timedelta) -> str:
-    s = max(0, int(delta.total_seconds()))
-    if s < 60:
-        return f"{s}s"
-    if s < 3600:
-        return f"{s // 60}m{s % 60:02d}"
-    if s < 86400:
-        return f"{s // 3600}h{s % 3600 // 60:02d}"
-    return f"{s // 86400}d"
-
-
-def freeze_startup_objects() -> None:
-    """Leave the objects of start-up (Textual, the replayed alerts) out of later collections.
-
-    A full collection over them took 25-125 ms on a busy 2-core machine, holding the
-    GIL and so the alert feed's thread; frozen, they are never scanned again. Only for
-    a process that is the console (``launch.py``): ``gc.freeze`` is process-wide.
-    """
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(10_000, 20, 20)  # fewer, still short, collections of the young
-
-
-def place_of(v: ViolationReported) -> str:
-    where = v.street or (
-        f"{v.latitude:.4f},{v.longitude:.4f}" if v.latitude is not None else "unknown place"
-    )
-    borough = (v.borough or "")[:3].upper()
-    return f"{where} {borough}".strip()
 
 
 class ConsoleApp(App[None]):
@@ -131,7 +74,6 @@ class ConsoleApp(App[None]):
         self.feed_state: FeedState = "connecting"
         self.selected: str | None = None
         self.message_text = ""
-        self._signature_of: dict[str, object] = {}
         self._shown: dict[str, Text] = {}
         self._redraw_pending = False
         self._images: dict[str, Path | None] = {}
@@ -143,7 +85,7 @@ class ConsoleApp(App[None]):
     def compose(self) -> ComposeResult:
         yield Static(id="topbar")
         yield Static(id="counts")
-        yield DataTable(id="alerts", cursor_type="row")
+        yield AlertTable(id="alerts")
         with Horizontal(id="detail"):
             yield Static(id="info")
             yield Static(id="picture")
@@ -157,19 +99,21 @@ class ConsoleApp(App[None]):
             for w in self.query(Static)
             if w.id in ("topbar", "counts", "info", "picture", "message")
         }
-        self._table = table = self.query_one("#alerts", DataTable)
-        for key, label, width in COLUMNS:
-            table.add_column(label, key=key, width=width)
+        self._table = table = self.query_one("#alerts", AlertTable)
+        table.add_alert_columns()
         table.focus()
         self.set_interval(1.0, self.tick)
         self.redraw()
         self.run_worker(self._follow(), name="feed", exit_on_error=False)
 
     async def _follow(self) -> None:
-        await self.alert_log.follow(
-            lambda item: self.post_message(FeedItemArrived(item)),
-            lambda state: self.post_message(FeedStateChanged(state)),
-        )
+        await self.alert_log.follow(self._post_item, self._post_state)
+
+    def _post_item(self, item: FeedItem) -> None:
+        self.post_message(FeedItemArrived(item))
+
+    def _post_state(self, state: FeedState) -> None:
+        self.post_message(FeedStateChanged(state))
 
     def on_feed_item_arrived(self, message: FeedItemArrived) -> None:
         if self.on_arrival is not None:
@@ -267,56 +211,14 @@ class ConsoleApp(App[None]):
             return "bold green"
         return "yellow" if alert.status == "claimed" else ""
 
-    def _cells(self, alert: Alert, now: datetime) -> tuple[Text, ...]:
-        v = alert.violation
-        assert v is not None
-        style = self._row_style(alert, now)
-        cells = (
-            fmt_age(alert.age(now)),
-            alert.drone_id,
-            place_of(v),
-            v.plate or "-",
-            f"{v.confidence:.2f}" if v.confidence is not None else "-",
-            alert.holder or "-",
-        )
-        return tuple(Text(c, style) for c in cells)
-
     def _draw_table(self, now: datetime, *, ages: bool = False) -> None:
-        """Change only what changed: a redraw must not hold up the feed for long."""
-        table = self._table
-        active = self.desk.board.active()
-        wanted = {a.alert_id: (a.status, a.holder, self._row_style(a, now)) for a in active}
-        shown = [key.value for key in table.rows]
-        kept = [k for k in shown if k in wanted]
-        order = [a.alert_id for a in active]
-        if kept != order[: len(kept)]:  # the order changed (a release): draw afresh
-            table.clear()
-            self._signature_of: dict[str, object] = {}
-            kept = []
-        for key in shown:
-            if key not in wanted and key in table.rows:
-                table.remove_row(key)
-                self._signature_of.pop(key, None)
-        top = table.scroll_offset.y
-        visible = range(top, top + table.size.height + 1)
-        for index, a in enumerate(active):
-            if a.alert_id not in table.rows:
-                table.add_row(*self._cells(a, now), key=a.alert_id)
-            elif self._signature_of.get(a.alert_id) != wanted[a.alert_id]:
-                for (column, _, _), cell in zip(COLUMNS, self._cells(a, now), strict=True):
-                    table.update_cell(a.alert_id, column, cell)
-            elif ages and index in visible:  # only its age ticks (each change costs a render)
-                age = Text(fmt_age(a.age(now)), wanted[a.alert_id][2])
-                table.update_cell(a.alert_id, "age", age)
-            self._signature_of[a.alert_id] = wanted[a.alert_id]
-        if not active:
-            self.selected = None
-        elif self.selected in wanted:
-            row = table.get_row_index(self.selected)
-            if table.cursor_row != row:
-                table.move_cursor(row=row, animate=False)
-        else:
-            self.selected = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+        self.selected = self._table.show(
+            self.desk.board.active(),
+            now,
+            lambda a: self._row_style(a, now),
+            self.selected,
+            ages=ages,
+        )
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         key = event.row_key.value
@@ -351,48 +253,9 @@ class ConsoleApp(App[None]):
             self._statics[selector].update(content)
 
     def _details(self, alert: Alert, now: datetime) -> Text:
-        """Short lines (the pane is 46 columns at 80x24), cut rather than wrapped."""
-        v = alert.violation
-        assert v is not None
-        t = Text(no_wrap=True, overflow="ellipsis")
-        t.append(f"{alert.alert_id[:12]}", "bold")
-        t.append(f" · {v.drone_id} · raised {fmt_age(alert.age(now))} ago\n")
-        label, style = {
-            "open": ("OPEN", "bold red"),
-            "claimed": ("CLAIMED", "bold yellow"),
-            "resolved": ("RESOLVED", "bold green"),
-        }[alert.status]
-        t.append(label, style)
-        if alert.holder:
-            t.append(f" by {alert.holder}" + (" (you)" if alert.holder == self.officer_id else ""))
-        else:
-            t.append(f" waiting {fmt_age(alert.waiting(now))}")
-        where = ", ".join(
-            x for x in (v.street, v.borough, f"pct {v.precinct}" if v.precinct else None) if x
-        )
-        coords = f"{v.latitude:.5f},{v.longitude:.5f}" if v.latitude is not None else "-"
-        t.append(f"\n{where or 'no address'}\n{coords} ({v.location_precision})\n")
-        plate = " ".join(x for x in (v.plate, v.plate_state, v.plate_type) if x) or "plate unread"
-        car = " ".join(x for x in (v.vehicle_color, v.vehicle_make, v.vehicle_body_type) if x)
-        conf = f"{v.confidence:.2f}" if v.confidence is not None else "-"
-        t.append(f"{plate} · {car or 'vehicle ?'} · conf {conf}\n")
-        pos = self._positions.get(alert.alert_id)
-        if pos is not None and isinstance(pos.event, PositionReported):
-            p = pos.event
-            battery = f" · battery {p.battery_pct:.0f}%" if p.battery_pct is not None else ""
-            t.append(f"Drone now {p.latitude:.5f},{p.longitude:.5f}\n")
-            t.append(f"  reported {fmt_age(now - p.time)} ago{battery}\n", "dim")
-        else:
-            t.append("Drone now: no position known\n\n", "dim")
-        for c in alert.controls[-1:]:
-            outcome = (c.detail or "").rsplit(" -> ", 1)[-1]
-            t.append(
-                f"Control by {c.officer_id}: {'ok' if c.succeeded else 'FAILED'} {outcome}\n",
-                "green" if c.succeeded else "bold red",
-            )
-        path = self._images.get(alert.alert_id)
-        t.append("Image: o to open the saved file" if path else "Image: not loaded", "cyan")
-        return t
+        saved = self._images.get(alert.alert_id) is not None
+        position = self._positions.get(alert.alert_id)
+        return details(alert, now, self.officer_id, position, saved)
 
     async def _load(self, alert: Alert) -> None:
         """The image and the drone's last position, read once per alert."""
@@ -498,20 +361,8 @@ class ConsoleApp(App[None]):
         if path is None:
             self.say("image not loaded (yet)", "error")
             return
-        opener = "open" if sys.platform == "darwin" else "xdg-open"
-        if shutil.which(opener) and (sys.platform == "darwin" or _has_display()):
-            subprocess.Popen(
-                [opener, str(path)],
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-                start_new_session=True,
-            )
+        if open_in_viewer(path):
             self.say(f"opened {path}", "ok")
         else:
             self.say(f"image saved at {path} (no viewer here: copy it or open it elsewhere)")
 
-
-def _has_display() -> bool:
-    import os
-
-    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))

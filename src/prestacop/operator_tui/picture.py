@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import tempfile
 from pathlib import Path
+from typing import cast
 
 from rich.color import Color
 from rich.style import Style
@@ -48,7 +49,8 @@ def halfblocks(data: bytes, width: int, height: int) -> Text | None:
     text = Text(no_wrap=True, overflow="crop")
     for y in range(0, h - h % 2, 2):
         for x in range(w):
-            top, bottom = px[x, y], px[x, y + 1]
+            top = cast(tuple[int, ...], px[x, y])  # RGB: a tuple, never a float
+            bottom = cast(tuple[int, ...], px[x, y + 1])
             text.append(
                 "▀",
                 Style(color=Color.from_rgb(*top[:3]), bgcolor=Color.from_rgb(*bottom[:3])),

@@ -63,7 +63,7 @@ _EVENT_COLUMNS = (
     "succeeded",
     "note",
 )
-_STEP = {
+_STEP: dict[type[Any], str] = {
     AlertClaimed: "claimed",
     AlertReleased: "released",
     DroneControlTaken: "control_taken",

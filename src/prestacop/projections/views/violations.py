@@ -117,7 +117,7 @@ class Violations(Projection):
                         env.received_at,
                     )
                 )
-            else:
+            elif isinstance(e, OperatorDecisionRecorded):
                 decisions.append(
                     (
                         env.tenant,

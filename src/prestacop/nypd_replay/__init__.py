@@ -1,0 +1,1 @@
+"""The NYPD history translator: ticket files replayed as drone events."""

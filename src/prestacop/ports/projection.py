@@ -1,0 +1,88 @@
+"""What a projection is: the small class an analyst writes to get a view of the log.
+
+A projection names its tables (created in a schema of their own per build) and
+applies *batches* of events with a database cursor. The runner commits the
+rows it writes together with the log positions of the batch, in one
+transaction: each event counts exactly once, whatever crashes happen.
+
+Rules that keep a view equal to a rebuild from scratch, row for row:
+- derive rows only from the envelopes (never from ``now()`` or another view);
+- write with upserts or COPY; unqualified table names resolve to this build.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from datetime import datetime
+from typing import Any, ClassVar, TypeVar
+
+import msgspec
+
+from prestacop.domain.subjects import ALERTS, DRONES, HISTORY
+
+E = TypeVar("E")
+
+#: The streams of the log proper (the quarantine stream is read by ``rejected`` only).
+LOG_STREAMS: tuple[str, ...] = (DRONES.name, ALERTS.name, HISTORY.name)
+
+
+class Envelope(msgspec.Struct, frozen=True, gc=False):
+    """An event with where it sits in the log: the only input a projection gets."""
+
+    stream: str
+    seq: int
+    subject: str
+    tenant: str
+    received_at: datetime
+    """The JetStream timestamp of the message (not the time of projecting)."""
+    event: Any
+    """A current-version event (``AnyEvent``), or a decoded record for non-event streams."""
+
+
+class Batch(Sequence[Envelope]):
+    """The envelopes of one transaction, in log order within each stream."""
+
+    __slots__ = ("_items",)
+
+    def __init__(self, items: Sequence[Envelope]) -> None:
+        self._items = items
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __getitem__(self, i):  # type: ignore[no-untyped-def]
+        return self._items[i]
+
+    def __iter__(self) -> Iterator[Envelope]:
+        return iter(self._items)
+
+    def of(self, *types: type[E]) -> Iterator[tuple[Envelope, E]]:
+        """``(envelope, event)`` for the events of the given types, in order."""
+        for env in self._items:
+            if isinstance(env.event, types):
+                yield env, env.event  # type: ignore[misc]
+
+
+class Projection:
+    """Base class of every projection, built-in or an analyst's own.
+
+    Subclasses set ``name`` (lowercase, a SQL identifier), ``tables`` (table name
+    -> column definitions, as inside ``CREATE TABLE name (...)``), optionally
+    ``indexes`` (SQL run after the tables, unqualified names), ``streams`` and
+    ``version`` (bump it when the tables or the meaning change: a rebuild then
+    fills the new version beside the old one), and implement ``apply``.
+    """
+
+    name: ClassVar[str]
+    version: ClassVar[int] = 1
+    streams: ClassVar[tuple[str, ...]] = LOG_STREAMS
+    tables: ClassVar[dict[str, str]] = {}
+    indexes: ClassVar[tuple[str, ...]] = ()
+
+    def apply(self, batch: Batch, cur: Any) -> None:
+        """Write the effect of ``batch`` with ``cur`` (a psycopg cursor, inside the transaction)."""
+        raise NotImplementedError
+
+    @classmethod
+    def ident(cls) -> str:
+        return f"{cls.name} v{cls.version}"
