@@ -48,3 +48,20 @@ def test_the_core_cli_imports_no_server_side_package() -> None:
         "assert not heavy, heavy"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
+
+
+def test_mypy_finds_nothing() -> None:
+    """Strict on the domain and the ports, clean elsewhere but for the baseline in pyproject."""
+    result = subprocess.run(
+        [sys.executable, "-m", "mypy"], cwd=ROOT, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_imports_keep_the_layers() -> None:
+    """domain <- ports <- services <- adapters <- bootstrap <- cli ([tool.importlinter])."""
+    lint = Path(sys.executable).with_name("lint-imports")
+    result = subprocess.run(
+        [str(lint), "--no-cache"], cwd=ROOT, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
