@@ -1,0 +1,222 @@
+"""In-memory fakes of the ports, for fast unit tests of the services.
+
+Each fake keeps the rules its real adapter's contract test checks
+(``tests/integration/test_port_contracts.py`` runs the same assertions on both):
+sequences per stream, de-duplication by message id, the expected-last-subject-
+sequence check, images by tenant. Nothing here sleeps: a fake answers at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fnmatch
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from prestacop.adapters.publisher import (
+    WRONG_LAST_SEQUENCE,
+    NoStreamError,
+    PubAck,
+    PublishRejected,
+)
+from prestacop.alerts.ports import FeedItem, FeedState, LogEntry, StaleAlert
+from prestacop.domain import codec, subjects
+from prestacop.domain.events import AlertEvent, AnyEvent
+
+EXPECTED_LAST_SUBJECT_SEQ = "Nats-Expected-Last-Subject-Sequence"
+ALL_STREAMS = (*subjects.LOG_STREAMS, subjects.QUARANTINE)
+
+
+def _matches(subject: str, pattern: str) -> bool:
+    """NATS wildcards: ``*`` is one token, ``>`` the rest."""
+    s, p = subject.split("."), pattern.split(".")
+    if p[-1] == ">":
+        return len(s) >= len(p) and all(
+            fnmatch.fnmatchcase(a, b) for a, b in zip(s, p[:-1], strict=False)
+        )
+    return len(s) == len(p) and all(b == "*" or a == b for a, b in zip(s, p, strict=True))
+
+
+@dataclass
+class Stored:
+    seq: int
+    subject: str
+    data: bytes
+    received_at: datetime
+
+
+@dataclass
+class FakeLog:
+    """The streams of the log in memory: what a publisher appends and readers read."""
+
+    streams: dict[str, list[Stored]] = field(default_factory=dict)
+    ids: dict[tuple[str, str], int] = field(default_factory=dict)
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    listeners: list[Callable[[str, Stored], object]] = field(default_factory=list)
+
+    def stream_of(self, subject: str) -> str | None:
+        for spec in ALL_STREAMS:
+            if any(_matches(subject, p) for p in spec.subjects):
+                return spec.name
+        return None
+
+    def append(
+        self, subject: str, data: bytes, msg_id: str | None, headers: Mapping[str, str]
+    ) -> PubAck:
+        stream = self.stream_of(subject)
+        if stream is None:
+            raise NoStreamError(f"no stream for this subject ({subject})")
+        messages = self.streams.setdefault(stream, [])
+        if msg_id is not None and (stream, msg_id) in self.ids:
+            return PubAck(stream, self.ids[stream, msg_id], duplicate=True)
+        expected = headers.get(EXPECTED_LAST_SUBJECT_SEQ)
+        if expected is not None:
+            last = self.last(stream, subject)
+            if (last.seq if last else 0) != int(expected):
+                raise PublishRejected(400, WRONG_LAST_SEQUENCE, "wrong last sequence")
+        seq = len(messages) + 1
+        stored = Stored(seq, subject, data, self.clock())
+        messages.append(stored)
+        if msg_id is not None:
+            self.ids[stream, msg_id] = seq
+        for listener in list(self.listeners):
+            listener(stream, stored)
+        return PubAck(stream, seq)
+
+    def last(self, stream: str, subject: str) -> Stored | None:
+        return next(
+            (m for m in reversed(self.streams.get(stream, [])) if m.subject == subject), None
+        )
+
+    def read(self, stream: str, after: int = 0) -> list[Stored]:
+        return self.streams.get(stream, [])[after:]
+
+
+class FakePublisher:
+    """``EventPublisher`` over a ``FakeLog``: every ack is ready at once."""
+
+    def __init__(self, log: FakeLog | None = None) -> None:
+        self.log = log or FakeLog()
+
+    async def publish(
+        self,
+        subject: str,
+        payload: bytes,
+        msg_id: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> asyncio.Future[PubAck]:
+        fut: asyncio.Future[PubAck] = asyncio.get_running_loop().create_future()
+        try:
+            fut.set_result(self.log.append(subject, payload, msg_id, headers or {}))
+        except Exception as err:
+            fut.set_exception(err)
+        return fut
+
+    async def publish_and_wait(
+        self,
+        subject: str,
+        payload: bytes,
+        msg_id: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> PubAck:
+        return await (await self.publish(subject, payload, msg_id, headers))
+
+    async def flush(self) -> None:
+        return None
+
+
+class FakeImageStore:
+    """``ImageStore`` in a dict."""
+
+    def __init__(self) -> None:
+        self.images: dict[tuple[str, str], tuple[bytes, str]] = {}
+
+    async def put(self, tenant: str, image_id: str, data: bytes, content_type: str) -> None:
+        self.images[tenant, image_id] = (data, content_type)
+
+    async def get(self, tenant: str, image_id: str) -> bytes | None:
+        found = self.images.get((tenant, image_id))
+        return found[0] if found else None
+
+    async def exists(self, tenant: str, image_id: str) -> bool:
+        return (tenant, image_id) in self.images
+
+
+class FakeAlertLog:
+    """``AlertLog`` over a ``FakeLog``: the replay, then every append pushed live."""
+
+    def __init__(
+        self, tenant: str, log: FakeLog | None = None, images: FakeImageStore | None = None
+    ) -> None:
+        self._tenant = subjects.check_tenant(tenant)
+        self.log = log or FakeLog()
+        self.images = images or FakeImageStore()
+        self._listener: Callable[[str, Stored], object] | None = None
+        self.closed = False
+
+    @property
+    def tenant(self) -> str:
+        return self._tenant
+
+    def _entry(self, m: Stored) -> LogEntry:
+        return LogEntry(
+            m.seq, m.subject, m.received_at, codec.decode(m.subject, m.data, m.received_at)
+        )
+
+    def _mine(self, m: Stored) -> bool:
+        return subjects.parse(m.subject).tenant == self._tenant
+
+    async def follow(
+        self, on_item: Callable[[FeedItem], object], on_state: Callable[[FeedState], object]
+    ) -> None:
+        on_state("replaying")
+        for m in self.log.read(subjects.ALERTS.name):
+            if self._mine(m):
+                on_item(self._entry(m))
+        on_state("live")
+
+        def live(stream: str, m: Stored) -> None:
+            if stream == subjects.ALERTS.name and self._mine(m):
+                on_item(self._entry(m))
+
+        self._listener = live
+        self.log.listeners.append(live)
+
+    def _stored(self, event: AnyEvent, headers: Mapping[str, str]) -> PubAck:
+        subject, data = codec.encode_checked(self._tenant, event, self.log.clock())
+        return self.log.append(subject, data, event.message_id, headers)
+
+    def raise_alert(self, violation: AnyEvent, image: bytes = b"img") -> int:
+        """A drone's review request (its image first), as the real log would receive it."""
+        image_id = getattr(violation, "image_id", None)
+        if image_id:
+            self.images.images[self._tenant, image_id] = (image, "image/png")
+        return self._stored(violation, {}).seq
+
+    def report_position(self, position: AnyEvent) -> int:
+        return self._stored(position, {}).seq
+
+    async def append(self, event: AlertEvent, *, expected_last_seq: int) -> int:
+        try:
+            return self._stored(event, {EXPECTED_LAST_SUBJECT_SEQ: str(expected_last_seq)}).seq
+        except PublishRejected as err:
+            raise StaleAlert(str(err)) from None
+
+    async def _last_on(self, stream: str, subject: str) -> LogEntry | None:
+        m = self.log.last(stream, subject)
+        return self._entry(m) if m else None
+
+    async def last_on_alert(self, alert_id: str) -> LogEntry | None:
+        return await self._last_on(subjects.ALERTS.name, subjects.alert(self._tenant, alert_id))
+
+    async def last_position(self, drone_id: str) -> LogEntry | None:
+        return await self._last_on(subjects.DRONES.name, subjects.position(self._tenant, drone_id))
+
+    async def image(self, image_id: str) -> bytes | None:
+        return await self.images.get(self._tenant, image_id)
+
+    async def close(self) -> None:
+        self.closed = True
+        if self._listener in self.log.listeners:
+            self.log.listeners.remove(self._listener)
