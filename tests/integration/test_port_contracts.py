@@ -1,0 +1,194 @@
+"""One contract per port, run against the in-memory fake and the real adapter alike.
+
+A unit test on a fake proves something about the real system only if the fake
+keeps the adapter's rules: each class below states those rules once, and its two
+subclasses bind them to ``tests/unit/fakes.py`` and to JetStream.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import msgspec
+import pytest
+
+from prestacop.adapters.alert_feed import JetStreamAlertLog
+from prestacop.adapters.images import ImageStore
+from prestacop.adapters.publisher import NoStreamError, Publisher, PublishRejected
+from prestacop.alerts.ports import FeedItem, LogEntry, StaleAlert
+from prestacop.bootstrap import LogClient
+from prestacop.domain import codec, subjects
+from prestacop.domain.events import AlertClaimed
+from prestacop.ports.log import EventPublisher
+from prestacop.ports.log import ImageStore as ImageStorePort
+from tests.conftest import wait_until
+from tests.factories import claimed, position, violation
+from tests.unit.fakes import FakeAlertLog, FakeImageStore, FakeLog, FakePublisher
+
+EXPECTED = "Nats-Expected-Last-Subject-Sequence"
+
+
+def payload(tenant: str, mid: str) -> tuple[str, bytes]:
+    return codec.subject_for(tenant, position(mid)), msgspec.json.encode(position(mid))
+
+
+class PublisherContract:
+    """Appends get increasing sequences; a repeated id is a duplicate; conditions hold."""
+
+    @pytest.fixture
+    def publisher(self, *args: Any) -> EventPublisher:
+        raise NotImplementedError
+
+    async def test_it_is_an_event_publisher(self, publisher: EventPublisher) -> None:
+        assert isinstance(publisher, EventPublisher)
+
+    async def test_each_message_gets_the_next_sequence_of_its_stream(
+        self, publisher: EventPublisher, tenant: str
+    ) -> None:
+        first = await publisher.publish_and_wait(*payload(tenant, f"{tenant}-1"), f"{tenant}-1")
+        second = await publisher.publish_and_wait(*payload(tenant, f"{tenant}-2"), f"{tenant}-2")
+        assert (first.stream, second.stream) == (subjects.DRONES.name,) * 2
+        assert second.seq > first.seq and not first.duplicate and not second.duplicate
+
+    async def test_the_same_message_id_is_stored_once(
+        self, publisher: EventPublisher, tenant: str
+    ) -> None:
+        mid = f"{tenant}-once"
+        first = await publisher.publish_and_wait(*payload(tenant, mid), mid)
+        again = await publisher.publish_and_wait(*payload(tenant, mid), mid)
+        assert again.duplicate and again.seq == first.seq
+
+    async def test_a_stale_expected_subject_sequence_is_refused(
+        self, publisher: EventPublisher, tenant: str
+    ) -> None:
+        subject, data = payload(tenant, f"{tenant}-a")
+        first = await publisher.publish_and_wait(subject, data, f"{tenant}-a", {EXPECTED: "0"})
+        with pytest.raises(PublishRejected) as refused:
+            await publisher.publish_and_wait(subject, data, f"{tenant}-b", {EXPECTED: "0"})
+        assert refused.value.err_code == 10071
+        ok = await publisher.publish_and_wait(
+            subject, data, f"{tenant}-c", {EXPECTED: str(first.seq)}
+        )
+        assert ok.seq > first.seq
+
+    async def test_a_subject_of_no_stream_is_refused(
+        self, publisher: EventPublisher, tenant: str
+    ) -> None:
+        with pytest.raises(NoStreamError):
+            await publisher.publish_and_wait(f"nowhere.{tenant}", b"{}", None)
+
+
+class TestFakePublisher(PublisherContract):
+    @pytest.fixture
+    def publisher(self) -> EventPublisher:
+        return FakePublisher()
+
+
+class TestJetStreamPublisher(PublisherContract):
+    @pytest.fixture
+    async def publisher(self, log: LogClient) -> AsyncIterator[EventPublisher]:
+        pub = await Publisher(log.nc, window=16, ack_timeout=5.0).start()
+        yield pub
+        await pub.close()
+
+
+class ImageStoreContract:
+    """Images by tenant and id: what was put is read back; nothing else exists."""
+
+    @pytest.fixture
+    def images(self, *args: Any) -> ImageStorePort:
+        raise NotImplementedError
+
+    async def test_it_is_an_image_store(self, images: ImageStorePort) -> None:
+        assert isinstance(images, ImageStorePort)
+
+    async def test_an_image_put_is_read_back_under_its_tenant_only(
+        self, images: ImageStorePort, tenant: str
+    ) -> None:
+        await images.put(tenant, "img-1", b"\x89PNG-bytes", "image/png")
+        assert await images.get(tenant, "img-1") == b"\x89PNG-bytes"
+        assert await images.exists(tenant, "img-1")
+        assert not await images.exists(tenant + "x", "img-1")
+
+    async def test_a_missing_image_is_none_not_an_error(
+        self, images: ImageStorePort, tenant: str
+    ) -> None:
+        assert await images.get(tenant, "never-put") is None
+        assert not await images.exists(tenant, "never-put")
+
+
+class TestFakeImageStore(ImageStoreContract):
+    @pytest.fixture
+    def images(self) -> ImageStorePort:
+        return FakeImageStore()
+
+
+class TestJetStreamImageStore(ImageStoreContract):
+    @pytest.fixture
+    async def images(self, log: LogClient) -> ImageStorePort:
+        return await ImageStore.open(log.js)
+
+
+class AlertLogContract:
+    """The alert stream: replayed then live, appended to under optimistic concurrency."""
+
+    async def raise_alert(self, tenant: str, alert_id: str) -> None:
+        raise NotImplementedError
+
+    @pytest.fixture
+    async def alert_log(self, *args: Any) -> Any:
+        raise NotImplementedError
+
+    async def test_an_alert_raised_is_followed_then_claimed_once(
+        self, alert_log: Any, tenant: str
+    ) -> None:
+        items: list[FeedItem] = []
+        alert = f"a-{tenant}"  # message ids are de-duplicated per stream, not per tenant
+        await self.raise_alert(tenant, alert)
+        await alert_log.follow(items.append, lambda state: None)
+        await wait_until(lambda: len(items) == 1, what="the alert replayed")
+        first = items[0]
+        assert isinstance(first, LogEntry) and first.event.message_id == alert
+        claim = claimed("alice", alert, message_id=f"c1-{tenant}")
+        seq = await alert_log.append(claim, expected_last_seq=0)
+        await wait_until(lambda: len(items) == 2, what="the claim live")
+        assert items[1].seq == seq and isinstance(items[1].event, AlertClaimed)  # type: ignore[union-attr]
+        with pytest.raises(StaleAlert):
+            late = claimed("bob", alert, message_id=f"c2-{tenant}")
+            await alert_log.append(late, expected_last_seq=0)
+        last = await alert_log.last_on_alert(alert)
+        assert last is not None and last.seq == seq and last.event.officer_id == "alice"
+
+    async def test_what_was_never_written_reads_as_none(self, alert_log: Any) -> None:
+        assert await alert_log.last_on_alert("no-such-alert") is None
+        assert await alert_log.last_position("no-such-drone") is None
+        assert await alert_log.image("no-such-image") is None
+
+
+class TestFakeAlertLog(AlertLogContract):
+    @pytest.fixture
+    async def alert_log(self, tenant: str) -> FakeAlertLog:
+        self.fake = FakeAlertLog(tenant, FakeLog())
+        return self.fake
+
+    async def raise_alert(self, tenant: str, alert_id: str) -> None:
+        self.fake.raise_alert(violation(alert_id))
+
+
+class TestJetStreamAlertLog(AlertLogContract):
+    @pytest.fixture
+    async def alert_log(
+        self, nats_url: str, tenant: str, log: LogClient
+    ) -> AsyncIterator[JetStreamAlertLog]:
+        self.log = log
+        real = await JetStreamAlertLog.open(nats_url, tenant, name=f"contract-{uuid.uuid4().hex}")
+        yield real
+        await real.close()
+
+    async def raise_alert(self, tenant: str, alert_id: str) -> None:
+        event = violation(alert_id)
+        await self.log.images.put(tenant, f"img-{alert_id}", b"img", "image/png")
+        subject = codec.subject_for(tenant, event)
+        await self.log.publisher.publish_and_wait(subject, msgspec.json.encode(event), alert_id)
