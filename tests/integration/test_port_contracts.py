@@ -2,13 +2,14 @@
 
 A unit test on a fake proves something about the real system only if the fake
 keeps the adapter's rules: each class below states those rules once, and its two
-subclasses bind them to ``tests/unit/fakes.py`` and to JetStream.
+subclasses bind them to ``tests/unit/fakes.py`` and to JetStream or PostgreSQL.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
@@ -16,6 +17,7 @@ import pytest
 
 from prestacop.adapters.alert_feed import JetStreamAlertLog
 from prestacop.adapters.images import ImageStore
+from prestacop.adapters.postgres_projections import ProjectionStore
 from prestacop.adapters.publisher import NoStreamError, Publisher, PublishRejected
 from prestacop.alerts.ports import FeedItem, LogEntry, StaleAlert
 from prestacop.bootstrap import LogClient
@@ -23,9 +25,24 @@ from prestacop.domain import codec, subjects
 from prestacop.domain.events import AlertClaimed
 from prestacop.ports.log import EventPublisher
 from prestacop.ports.log import ImageStore as ImageStorePort
+from prestacop.ports.projection import (
+    Advance,
+    Batch,
+    Envelope,
+    PositionMoved,
+    Projection,
+    ViewStore,
+    WriteResult,
+)
 from tests.conftest import wait_until
 from tests.factories import claimed, position, violation
-from tests.unit.fakes import FakeAlertLog, FakeImageStore, FakeLog, FakePublisher
+from tests.unit.fakes import (
+    FakeAlertLog,
+    FakeImageStore,
+    FakeLog,
+    FakePublisher,
+    FakeViewStore,
+)
 
 EXPECTED = "Nats-Expected-Last-Subject-Sequence"
 
@@ -192,3 +209,87 @@ class TestJetStreamAlertLog(AlertLogContract):
         await self.log.images.put(tenant, f"img-{alert_id}", b"img", "image/png")
         subject = codec.subject_for(tenant, event)
         await self.log.publisher.publish_and_wait(subject, msgspec.json.encode(event), alert_id)
+
+
+class Seen(Projection):
+    """Writes one row per event; the event ``"poison"`` fails, as a bad event would."""
+
+    name = "contract_seen"
+    tables = {"seen": "stream text NOT NULL, seq bigint NOT NULL"}
+
+    def apply(self, batch: Batch, cur: Any) -> None:
+        for env in batch:
+            if env.event == "poison":
+                raise ValueError(f"cannot apply {env.seq}")
+            cur.execute("INSERT INTO seen VALUES (%s, %s)", (env.stream, env.seq))
+
+
+def envelopes(*events: str, start: int = 1) -> list[Envelope]:
+    now = datetime.now(UTC)
+    return [
+        Envelope("S", start + i, "prestacop.t.drone.d1.position", "t", now, e)
+        for i, e in enumerate(events)
+    ]
+
+
+class ViewStoreContract:
+    """Rows and positions move together, from where the batch expects; poison set aside."""
+
+    @pytest.fixture
+    def store(self, *args: Any) -> ViewStore:
+        raise NotImplementedError
+
+    def rows(self) -> int:
+        raise NotImplementedError
+
+    def write(self, store: ViewStore, envs: list[Envelope], expected: int) -> WriteResult:
+        advance = {"S": Advance(expected, envs[-1].seq, None)}
+        return store.write(Seen(), envs, advance, live_name=None, counts={}, rate=0.0)
+
+    def test_a_batch_moves_its_rows_and_its_position_together(self, store: ViewStore) -> None:
+        assert store.positions(("S",)) == {"S": 0}
+        result = self.write(store, envelopes("a", "b", "c"), expected=0)
+        assert result.applied == 3 and result.dead == []
+        assert store.positions(("S",)) == {"S": 3} and self.rows() == 3
+
+    def test_a_batch_from_a_position_already_passed_is_refused_whole(
+        self, store: ViewStore
+    ) -> None:
+        self.write(store, envelopes("a", "b"), expected=0)
+        with pytest.raises(PositionMoved):
+            self.write(store, envelopes("a", "b"), expected=0)
+        assert store.positions(("S",)) == {"S": 2} and self.rows() == 2
+
+    def test_a_poison_event_is_set_aside_and_the_rest_applies(self, store: ViewStore) -> None:
+        result = self.write(store, envelopes("a", "poison", "c"), expected=0)
+        assert result.applied == 2 and [env.seq for env, _ in result.dead] == [2]
+        assert store.positions(("S",)) == {"S": 3} and self.rows() == 2
+
+
+class TestFakeViewStore(ViewStoreContract):
+    @pytest.fixture
+    def store(self) -> FakeViewStore:
+        self.fake = FakeViewStore()
+        return self.fake
+
+    def rows(self) -> int:
+        return len(self.fake.rows)
+
+
+class TestPostgresViewStore(ViewStoreContract):
+    @pytest.fixture
+    def store(self, database_url: str) -> Iterator[ViewStore]:
+        registry = ProjectionStore(database_url, "c" + uuid.uuid4().hex[:10])
+        registry.setup()
+        build = registry.create_build(Seen, "contract test")
+        self.recorder = registry.recorder(build)
+        yield self.recorder
+        self.recorder.datastore.close()
+        registry.drop(build)
+        registry.close()
+
+    def rows(self) -> int:
+        with self.recorder.datastore.transaction(commit=False) as cur:
+            row = cur.execute(f'SELECT count(*) AS n FROM "{self.recorder.schema}".seen').fetchone()
+        assert row is not None
+        return int(row["n"])

@@ -3,7 +3,8 @@
 Each fake keeps the rules its real adapter's contract test checks
 (``tests/integration/test_port_contracts.py`` runs the same assertions on both):
 sequences per stream, de-duplication by message id, the expected-last-subject-
-sequence check, images by tenant. Nothing here sleeps: a fake answers at once.
+sequence check, images by tenant, positions that move only from where a batch
+expects them. Nothing here sleeps: a fake answers at once.
 """
 
 from __future__ import annotations
@@ -23,6 +24,14 @@ from prestacop.adapters.publisher import (
 from prestacop.alerts.ports import FeedItem, FeedState, LogEntry, StaleAlert
 from prestacop.domain import codec, subjects
 from prestacop.domain.events import AlertEvent, AnyEvent
+from prestacop.ports.projection import (
+    Advance,
+    Batch,
+    Envelope,
+    PositionMoved,
+    Projection,
+    WriteResult,
+)
 
 EXPECTED_LAST_SUBJECT_SEQ = "Nats-Expected-Last-Subject-Sequence"
 ALL_STREAMS = (*subjects.LOG_STREAMS, subjects.QUARANTINE)
@@ -220,3 +229,66 @@ class FakeAlertLog:
         self.closed = True
         if self._listener in self.log.listeners:
             self.log.listeners.remove(self._listener)
+
+
+class FakeCursor:
+    """Records what a projection executes; a view store fake needs no SQL engine."""
+
+    def __init__(self) -> None:
+        self.statements: list[tuple[str, object]] = []
+
+    def execute(self, query: str, params: object = ()) -> FakeCursor:
+        self.statements.append((str(query), params))
+        return self
+
+
+class FakeViewStore:
+    """``ViewStore`` in memory, with the real one's rules: a batch applies whole or, if it
+    fails, event by event with the poison set aside; positions move only from where the
+    batch expects them (else ``PositionMoved``), together with the rows."""
+
+    def __init__(self) -> None:
+        self.tracking: dict[str, int] = {}
+        self.rows: list[tuple[str, object]] = []
+        self.dead_letters: dict[tuple[str, int], str] = {}
+        self.batches: list[list[Envelope]] = []
+
+    def positions(self, streams: tuple[str, ...]) -> dict[str, int]:
+        return {s: self.tracking.get(s, 0) for s in streams}
+
+    def write(
+        self,
+        projection: Projection,
+        envelopes: list[Envelope],
+        advance: dict[str, Advance],
+        *,
+        live_name: str | None,
+        counts: dict[str, int],
+        rate: float,
+    ) -> WriteResult:
+        for stream, adv in advance.items():
+            stored = self.tracking.get(stream, 0)
+            if stored != adv.expected:
+                raise PositionMoved(f"{stream}: at {stored}, not {adv.expected}")
+        result = WriteResult()
+        cur = FakeCursor()
+        try:
+            projection.apply(Batch(envelopes), cur)
+            result.applied = len(envelopes)
+        except Exception:
+            cur = FakeCursor()
+            for env in envelopes:
+                one = FakeCursor()
+                try:
+                    projection.apply(Batch([env]), one)
+                except Exception as err:
+                    self.dead_letters[env.stream, env.seq] = repr(err)
+                    result.dead.append((env, repr(err)))
+                    continue
+                cur.statements += one.statements
+                result.applied += 1
+        self.rows += cur.statements
+        self.batches.append(list(envelopes))
+        for stream, adv in advance.items():
+            self.tracking[stream] = adv.new
+        return result

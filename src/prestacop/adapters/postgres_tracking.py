@@ -11,40 +11,25 @@ from __future__ import annotations
 
 import logging
 import traceback
-from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 from eventsourcing.persistence import IntegrityError, Tracking
 from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
 from psycopg import sql
 
-from prestacop.ports.projection import Batch, Envelope, Projection
+from prestacop.ports.projection import (
+    Advance,
+    Batch,
+    Envelope,
+    PositionMoved,
+    Projection,
+    Retired,
+    WriteResult,
+)
+
+__all__ = ["Advance", "BuildRecorder", "PositionMoved", "Retired", "WriteResult"]
 
 log = logging.getLogger(__name__)
-
-
-class PositionMoved(Exception):
-    """Another runner advanced this build meanwhile: reload the positions and go on."""
-
-
-class Retired(Exception):
-    """The build is no longer the live one (a rebuild swapped in its successor)."""
-
-
-@dataclass
-class Advance:
-    """A stream's position before and after a batch, and the time of its last message."""
-
-    expected: int
-    new: int
-    received_at: datetime | None
-
-
-@dataclass
-class WriteResult:
-    applied: int = 0
-    dead: list[tuple[Envelope, str]] = field(default_factory=list)
 
 
 class BuildRecorder(PostgresTrackingRecorder):

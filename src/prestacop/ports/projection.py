@@ -13,8 +13,9 @@ Rules that keep a view equal to a rebuild from scratch, row for row:
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, Protocol, TypeVar
 
 import msgspec
 
@@ -86,3 +87,50 @@ class Projection:
     @classmethod
     def ident(cls) -> str:
         return f"{cls.name} v{cls.version}"
+
+
+# What a build's store does with batches (``adapters/postgres_tracking.BuildRecorder``
+# over PostgreSQL; ``tests/unit/fakes.FakeViewStore`` in memory).
+
+
+class PositionMoved(Exception):
+    """Another runner advanced this build meanwhile: reload the positions and go on."""
+
+
+class Retired(Exception):
+    """The build is no longer the live one (a rebuild swapped in its successor)."""
+
+
+@dataclass
+class Advance:
+    """A stream's position before and after a batch, and the time of its last message."""
+
+    expected: int
+    new: int
+    received_at: datetime | None
+
+
+@dataclass
+class WriteResult:
+    applied: int = 0
+    dead: list[tuple[Envelope, str]] = field(default_factory=list)
+
+
+class ViewStore(Protocol):
+    """A build's rows and log positions, written together, exactly once."""
+
+    def positions(self, streams: tuple[str, ...]) -> dict[str, int]: ...
+
+    def write(
+        self,
+        projection: Projection,
+        envelopes: list[Envelope],
+        advance: dict[str, Advance],
+        *,
+        live_name: str | None,
+        counts: dict[str, int],
+        rate: float,
+    ) -> WriteResult:
+        """Apply a batch and move the positions atomically, if each stream is still at
+        ``Advance.expected`` (else ``PositionMoved``); poison events go to dead letters."""
+        ...
