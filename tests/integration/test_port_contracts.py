@@ -17,13 +17,14 @@ import pytest
 
 from prestacop.adapters.alert_feed import JetStreamAlertLog
 from prestacop.adapters.images import ImageStore
+from prestacop.adapters.jetstream_reader import StreamReader
 from prestacop.adapters.postgres_projections import ProjectionStore
 from prestacop.adapters.publisher import NoStreamError, Publisher, PublishRejected
 from prestacop.alerts.ports import FeedItem, LogEntry, StaleAlert
 from prestacop.bootstrap import LogClient
 from prestacop.domain import codec, subjects
 from prestacop.domain.events import AlertClaimed
-from prestacop.ports.log import EventPublisher
+from prestacop.ports.log import EventPublisher, LogReader, RawMessage
 from prestacop.ports.log import ImageStore as ImageStorePort
 from prestacop.ports.projection import (
     Advance,
@@ -40,6 +41,7 @@ from tests.unit.fakes import (
     FakeAlertLog,
     FakeImageStore,
     FakeLog,
+    FakeLogReader,
     FakePublisher,
     FakeViewStore,
 )
@@ -293,3 +295,65 @@ class TestPostgresViewStore(ViewStoreContract):
             row = cur.execute(f'SELECT count(*) AS n FROM "{self.recorder.schema}".seen').fetchone()
         assert row is not None
         return int(row["n"])
+
+
+class LogReaderContract:
+    """Every message from the start position on, in order, in chunks of at most ``max_n``."""
+
+    async def append(self, subject: str, data: bytes, mid: str) -> int:
+        raise NotImplementedError
+
+    async def reader(self, start_seq: int) -> LogReader:
+        raise NotImplementedError
+
+    async def take_until(self, reader: LogReader, last: int) -> list[RawMessage]:
+        got: list[RawMessage] = []
+        while not got or got[-1][0] < last:
+            chunk = await reader.take(2, timeout=5.0)
+            assert chunk, f"nothing read after {got[-1][0] if got else None}, expected {last}"
+            assert len(chunk) <= 2
+            got += chunk
+        return got
+
+    async def test_it_reads_in_order_from_the_position_given_then_what_comes_live(
+        self, tenant: str
+    ) -> None:
+        seqs = [
+            await self.append(*payload(tenant, f"{tenant}-r{i}"), f"{tenant}-r{i}")
+            for i in range(5)
+        ]
+        reader = await self.reader(seqs[1])
+        try:
+            assert isinstance(reader, LogReader)
+            got = await self.take_until(reader, seqs[-1])
+            read = [seq for seq, *_ in got]
+            assert read[0] == seqs[1] and read == sorted(set(read)) and set(seqs[1:]) <= set(read)
+            assert await reader.take(10, timeout=0.2) == []  # at the head: nothing, no error
+            later = await self.append(*payload(tenant, f"{tenant}-late"), f"{tenant}-late")
+            assert [seq for seq, *_ in await self.take_until(reader, later)][-1] == later
+        finally:
+            await reader.stop()
+
+
+class TestFakeLogReader(LogReaderContract):
+    @pytest.fixture(autouse=True)
+    def fake_log(self) -> None:
+        self.log = FakeLog()
+
+    async def append(self, subject: str, data: bytes, mid: str) -> int:
+        return self.log.append(subject, data, mid, {}).seq
+
+    async def reader(self, start_seq: int) -> LogReader:
+        return FakeLogReader(self.log, subjects.DRONES.name, start_seq)
+
+
+class TestJetStreamLogReader(LogReaderContract):
+    @pytest.fixture(autouse=True)
+    def real_log(self, log: LogClient) -> None:
+        self.log = log
+
+    async def append(self, subject: str, data: bytes, mid: str) -> int:
+        return (await self.log.publisher.publish_and_wait(subject, data, mid)).seq
+
+    async def reader(self, start_seq: int) -> LogReader:
+        return await StreamReader(self.log.js, subjects.DRONES.name, start_seq).start()

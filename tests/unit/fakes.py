@@ -292,3 +292,34 @@ class FakeViewStore:
         for stream, adv in advance.items():
             self.tracking[stream] = adv.new
         return result
+
+
+class FakeLogReader:
+    """``LogReader`` over one stream of a ``FakeLog``, from ``start_seq`` on."""
+
+    def __init__(self, log: FakeLog, stream: str, start_seq: int = 1) -> None:
+        self.log, self.stream = log, stream
+        self.next_seq = max(1, start_seq)
+        self._arrived = asyncio.Event()
+        self.log.listeners.append(self._on_append)
+
+    def _on_append(self, stream: str, m: Stored) -> None:
+        if stream == self.stream:
+            self._arrived.set()
+
+    async def take(self, max_n: int, timeout: float) -> list[tuple[int, str, bytes, int]]:
+        ready = self.log.read(self.stream, self.next_seq - 1)
+        if not ready:
+            self._arrived.clear()
+            try:
+                await asyncio.wait_for(self._arrived.wait(), timeout)
+            except TimeoutError:
+                return []
+            ready = self.log.read(self.stream, self.next_seq - 1)
+        chunk = ready[:max_n]
+        self.next_seq = chunk[-1].seq + 1
+        return [(m.seq, m.subject, m.data, int(m.received_at.timestamp() * 1e9)) for m in chunk]
+
+    async def stop(self) -> None:
+        if self._on_append in self.log.listeners:
+            self.log.listeners.remove(self._on_append)

@@ -62,3 +62,18 @@ class ImageStore(Protocol):
     async def get(self, tenant: str, image_id: str) -> bytes | None: ...
 
     async def exists(self, tenant: str, image_id: str) -> bool: ...
+
+
+RawMessage = tuple[int, str, bytes, int]
+"""A message as read: stream sequence, subject, bytes, the log's timestamp in ns."""
+
+
+@runtime_checkable
+class LogReader(Protocol):
+    """One stream from a position the caller owns, in order, holding a bounded number."""
+
+    async def take(self, max_n: int, timeout: float) -> list[RawMessage]:
+        """Up to ``max_n`` next messages, in order; ``[]`` after ``timeout`` at the head."""
+        ...
+
+    async def stop(self) -> None: ...
