@@ -14,25 +14,19 @@ from prestacop.domain import subjects
 from prestacop.drone import DroneClient
 from prestacop.gate.records import Quarantined
 from prestacop.gate.service import GateCounters, read_quarantine, run_gate
+from tests import factories
 from tests.conftest import wait_until
+from tests.factories import wire
 
 NOW = datetime.now(UTC)
 
 
 def position(drone: str = "d1", **overrides: object) -> dict[str, object]:
-    return {
-        "type": "position",
-        "message_id": "p-" + drone,
-        "v": 1,
-        "drone_id": drone,
-        "time": NOW.isoformat(),
-        "latitude": 40.7,
-        "longitude": -73.9,
-    } | overrides
+    return wire(factories.position("p-" + drone, drone, time=NOW), **overrides)
 
 
 def violation(**overrides: object) -> dict[str, object]:
-    return position(type="violation", violation_code=21, image_id="img-x") | overrides
+    return wire(factories.violation("p-d1", 21, time=NOW, image_id="img-x"), **overrides)
 
 
 @pytest.fixture(scope="module")

@@ -22,6 +22,7 @@ from prestacop.domain.events import (
 )
 from prestacop.domain.subjects import quarantine
 from prestacop.gate.records import encoder, quarantine_record
+from tests import factories
 from tests.conftest import wait_until
 from tests.projection_support import (
     caught_up,
@@ -39,41 +40,28 @@ T0 = datetime(2026, 3, 2, 8, 30, tzinfo=UTC)
 def violation(
     mid: str, code: int, *, drone: str = "d1", minutes: int = 0, **extra: object
 ) -> ViolationReported:
-    return ViolationReported(
-        message_id=mid,
-        drone_id=drone,
-        time=T0 + timedelta(minutes=minutes),
-        latitude=40.71,
-        longitude=-74.0,
-        violation_code=code,
-        image_id=f"img-{mid}",
-        **{"plate": "ABC123", "plate_state": "NY", **extra},  # type: ignore[arg-type]
+    fields = {"plate": "ABC123", "plate_state": "NY", **extra}
+    return factories.violation(
+        mid, code, drone, time=at(minutes), latitude=40.71, longitude=-74.0, **fields
     )
 
 
 def position(mid: str, minutes: int, lat: float, drone: str = "d1") -> PositionReported:
-    return PositionReported(
-        message_id=mid,
-        drone_id=drone,
-        time=T0 + timedelta(minutes=minutes),
-        latitude=lat,
-        longitude=-74.0,
-        battery_pct=80.0,
+    return factories.position(
+        mid, drone, time=at(minutes), latitude=lat, longitude=-74.0, battery_pct=80.0
     )
 
 
 def decision(
     mid: str, alert: str, code: int | None, *, drone: str = "d1", minutes: int = 5
 ) -> OperatorDecisionRecorded:
-    return OperatorDecisionRecorded(
-        message_id=mid,
-        alert_id=alert,
-        drone_id=drone,
-        officer_id="o7",
-        time=T0 + timedelta(minutes=minutes),
-        corrected_code=code,
-        note="seen on image",
+    return factories.decided(
+        "o7", alert, code, message_id=mid, drone_id=drone, time=at(minutes), note="seen on image"
     )
+
+
+def at(minutes: float) -> datetime:
+    return T0 + timedelta(minutes=minutes)
 
 
 @pytest.fixture

@@ -2,28 +2,20 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import msgspec
 import pytest
 
 from prestacop.domain import codec, subjects, upcasting
 from prestacop.domain.events import PositionReported
+from tests.factories import position, wire
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 
 
 def position_bytes(**overrides: object) -> bytes:
-    body = {
-        "type": "position",
-        "message_id": "m1",
-        "v": 1,
-        "drone_id": "d1",
-        "time": "2026-11-27T11:59:00Z",
-        "latitude": 40.7,
-        "longitude": -73.9,
-    } | overrides
-    return msgspec.json.encode(body)
+    return msgspec.json.encode(wire(position("m1", time=NOW - timedelta(minutes=1)), **overrides))
 
 
 def test_a_valid_position_decodes_to_its_event() -> None:
