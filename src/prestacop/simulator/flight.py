@@ -69,6 +69,7 @@ class Flight:
         self.battery = battery_pct if battery_pct is not None else rng.uniform(60.0, 100.0)
         self.mode: Mode = "patrol"
         street = rng.choice(streets)
+        self._target: Street = street
         self._leg = self._patrol(street, from_start=rng.random() < 0.5)
         self._leg.done_m = rng.uniform(0.0, self._leg.length_m)
         self._position = self._where()
