@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, ClassVar, Protocol, TypeVar
+from typing import Any, ClassVar, Protocol, TypeVar, overload
 
 import msgspec
 
@@ -51,7 +51,13 @@ class Batch(Sequence[Envelope]):
     def __len__(self) -> int:
         return len(self._items)
 
-    def __getitem__(self, i):  # type: ignore[no-untyped-def]
+    @overload
+    def __getitem__(self, i: int) -> Envelope: ...
+
+    @overload
+    def __getitem__(self, i: slice) -> Sequence[Envelope]: ...
+
+    def __getitem__(self, i: int | slice) -> Envelope | Sequence[Envelope]:
         return self._items[i]
 
     def __iter__(self) -> Iterator[Envelope]:
@@ -61,7 +67,7 @@ class Batch(Sequence[Envelope]):
         """``(envelope, event)`` for the events of the given types, in order."""
         for env in self._items:
             if isinstance(env.event, types):
-                yield env, env.event  # type: ignore[misc]
+                yield env, env.event
 
 
 class Projection:
