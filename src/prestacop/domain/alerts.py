@@ -100,7 +100,7 @@ def decide(alert: Alert | None, command: Command, *, now: datetime, message_id: 
     if alert is None or alert.violation is None:
         raise AlertRefused("unknown alert: its violation has not reached this console")
     who = command.officer_id
-    ids = (message_id, alert.alert_id, alert.drone_id)
+    ids = _ids(message_id, alert.alert_id, alert.drone_id)
     if alert.status == "resolved":
         by = alert.decision.officer_id if alert.decision else "?"
         raise AlertRefused(f"already resolved by {by}")
@@ -109,24 +109,20 @@ def decide(alert: Alert | None, command: Command, *, now: datetime, message_id: 
             raise AlertRefused(
                 "you already hold it" if alert.holder == who else f"held by {alert.holder}"
             )
-        return AlertClaimed(**_ids(*ids), officer_id=who, time=now)
+        return AlertClaimed(**ids, officer_id=who, time=now)
     if alert.holder != who:
         held = f"held by {alert.holder}" if alert.holder else "nobody holds it"
         raise AlertRefused(f"claim it first ({held})")
     if isinstance(command, Release):
-        return AlertReleased(**_ids(*ids), officer_id=who, time=now, note=command.note)
+        return AlertReleased(**ids, officer_id=who, time=now, note=command.note)
     if isinstance(command, RecordControl):
         return DroneControlTaken(
-            **_ids(*ids),
-            officer_id=who,
-            time=now,
-            succeeded=command.succeeded,
-            detail=command.detail,
+            **ids, officer_id=who, time=now, succeeded=command.succeeded, detail=command.detail
         )
     if command.corrected_code == HUMAN_REVIEW_CODE:
         raise AlertRefused("code 0 asks for review: pick a violation code or 'no violation'")
     return OperatorDecisionRecorded(
-        **_ids(*ids),
+        **ids,
         officer_id=who,
         time=now,
         corrected_code=command.corrected_code,
@@ -172,7 +168,8 @@ def transition(status: Status, holder: str | None, event: AlertEvent) -> tuple[S
 
     A decision is final: a claim or release read after it (another client, a race the log
     let through) is history, not a new state. A claim holds the alert, a release frees it,
-    taking control changes neither; the holder stays who held it when it was decided.
+    taking control changes neither. After a decision the holder is who held it then (the
+    decider if nobody did).
     """
     if status == "resolved":
         return status, holder
