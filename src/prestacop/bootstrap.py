@@ -6,11 +6,14 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 
+from nats import errors as nats_errors
 from nats.aio.client import Client
 from nats.js import JetStreamContext
+from nats.js import errors as js_errors
 
 from prestacop.adapters.images import ImageStore
-from prestacop.adapters.nats_connection import StatusCallback, connect
+from prestacop.adapters.nats_connection import NatsUnreachable, StatusCallback, connect
+from prestacop.adapters.postgres_check import DatabaseUnreachable, check_database
 from prestacop.adapters.publisher import Publisher
 from prestacop.adapters.topology import ensure_topology
 from prestacop.config import Settings
@@ -21,16 +24,30 @@ class NoServerError(Exception):
     """No server URL given and no embedded runtime running."""
 
 
+UNREACHABLE: tuple[type[BaseException], ...] = (
+    NatsUnreachable,
+    DatabaseUnreachable,
+    ConnectionError,
+    nats_errors.ConnectionClosedError,
+    nats_errors.ConnectionReconnectingError,
+    nats_errors.NoServersError,
+    nats_errors.TimeoutError,
+    js_errors.ServiceUnavailableError,
+    nats_errors.NoRespondersError,
+)
+"""What a service waits out (retrying with backoff) rather than dies of: a server away."""
+
+__all__ = ["UNREACHABLE", "DatabaseUnreachable", "NatsUnreachable", "check_database", "connect"]
+
+
 def find_urls(settings: Settings) -> RuntimeUrls | None:
-    """URLs from the environment, else from a live ``prestacop up`` in the same home."""
+    """Each URL from the environment when set there, else from a live ``prestacop up``."""
     live = RuntimeUrls.load_live(settings.home / "runtime.json")
-    if settings.nats_url:
-        return RuntimeUrls(
-            settings.nats_url,
-            settings.database_url or (live.database_url if live else None),
-            0,
-        )
-    return live
+    nats_url = settings.nats_url or (live.nats_url if live else None)
+    if nats_url is None:
+        return None
+    database_url = settings.database_url or (live.database_url if live else None)
+    return RuntimeUrls(nats_url, database_url, live.nats_pid if live else 0)
 
 
 def require_urls(settings: Settings, *, postgres: bool = False) -> RuntimeUrls:

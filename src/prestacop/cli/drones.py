@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from prestacop.cli.common import TenantOption, fail, out, run, settings, urls
+from prestacop.cli.common import TenantOption, fail, out, serve, settings, urls
 
 if TYPE_CHECKING:
     from prestacop.simulator import SimulationOptions
@@ -58,12 +58,16 @@ def simulate(
     found = urls(cfg)
     options = fleet_options(cfg.tenant, drones, rate, violation_ratio, review_ratio, seed)
 
-    async def fly() -> Simulator:
+    timed: list[asyncio.TimerHandle] = []
+    flown: list[Simulator] = []
+
+    async def fly(stop: asyncio.Event) -> Simulator:
+        if duration is not None and not timed:  # the duration counts from the start, waits too
+            timed.append(asyncio.get_running_loop().call_later(duration, stop.set))
         log = await open_log(found.nats_url, "prestacop-simulate")
         try:
             sim = Simulator(log, options)
-            stop = asyncio.Event()
-            stop_on_signals(stop)
+            flown.append(sim)
             out.print(
                 f"{drones} drones over New York, tenant {cfg.tenant}: "
                 f"{drones * rate:g} positions/s (Ctrl-C stops)"
@@ -73,7 +77,10 @@ def simulate(
         finally:
             await log.close()
 
-    stats = run(fly()).stats
+    serve(fly)
+    if not flown:
+        fail(f"stopped before NATS at {found.nats_url} could be reached")
+    stats = flown[-1].stats
     out.print(
         f"positions {stats.positions_acked}/{stats.positions_sent} acked, "
         f"violations {stats.violations_acked}/{stats.violations_sent} "

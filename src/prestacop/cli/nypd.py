@@ -8,10 +8,14 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
-from prestacop.cli.common import TenantOption, err_console, fail, out, run, settings, urls
+from prestacop.cli.common import TenantOption, err_console, fail, out, say, serve, settings, urls
+
+if TYPE_CHECKING:
+    from prestacop.nypd_replay.run import Report
 
 app = typer.Typer(
     help="NYPD history: replay past parking tickets as violation events.",
@@ -26,8 +30,10 @@ def replay(
     ),
     tenant: str | None = TenantOption,
     dry_run: bool = typer.Option(False, "--dry-run", help="Translate and validate; send nothing."),
-    rejects: Path = typer.Option(
-        Path("nypd-rejects.csv"), "--rejects", help="CSV of rows not sent (line, reason, raw)."
+    rejects: Path | None = typer.Option(
+        None,
+        "--rejects",
+        help="CSV of rows not sent: line, reason, raw (default: rejects.csv in the state dir).",
     ),
     report: Path | None = typer.Option(None, "--report", help="Write the summary as JSON here."),
     max_rate: float | None = typer.Option(
@@ -54,6 +60,8 @@ def replay(
     ),
 ) -> None:
     """Replay ticket files into the log, resumably, exactly once in effect."""
+    import asyncio
+
     from prestacop.nypd_replay.replay import ReplayOptions
     from prestacop.nypd_replay.run import Replayer
     from prestacop.nypd_replay.ui import ProgressListener, print_summary
@@ -70,27 +78,37 @@ def replay(
             os.nice(10)
         else:
             err_console.print("[yellow]--low-priority is not supported on this system[/]")
+    state = state_dir or cfg.home / "nypd-replay"
     opts = ReplayOptions(
         tenant=cfg.tenant,
-        state_dir=state_dir or cfg.home / "nypd-replay",
-        rejects=rejects,
+        state_dir=state,
+        rejects=rejects or state / "rejects.csv",
         max_rate=max_rate,
         dry_run=dry_run,
         strict_columns=not ignore_unknown_columns,
     )
     with ProgressListener(err_console, enabled=progress) as listener:
-        result = run(
-            Replayer(
+
+        async def go(stop: asyncio.Event) -> Report:
+            return await Replayer(
                 opts, nats_url, listener, window=window, parse_process=parse_process, atomic=atomic
             ).run(files)
-        )
-    print_summary(out, result)
+
+        result = serve(go)
+    if result is None:
+        say("stopped: the same command resumes where this run stopped")
+        raise typer.Exit(130)
+    errors = [_where(str(f["name"]), str(f["error"])) for f in result.files if f["error"]]
+    if result.rows_read or not errors:  # no table of zeros before a fatal error
+        print_summary(out, result)
     if report is not None:
         import msgspec
 
         report.write_bytes(msgspec.json.format(msgspec.json.encode(result)) + b"\n")
-    if not result.ok:
-        for f in result.files:
-            if f["error"]:
-                err_console.print(f"[bold red]error:[/] {f['name']}: {f['error']}")
-        raise typer.Exit(1)
+    if errors:
+        fail("; ".join(errors))
+
+
+def _where(name: str, error: str) -> str:
+    """The error, naming its file once."""
+    return error if error.startswith((name, Path(name).name)) else f"{name}: {error}"

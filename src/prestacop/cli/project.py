@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from prestacop.cli.common import fail, out, run, settings, urls
+from prestacop.cli.common import fail, out, run, serve, settings, urls
 
 if TYPE_CHECKING:
     from prestacop.projections.worker import Worker
@@ -44,15 +44,14 @@ def run_(
     """Keep views up to date from the log until Ctrl-C (exactly once, resumes where it was)."""
     import asyncio
 
-    from prestacop.cli.drones import stop_on_signals
+    from prestacop.bootstrap import check_database
     from prestacop.projections.runner import run_projections
 
     _check(names or None, custom)
     found = urls(settings(), postgres=True)
 
-    async def go() -> None:
-        stop = asyncio.Event()
-        stop_on_signals(stop)
+    async def go(stop: asyncio.Event) -> None:
+        await asyncio.to_thread(check_database, found.database_url or "")
         await run_projections(
             found.nats_url,
             found.database_url or "",
@@ -66,7 +65,7 @@ def run_(
         f"projecting {', '.join(names or ['all built-in views'])}"
         f"{' + ' + ', '.join(custom) if custom else ''}; Ctrl-C to stop"
     )
-    run(go())
+    serve(go)
 
 
 @app.command()
@@ -78,11 +77,13 @@ def rebuild(
     """Replay the whole log into fresh tables beside the live ones; swap when caught up."""
     import time
 
+    from prestacop.bootstrap import check_database
     from prestacop.projections.rebuild import rebuild_projections
 
     chosen = names or ([] if custom else None)
     _check(chosen, custom)
     found = urls(settings(), postgres=True)
+    check_database(found.database_url or "")
     last = [0.0]
 
     def progress(workers: list[Worker], heads: dict[str, int]) -> None:
@@ -117,14 +118,15 @@ def status(custom: list[str] = CustomOption, namespace: str = NamespaceOption) -
     """Each projection: position, the log's head, lag in events and seconds, events/s, errors."""
     from rich.table import Table
 
-    from prestacop.adapters.nats_connection import connect
     from prestacop.adapters.postgres_projections import ProjectionStore
+    from prestacop.bootstrap import check_database, connect
     from prestacop.projections.catalog import select
     from prestacop.projections.status import collect
 
     _check([], custom)
     found = urls(settings(), postgres=True)
     projections, _ = select(None, custom)
+    check_database(found.database_url or "")
 
     async def go():  # type: ignore[no-untyped-def]
         nc = await connect(found.nats_url, "prestacop-status")

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import signal
 
 import typer
 
-from prestacop.cli.common import TenantOption, out, run, settings, urls
+from prestacop.cli.common import TenantOption, out, run, serve, settings, urls
 
 gate_app = typer.Typer(help="The validation gate: sets invalid live messages aside.")
 
@@ -25,21 +24,17 @@ def gate_run() -> None:
     found = urls(settings())
     counters = GateCounters()
 
-    async def go() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        out.print(f"gate running on {found.nats_url} (Ctrl-C stops)")
+    async def go(stop: asyncio.Event) -> None:
         await run_gate(found.nats_url, stop, counters=counters)
 
-    run(go())
+    out.print(f"gate running on {found.nats_url} (Ctrl-C stops)")
+    serve(go)
     out.print(f"checked {counters.checked}, quarantined {dict(counters.quarantined)}")
 
 
 def rejected(
     tenant: str | None = TenantOption,
-    limit: int = typer.Option(20, help="Show the last N records."),
+    limit: int = typer.Option(20, min=1, help="Show the last N records."),
     reason: str | None = typer.Option(None, help="Only this reason (e.g. invalid_field)."),
     json_out: bool = typer.Option(False, "--json", help="One JSON record per line."),
 ) -> None:

@@ -113,4 +113,7 @@ async def frames_from_process(
 
 
 if __name__ == "__main__":
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the publishing side stops us, quietly
     sys.exit(main(sys.argv[1:]))
