@@ -69,19 +69,24 @@ def run(coro: Coroutine[Any, Any, T]) -> T:
 
 
 def serve(
-    service: Callable[[asyncio.Event], Awaitable[T]], *, retry: bool = True
+    service: Callable[[asyncio.Event], Awaitable[T]],
+    *,
+    retry: bool = True,
+    grace_s: float = STOP_GRACE_S,
 ) -> T | None:
     """Run a long-running service until it ends or a signal stops it.
 
     The first SIGINT/SIGTERM/SIGHUP sets the service's ``stop`` event; what does not end
-    within ``STOP_GRACE_S`` is cancelled, a second signal cancels at once. A server that
+    within ``grace_s`` is cancelled, a second signal cancels at once. A server that
     cannot be reached (at start or after a crash of the service) is waited for with
     backoff, saying so. Returns the service's result, or None when stopped while waiting.
     """
-    return asyncio.run(_serve(service, retry))
+    return asyncio.run(_serve(service, retry, grace_s))
 
 
-async def _serve(service: Callable[[asyncio.Event], Awaitable[T]], retry: bool) -> T | None:
+async def _serve(
+    service: Callable[[asyncio.Event], Awaitable[T]], retry: bool, grace_s: float
+) -> T | None:
     from prestacop.bootstrap import UNREACHABLE
 
     loop = asyncio.get_running_loop()
@@ -93,7 +98,7 @@ async def _serve(service: Callable[[asyncio.Event], Awaitable[T]], retry: bool) 
         stop.set()
         if len(signals) == 1:
             say(f"{signal.Signals(sig).name}: stopping")
-            loop.call_later(STOP_GRACE_S, running.cancel)
+            loop.call_later(grace_s, running.cancel)
             _last_resort()
         else:
             running.cancel()

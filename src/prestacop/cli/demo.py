@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from prestacop.cli.common import TenantOption, fail, out, run, settings
+from prestacop.cli.common import TenantOption, fail, out, serve, settings
 from prestacop.cli.drones import (
     DronesOption,
     DurationOption,
@@ -59,7 +59,6 @@ def demo(
     import asyncio
 
     from prestacop.bootstrap import servers
-    from prestacop.cli.drones import stop_on_signals
     from prestacop.demo.runner import headless, live_counts, run_demo
     from prestacop.demo.services import services
     from prestacop.runtime.embedded import EmbeddedRuntimeError
@@ -67,9 +66,7 @@ def demo(
     cfg = settings(tenant)
     options = fleet_options(cfg.tenant, drones, rate, violation_ratio, review_ratio, seed)
 
-    async def go(found: RuntimeUrls) -> Board:
-        stop = asyncio.Event()
-        stop_on_signals(stop)
+    async def go(found: RuntimeUrls, stop: asyncio.Event) -> Board:
         foreground = headless if no_console or not out.is_terminal else live_counts
         if foreground is live_counts and not counts:
             from prestacop.operator_tui.launch import run_console_async
@@ -87,9 +84,12 @@ def demo(
                 f"PrestaCop demo: NATS {found.nats_url}, PostgreSQL {found.database_url}",
                 soft_wrap=True,
             )
-            board = run(go(found))
+            # the demo cancels its late services itself, and then sums up
+            board = serve(lambda stop: go(found, stop), grace_s=3.0)
     except EmbeddedRuntimeError as err:
         fail(str(err))
+    if board is None:
+        raise typer.Exit(130)
     out.print(board.line(), soft_wrap=True, markup=False, highlight=False)
     failed = [f"{name}: {s.error}" for name, s in board.services.items() if s.state == "failed"]
     if failed:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import signal
 from typing import TYPE_CHECKING
 
 import typer
@@ -111,14 +110,3 @@ def fleet_options(
         )
     except ValueError as err:
         fail(str(err), 2)
-
-
-def stop_on_signals(stop: asyncio.Event) -> None:
-    """Ctrl-C / SIGTERM / a closed terminal (SIGHUP) end a run gracefully: what is in flight
-    is acked first, and servers the run started are stopped."""
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        try:
-            loop.add_signal_handler(sig, stop.set)
-        except (NotImplementedError, RuntimeError, ValueError):  # not the main thread
-            pass
