@@ -98,10 +98,16 @@ async def _serve(
         stop.set()
         if len(signals) == 1:
             say(f"{signal.Signals(sig).name}: stopping")
-            loop.call_later(grace_s, running.cancel)
+            loop.call_later(grace_s, cut)
             _last_resort()
         else:
+            cut()
+
+    def cut() -> None:
+        """Cancel, and again while cleanup code (a drain on a dead connection) still waits."""
+        if not running.done():
             running.cancel()
+            loop.call_later(0.2, cut)
 
     for sig in STOP_SIGNALS:
         try:
@@ -120,7 +126,9 @@ async def _serve(
                 raise
             break
         except UNREACHABLE as err:
-            if not retry or stop.is_set():
+            if stop.is_set():  # the server went while we stopped: nothing left to do
+                break
+            if not retry:
                 raise
             say(f"{_one_line(err)}; waiting for it, retrying in {delay:g}s (Ctrl-C stops)")
         try:
@@ -132,7 +140,7 @@ async def _serve(
     return result
 
 
-def _last_resort(after_s: float = 5.0) -> None:
+def _last_resort(after_s: float = 3.0) -> None:
     """Should a thread (a blocking driver call) still hold the process after a stop signal,
     leave anyway: a stop must never need ``kill -9``."""
 

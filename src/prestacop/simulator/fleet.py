@@ -155,8 +155,10 @@ class Simulator:
             task.add_done_callback(self._violations.discard)
 
     def _on_position(self, fut: asyncio.Future[PubAck]) -> None:
-        if fut.cancelled() or fut.exception() is not None:
-            self._failed(fut.exception() or asyncio.CancelledError())
+        if fut.cancelled():  # exception() of a cancelled future raises
+            self._failed(asyncio.CancelledError("the run stopped before the ack"))
+        elif (err := fut.exception()) is not None:
+            self._failed(err)
         else:
             self.stats.positions_acked += 1
 
