@@ -53,6 +53,7 @@ def register(app: typer.Typer) -> None:
                     officer,
                     control_cmd=control_cmd,
                     escalate_after_s=escalate_after,
+                    image_dir=cfg.home / "images",
                     stop=stop,
                 )
             except TimeoutError as err:

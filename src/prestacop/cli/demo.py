@@ -73,7 +73,9 @@ def demo(
 
             async def console(board: Board, stop: asyncio.Event) -> None:
                 # the officer quitting the console ends the demo
-                await run_console_async(found.nats_url, cfg.tenant, officer, stop=stop)
+                await run_console_async(
+                    found.nats_url, cfg.tenant, officer, stop=stop, image_dir=cfg.home / "images"
+                )
 
             foreground = console
         return await run_demo(found, cfg, services(options), foreground, stop, duration=duration)
