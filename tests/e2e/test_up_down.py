@@ -99,7 +99,7 @@ def test_up_keeps_its_address_across_restarts_and_down_stops_it(tmp_path: Path) 
 def test_down_after_kill_9_of_up_stops_the_postgres_it_left(tmp_path: Path) -> None:
     home = tmp_path / "home"
     (tmp_path / "tmp").mkdir()
-    proc, urls = start_up(home)
+    proc, _ = start_up(home)
     live = RuntimeUrls.load_live(home / "runtime.json")
     assert live is not None and live.owner_pid == proc.pid
     pg = postmaster_pid(home)
