@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from nats import errors as nats_errors
 from nats.aio.client import Client
@@ -18,6 +20,12 @@ from prestacop.adapters.publisher import Publisher
 from prestacop.adapters.topology import ensure_topology
 from prestacop.config import Settings
 from prestacop.runtime.embedded import EmbeddedRuntime, RuntimeUrls
+
+if TYPE_CHECKING:
+    from prestacop.gate.service import GateCounters
+    from prestacop.nypd_replay.replay import Listener, ReplayOptions
+    from prestacop.nypd_replay.run import Replayer
+    from prestacop.projections.rebuild import Progress
 
 
 class NoServerError(Exception):
@@ -112,3 +120,91 @@ async def log_client(nats_url: str, name: str, **kwargs: object) -> AsyncIterato
         yield client
     finally:
         await client.close()
+
+
+# The services, each built from the servers' URLs: what the CLI and the demo run. A service
+# is ``async (stop) -> result``: it works until ``stop`` is set, and raises one of
+# ``UNREACHABLE`` when a server is away (the CLI then waits for it and starts it again).
+Service = Callable[[asyncio.Event], Awaitable[Any]]
+
+
+def gate(urls: RuntimeUrls, counters: GateCounters | None = None) -> Service:
+    from prestacop.gate.service import run_gate
+
+    return lambda stop: run_gate(urls.nats_url, stop, counters=counters)
+
+
+def projections(
+    urls: RuntimeUrls,
+    names: Sequence[str] | None = None,
+    custom: Sequence[str] = (),
+    *,
+    namespace: str = "prestacop",
+    on_progress: Progress | None = None,
+) -> Service:
+    """The projection runner; PostgreSQL is checked first, so a wrong URL, user or database
+    is said with the server's words instead of a pool retrying forever."""
+    from prestacop.projections.runner import run_projections
+
+    async def run(stop: asyncio.Event) -> None:
+        database_url = await asyncio.to_thread(_checked_database, urls)
+        await run_projections(
+            urls.nats_url,
+            database_url,
+            stop,
+            names,
+            custom,
+            namespace=namespace,
+            on_progress=on_progress,
+        )
+
+    return run
+
+
+async def rebuild(
+    urls: RuntimeUrls,
+    names: Sequence[str] | None,
+    custom: Sequence[str] = (),
+    *,
+    namespace: str = "prestacop",
+    on_progress: Progress | None = None,
+) -> list[str]:
+    from prestacop.projections.rebuild import rebuild_projections
+
+    database_url = await asyncio.to_thread(_checked_database, urls)
+    return await rebuild_projections(
+        urls.nats_url, database_url, names, custom, namespace=namespace, on_progress=on_progress
+    )
+
+
+def console(
+    urls: RuntimeUrls, settings: Settings, officer: str, **options: Any
+) -> Service:
+    """The officers' console (``options``: those of ``run_console_async``); its image cache
+    lives under the home, not in /tmp."""
+    from prestacop.operator_tui.launch import run_console_async
+
+    async def run(stop: asyncio.Event) -> None:
+        options.setdefault("image_dir", settings.home / "images")
+        try:
+            await run_console_async(urls.nats_url, settings.tenant, officer, stop=stop, **options)
+        except TimeoutError as err:
+            raise NatsUnreachable(urls.nats_url, err) from None
+
+    return run
+
+
+def replayer(
+    urls: RuntimeUrls | None, options: ReplayOptions, listener: Listener, **kwargs: Any
+) -> Replayer:
+    """The NYPD replay (``urls`` None: a dry run, no server)."""
+    from prestacop.nypd_replay.run import Replayer
+
+    return Replayer(options, urls.nats_url if urls else None, listener, **kwargs)
+
+
+def _checked_database(urls: RuntimeUrls) -> str:
+    if not urls.database_url:
+        raise NoServerError("no PostgreSQL: set DATABASE_URL, or start `prestacop up`")
+    check_database(urls.database_url)
+    return urls.database_url

@@ -20,7 +20,7 @@ import pytest
 from prestacop.runtime.embedded import EmbeddedRuntime, free_port
 
 PRESTACOP = [sys.executable, "-m", "prestacop.cli"]
-STOP_WITHIN_S = 3.0  # the target is 1 s; a loaded 2-core CI machine gets slack
+STOP_WITHIN_S = 5.0  # the target is 1 s (~0.3-1.2 s measured); a loaded 2-core machine, slack
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
@@ -29,9 +29,12 @@ def services(csv: Path) -> dict[str, list[str]]:
     together race to create the same views)."""
     return {
         "gate run": ["gate", "run"],
-        "project run": ["project", "run", "--namespace", "signals"],
+        "project run": ["project", "run", "--namespace", "signals_{sig}"],
         "simulate": ["simulate", "--drones", "2", "--rate", "5"],
-        "nypd replay": ["nypd", "replay", "--no-progress", "--max-rate", "20", str(csv)],
+        "nypd replay": [
+            *("nypd", "replay", "--no-progress", "--max-rate", "20", "--tenant", "sig{sig}"),
+            str(csv),
+        ],
     }
 
 
@@ -119,16 +122,26 @@ class Run:
         assert self.took is not None and self.took < STOP_WITHIN_S, (what, self.took, self.stderr)
         assert "Traceback" not in self.stderr, (what, self.stderr)
         assert "never retrieved" not in self.stderr, (what, self.stderr)
+        # 1: what was lost is said in one line (a simulator stopped during an outage)
         assert self.proc.returncode in (0, 1, 130), (what, self.proc.returncode, self.stderr)
+        if self.proc.returncode == 1:
+            assert self.stderr.count("error:") == 1, (what, self.stderr)
 
 
 def run_all(names: dict[str, list[str]], environ: dict) -> list[Run]:  # type: ignore[type-arg]
-    return [Run(name, args, sig, environ) for name, args in names.items() for sig in SIGNALS]
+    """One process per command and signal; the runners each get a namespace of their own
+    (runners starting together on one fresh namespace race to create it)."""
+    return [
+        Run(name, [a.replace("{sig}", sig.name.lower()) for a in args], sig, environ)
+        for name, args in names.items()
+        for sig in SIGNALS
+    ]
 
 
 def stop_all(runs: list[Run]) -> None:
     for run in runs:
         run.stop()
+    print(" ".join(f"{r.name}/{r.sig.name}: {r.took:.2f}s" for r in runs))
     for run in runs:
         run.check()
 
@@ -155,11 +168,13 @@ def test_a_signal_stops_a_working_and_a_reconnecting_service(
     names = services(shared_data / "nypd" / "fy2022_trunc_jernejvivod.csv")
     environ = env(tmp_path, own_nats.urls.nats_url, database_url)
     working = run_all(names, {**environ, "PRESTACOP_HOME": str(tmp_path / "working")})
-    names["project run"][-1] = "signals_reconnecting"  # one runner per namespace at a time
-    reconnecting = run_all(names, {**environ, "PRESTACOP_HOME": str(tmp_path / "reconnecting")})
-    for run in working + reconnecting:
+    for run in working:
         wait_for(f"{run.name} to connect", lambda r=run: connected_to(r.proc.pid, port))
     stop_all(working)
+    names["project run"][-1] = "signals_again_{sig}"
+    reconnecting = run_all(names, {**environ, "PRESTACOP_HOME": str(tmp_path / "reconnecting")})
+    for run in reconnecting:
+        wait_for(f"{run.name} to connect", lambda r=run: connected_to(r.proc.pid, port))
     own_nats.kill_nats()
     try:
         wait_for(

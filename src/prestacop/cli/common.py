@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 # Lines that scripts read (URLs, JSON, tables) are never wrapped to the terminal's width.
 err_console = Console(stderr=True, soft_wrap=True)
 out = Console(soft_wrap=True)
-STOP_GRACE_S = 0.8
+STOP_GRACE_S = 0.6
 """After a stop signal, what a service has to finish its work in flight before it is cut."""
 RETRY_MAX_S = 8.0
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
@@ -98,16 +98,24 @@ async def _serve(
         stop.set()
         if len(signals) == 1:
             say(f"{signal.Signals(sig).name}: stopping")
+            loop.set_exception_handler(abandoned)
             loop.call_later(grace_s, cut)
             _last_resort()
         else:
             cut()
 
+    def abandoned(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        """Once stopping, acks that will never come are expected: not worth a traceback."""
+        if "never retrieved" in context.get("message", ""):
+            log.debug("after stop: %s", context.get("exception"))
+        else:
+            loop.default_exception_handler(context)
+
     def cut() -> None:
         """Cancel, and again while cleanup code (a drain on a dead connection) still waits."""
         if not running.done():
             running.cancel()
-            loop.call_later(0.2, cut)
+            loop.call_later(0.3, cut)
 
     for sig in STOP_SIGNALS:
         try:

@@ -28,10 +28,8 @@ def register(app: typer.Typer) -> None:
         --control-cmd); r resolve (asks for the corrected code or no violation); u
         release a claim; o open the image; q quit.
         """
-        import asyncio
-
+        from prestacop import bootstrap
         from prestacop.alerts.ports import AlertLogUnavailable
-        from prestacop.bootstrap import NatsUnreachable
         from prestacop.domain.subjects import SubjectError, check_token
 
         try:
@@ -40,25 +38,9 @@ def register(app: typer.Typer) -> None:
             fail(str(err), 2)
         cfg = settings(tenant)
         where = urls(cfg)
-        try:
-            from prestacop.operator_tui.launch import run_console_async
-        except ImportError as err:
-            fail(f"the console needs the server extra (pip install 'prestacop[server]'): {err}")
-
-        async def go(stop: asyncio.Event) -> None:
-            try:
-                await run_console_async(
-                    where.nats_url,
-                    cfg.tenant,
-                    officer,
-                    control_cmd=control_cmd,
-                    escalate_after_s=escalate_after,
-                    image_dir=cfg.home / "images",
-                    stop=stop,
-                )
-            except TimeoutError as err:
-                raise NatsUnreachable(where.nats_url, err) from None
-
+        go = bootstrap.console(
+            where, cfg, officer, control_cmd=control_cmd, escalate_after_s=escalate_after
+        )
         try:
             serve(go)
         except AlertLogUnavailable as err:

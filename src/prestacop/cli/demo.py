@@ -69,13 +69,11 @@ def demo(
     async def go(found: RuntimeUrls, stop: asyncio.Event) -> Board:
         foreground = headless if no_console or not out.is_terminal else live_counts
         if foreground is live_counts and not counts:
-            from prestacop.operator_tui.launch import run_console_async
+            from prestacop import bootstrap
 
             async def console(board: Board, stop: asyncio.Event) -> None:
                 # the officer quitting the console ends the demo
-                await run_console_async(
-                    found.nats_url, cfg.tenant, officer, stop=stop, image_dir=cfg.home / "images"
-                )
+                await bootstrap.console(found, cfg, officer)(stop)
 
             foreground = console
         return await run_demo(found, cfg, services(options), foreground, stop, duration=duration)

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from prestacop.cli.common import TenantOption, fail, out, serve, settings, urls
+from prestacop.cli.common import TenantOption, fail, out, say, serve, settings, urls
 
 if TYPE_CHECKING:
     from prestacop.simulator import SimulationOptions
@@ -78,7 +78,8 @@ def simulate(
 
     serve(fly)
     if not flown:
-        fail(f"stopped before NATS at {found.nats_url} could be reached")
+        say(f"stopped before NATS at {found.nats_url} could be reached")
+        raise typer.Exit(130)
     stats = flown[-1].stats
     out.print(
         f"positions {stats.positions_acked}/{stats.positions_sent} acked, "

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import typer
 
 from prestacop.cli.common import TenantOption, out, run, serve, settings, urls
@@ -19,16 +17,13 @@ def register(app: typer.Typer) -> None:
 @gate_app.command("run")
 def gate_run() -> None:
     """Check every live message once; quarantine the invalid ones with their reason."""
-    from prestacop.gate.service import GateCounters, run_gate
+    from prestacop import bootstrap
+    from prestacop.gate.service import GateCounters
 
     found = urls(settings())
     counters = GateCounters()
-
-    async def go(stop: asyncio.Event) -> None:
-        await run_gate(found.nats_url, stop, counters=counters)
-
     out.print(f"gate running on {found.nats_url} (Ctrl-C stops)")
-    serve(go)
+    serve(bootstrap.gate(found, counters))
     out.print(f"checked {counters.checked}, quarantined {dict(counters.quarantined)}")
 
 
@@ -41,7 +36,7 @@ def rejected(
     """List the messages set aside by validation: where they are in the log and why."""
     from rich.table import Table
 
-    from prestacop.adapters.nats_connection import connect
+    from prestacop.bootstrap import connect
     from prestacop.gate.records import encoder
     from prestacop.gate.service import read_quarantine
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from types import TracebackType
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     DownloadColumn,
@@ -29,6 +30,7 @@ class ProgressListener:
             BarColumn(),
             DownloadColumn(),
             TextColumn("{task.fields[rows]:,} rows · {task.fields[rate]:,.0f} rows/s"),
+            TextColumn("· {task.fields[events]:,} events acked"),
             TextColumn("· [red]{task.fields[rejects]:,} rejected[/]"),
             TimeElapsedColumn(),
             TimeRemainingColumn(),
@@ -52,7 +54,7 @@ class ProgressListener:
         where = f" (resuming after line {resumed.line:,})" if resumed else ""
         self.console.print(f"[bold]{name}[/]: {layout}{where}")
         self.task = self.progress.add_task(
-            name.rsplit("/", 1)[-1][:30], total=total, rows=0, rate=0.0, rejects=0
+            name.rsplit("/", 1)[-1][:30], total=total, rows=0, rate=0.0, rejects=0, events=0
         )
         self._rows0 = -1
 
@@ -68,11 +70,16 @@ class ProgressListener:
         if not progress and task.total:
             kwargs = {"completed": task.total}
         self.progress.update(
-            self.task, rows=counters.rows_read, rate=rate, rejects=counters.rejected, **kwargs
+            self.task,
+            rows=counters.rows_read,
+            rate=rate,
+            rejects=counters.rejected,
+            events=counters.events + counters.duplicates + counters.found_in_log,
+            **kwargs,
         )
 
     def status(self, message: str) -> None:
-        self.console.print(f"[yellow]{message}[/]")
+        self.console.print(f"[yellow]{escape(message)}[/]")
 
 
 def print_summary(console: Console, report: Report) -> None:

@@ -109,6 +109,7 @@ async def frames_from_process(
                 proc.kill()
             except ProcessLookupError:
                 pass
+        await stdout.read()  # to the end: the pipe closed, the transport closes with the loop
         await proc.wait()
 
 
