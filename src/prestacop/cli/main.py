@@ -12,7 +12,7 @@ import os
 from typing import Any
 
 import typer
-from typer.core import TyperGroup
+from typer.core import TyperArgument, TyperGroup, TyperOption
 
 from prestacop.cli import console, demo, drones, nypd, project, quarantine, runtime, security
 from prestacop.cli.common import err_console, fail
@@ -33,6 +33,16 @@ class Commands(TyperGroup):
             if logging.getLogger().isEnabledFor(logging.DEBUG):
                 err_console.print_exception(show_locals=False)
             fail(*explain(err))
+
+
+def _no_type_label(param: TyperOption | TyperArgument, ctx: typer.Context) -> str | None:
+    """Help shows an option's name, range and words, not its Python type (``<bool>``):
+    at 80 columns the type column cut option names and defaults."""
+    return param.metavar or None
+
+
+TyperOption.display_type_rich = _no_type_label  # type: ignore[method-assign]
+TyperArgument.display_type_rich = _no_type_label  # type: ignore[method-assign]
 
 
 def explain(err: Exception) -> tuple[str, int]:

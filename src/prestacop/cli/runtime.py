@@ -80,8 +80,10 @@ def up(
 def down(
     timeout: float = typer.Option(30.0, "--timeout", min=1, help="Seconds to wait for the stop."),
 ) -> None:
-    """Stop the runtime of `prestacop up` in $PRESTACOP_HOME (and a PostgreSQL left behind by
-    a killed one)."""
+    """Stop the runtime of `prestacop up` (or what a killed one left running).
+
+    Looks in $PRESTACOP_HOME: the `up` process, else its nats-server and PostgreSQL.
+    """
     from prestacop.runtime.embedded import RuntimeUrls, stop_postgres
 
     home = settings().home
