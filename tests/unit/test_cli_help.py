@@ -46,7 +46,8 @@ def test_replay_help_shows_whole_option_names() -> None:
 def test_console_help_lists_its_keys() -> None:
     result = runner.invoke(app, ["console", "--help"], terminal_width=80)
     text = " ".join(result.output.split())
-    for key in ("c claim", "t take control", "r resolve", "u release", "o open the image", "q quit"):
+    keys = ("c claim", "t take control", "r resolve", "u release", "o open the image", "q quit")
+    for key in keys:
         assert key in text, text
 
 

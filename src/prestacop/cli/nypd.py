@@ -46,7 +46,9 @@ def replay(
         False, "--low-priority", help="Run at low CPU priority (nice 10)."
     ),
     state_dir: Path | None = typer.Option(
-        None, "--state-dir", help="Checkpoints and rejects (default: nypd-replay under $PRESTACOP_HOME)."
+        None,
+        "--state-dir",
+        help="Checkpoints and rejects (default: nypd-replay under $PRESTACOP_HOME).",
     ),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
     atomic: bool = typer.Option(
