@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import typer
@@ -64,7 +65,10 @@ def demo(
     from prestacop.runtime.embedded import EmbeddedRuntimeError
 
     cfg = settings(tenant)
-    options = fleet_options(cfg.tenant, drones, rate, violation_ratio, review_ratio, seed)
+    options = replace(
+        fleet_options(cfg.tenant, drones, rate, violation_ratio, review_ratio, seed),
+        first_for_review=1,  # an alert within seconds of the console opening
+    )
 
     async def go(found: RuntimeUrls, stop: asyncio.Event) -> Board:
         foreground = headless if no_console or not out.is_terminal else live_counts
