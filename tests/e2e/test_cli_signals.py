@@ -138,9 +138,20 @@ def run_all(names: dict[str, list[str]], environ: dict) -> list[Run]:  # type: i
     ]
 
 
-def stop_all(runs: list[Run]) -> None:
+def kill_all(runs: list[Run]) -> None:
+    """Whatever happens to the test, no process of it is left running."""
     for run in runs:
-        run.stop()
+        if run.proc.poll() is None:
+            run.proc.kill()
+            run.proc.wait()
+
+
+def stop_all(runs: list[Run]) -> None:
+    try:
+        for run in runs:
+            run.stop()
+    finally:
+        kill_all(runs)
     print(" ".join(f"{r.name}/{r.sig.name}: {r.took:.2f}s" for r in runs))
     for run in runs:
         run.check()
@@ -154,10 +165,12 @@ def test_unreachable_server_is_waited_for_and_a_signal_stops_the_wait(
     names["console"] = ["console", "--officer", "jane"]
     names["demo"] = ["demo", "--no-console", "--drones", "2"]
     runs = run_all(names, env(tmp_path, closed, "postgresql://nobody@127.0.0.1:1/none"))
-    for run in runs:
-        wait_for(f"{run.name} to say it waits", lambda r=run: "waiting for it" in r.stderr)
-        assert "cannot reach NATS" in run.stderr or "cannot use PostgreSQL" in run.stderr
-    stop_all(runs)
+    try:
+        for run in runs:
+            wait_for(f"{run.name} to say it waits", lambda r=run: "waiting for it" in r.stderr)
+            assert "cannot reach NATS" in run.stderr or "cannot use PostgreSQL" in run.stderr
+    finally:
+        stop_all(runs)
 
 
 def test_a_signal_stops_a_working_and_a_reconnecting_service(
@@ -168,19 +181,24 @@ def test_a_signal_stops_a_working_and_a_reconnecting_service(
     names = services(shared_data / "nypd" / "fy2022_trunc_jernejvivod.csv")
     environ = env(tmp_path, own_nats.urls.nats_url, database_url)
     working = run_all(names, {**environ, "PRESTACOP_HOME": str(tmp_path / "working")})
-    for run in working:
-        wait_for(f"{run.name} to connect", lambda r=run: connected_to(r.proc.pid, port))
-    stop_all(working)
+    try:
+        for run in working:
+            wait_for(f"{run.name} to connect", lambda r=run: connected_to(r.proc.pid, port))
+    finally:
+        stop_all(working)
     names["project run"][-1] = "signals_again_{sig}"
     reconnecting = run_all(names, {**environ, "PRESTACOP_HOME": str(tmp_path / "reconnecting")})
-    for run in reconnecting:
-        wait_for(f"{run.name} to connect", lambda r=run: connected_to(r.proc.pid, port))
-    own_nats.kill_nats()
     try:
-        wait_for(
-            "the connections to drop",
-            lambda: not any(connected_to(r.proc.pid, port) for r in reconnecting),
-        )
-        stop_all(reconnecting)
+        for run in reconnecting:
+            wait_for(f"{run.name} to connect", lambda r=run: connected_to(r.proc.pid, port))
+        own_nats.kill_nats()
+        try:
+            wait_for(
+                "the connections to drop",
+                lambda: not any(connected_to(r.proc.pid, port) for r in reconnecting),
+            )
+        finally:
+            stop_all(reconnecting)
     finally:
+        kill_all(reconnecting)
         own_nats.restart_nats()
