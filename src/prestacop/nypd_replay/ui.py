@@ -8,11 +8,10 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import (
     BarColumn,
-    DownloadColumn,
     Progress,
     TaskID,
+    TaskProgressColumn,
     TextColumn,
-    TimeElapsedColumn,
     TimeRemainingColumn,
 )
 from rich.table import Table
@@ -25,14 +24,13 @@ from prestacop.nypd_replay.run import Report
 class ProgressListener:
     def __init__(self, console: Console, *, enabled: bool = True) -> None:
         self.console = console
+        # fits 80 columns: the bar, rows read, events acknowledged, rejects, time left
         self.progress = Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            DownloadColumn(),
-            TextColumn("{task.fields[rows]:,} rows · {task.fields[rate]:,.0f} rows/s"),
-            TextColumn("· {task.fields[events]:,} events acked"),
+            BarColumn(bar_width=12),
+            TaskProgressColumn(),
+            TextColumn("{task.fields[rows]:,} rows {task.fields[rate]:,.0f}/s"),
+            TextColumn("· {task.fields[events]:,} acked"),
             TextColumn("· [red]{task.fields[rejects]:,} rejected[/]"),
-            TimeElapsedColumn(),
             TimeRemainingColumn(),
             console=console,
             disable=not enabled,
