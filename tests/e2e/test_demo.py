@@ -107,3 +107,32 @@ def test_the_demo_starts_its_own_runtime_and_stops_it_on_exit(tmp_path: Path) ->
     assert not port_open(started[1])
     assert not (home / "runtime.json").exists()
     assert not list(home.rglob("postmaster.pid"))  # PostgreSQL shut down too
+
+
+async def test_the_demo_has_an_alert_for_the_console_within_seconds(
+    log: LogClient, nats_url: str, database_url: str, tenant: str, tmp_path: Path
+) -> None:
+    """With the demo's defaults, the first human-review alert follows the first drone report
+    within seconds, not after about 40 s."""
+    demo = await asyncio.create_subprocess_exec(
+        *DEMO[:-2],  # the demo's own defaults: 10 drones, 1 report/s each
+        "--tenant",
+        tenant,
+        env=env_for(tmp_path, NATS_URL=nats_url, DATABASE_URL=database_url),
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    try:
+
+        async def flying() -> bool:
+            positions = f"prestacop.{tenant}.drone.*.position"
+            return await count(log, subjects.DRONES.name, positions) > 0
+
+        async def alerted() -> bool:
+            return await count(log, subjects.ALERTS.name, f"prestacop.{tenant}.review.*") > 0
+
+        await wait_until(flying, timeout=30, what="the demo's drones to report")
+        await wait_until(alerted, timeout=8, what="a human-review alert")
+    finally:
+        demo.send_signal(signal.SIGINT)
+        await asyncio.wait_for(demo.wait(), 30)

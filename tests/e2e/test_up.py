@@ -50,6 +50,7 @@ def test_up_serves_nats_and_postgres_until_interrupted(tmp_path: Path) -> None:
         output, _ = proc.communicate(timeout=60)
     assert proc.returncode == 0, output
     assert "NATS_URL=nats://127.0.0.1:" in output
+    assert f"  DATABASE_URL={urls.database_url}\n" in output  # never wrapped for scripts
     assert not urls_file.exists()
     try:
         os.kill(urls.nats_pid, 0)

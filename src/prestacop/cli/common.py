@@ -1,26 +1,49 @@
-"""What every command shares: settings, server discovery, running a coroutine, errors."""
+"""What every command shares: settings, servers, running a coroutine or a service, errors.
+
+One place decides how a command behaves when the world is wrong: an unreachable server is
+one line naming it and what to do; a service waits for it with backoff instead; the first
+Ctrl-C, SIGTERM or SIGHUP stops a service within a second, at any moment.
+"""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine
+import logging
+import os
+import signal
+import sys
+import threading
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from prestacop.bootstrap import NoServerError, require_urls
 from prestacop.config import Settings
 from prestacop.runtime.embedded import RuntimeUrls
 
 T = TypeVar("T")
-err_console = Console(stderr=True)
-out = Console()
+log = logging.getLogger(__name__)
+# Lines that scripts read (URLs, JSON, tables) are never wrapped to the terminal's width.
+err_console = Console(stderr=True, soft_wrap=True)
+out = Console(soft_wrap=True)
+STOP_GRACE_S = 0.6
+"""After a stop signal, what a service has to finish its work in flight before it is cut."""
+RETRY_MAX_S = 8.0
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
-    err_console.print(f"[bold red]error:[/] {message}")
+    """One line on stderr (what, where, what to do), then exit with ``code``."""
+    err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False)
     raise typer.Exit(code)
+
+
+def say(message: str) -> None:
+    """A line for the operator on stderr (waiting, retrying, stopping)."""
+    err_console.print(f"[yellow]{escape(message)}[/]", highlight=False)
 
 
 def settings(tenant: str | None = None) -> Settings:
@@ -38,11 +61,109 @@ def urls(cfg: Settings, *, postgres: bool = False) -> RuntimeUrls:
 
 
 def run(coro: Coroutine[Any, Any, T]) -> T:
-    """Run a command's coroutine; Ctrl-C ends it quietly with the conventional exit code."""
+    """Run a one-shot command's coroutine; Ctrl-C ends it quietly (exit 130)."""
     try:
         return asyncio.run(coro)
     except KeyboardInterrupt:
         raise typer.Exit(130) from None
+
+
+def serve(
+    service: Callable[[asyncio.Event], Awaitable[T]],
+    *,
+    retry: bool = True,
+    grace_s: float = STOP_GRACE_S,
+) -> T | None:
+    """Run a long-running service until it ends or a signal stops it.
+
+    The first SIGINT/SIGTERM/SIGHUP sets the service's ``stop`` event; what does not end
+    within ``grace_s`` is cancelled, a second signal cancels at once. A server that
+    cannot be reached (at start or after a crash of the service) is waited for with
+    backoff, saying so. Returns the service's result, or None when stopped while waiting.
+    """
+    return asyncio.run(_serve(service, retry, grace_s))
+
+
+async def _serve(
+    service: Callable[[asyncio.Event], Awaitable[T]], retry: bool, grace_s: float
+) -> T | None:
+    from prestacop.bootstrap import UNREACHABLE
+
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    signals: list[int] = []
+
+    def on_signal(sig: int) -> None:
+        signals.append(sig)
+        stop.set()
+        if len(signals) == 1:
+            say(f"{signal.Signals(sig).name}: stopping")
+            loop.set_exception_handler(abandoned)
+            loop.call_later(grace_s, cut)
+            _last_resort()
+        else:
+            cut()
+
+    def abandoned(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        """Once stopping, acks that will never come are expected: not worth a traceback."""
+        if "never retrieved" in context.get("message", ""):
+            log.debug("after stop: %s", context.get("exception"))
+        else:
+            loop.default_exception_handler(context)
+
+    def cut() -> None:
+        """Cancel, and again while cleanup code (a drain on a dead connection) still waits."""
+        if not running.done():
+            running.cancel()
+            loop.call_later(0.3, cut)
+
+    for sig in STOP_SIGNALS:
+        try:
+            loop.add_signal_handler(sig, on_signal, sig)
+        except (NotImplementedError, RuntimeError, ValueError):  # not the main thread
+            pass
+    delay = 0.5
+    result: T | None = None
+    while not stop.is_set():
+        running = asyncio.ensure_future(service(stop))
+        try:
+            result = await running
+            break
+        except asyncio.CancelledError:
+            if not stop.is_set():
+                raise
+            break
+        except UNREACHABLE as err:
+            if stop.is_set():  # the server went while we stopped: nothing left to do
+                break
+            if not retry:
+                raise
+            say(f"{_one_line(err)}; waiting for it, retrying in {delay:g}s (Ctrl-C stops)")
+        try:
+            await asyncio.wait_for(stop.wait(), delay)
+        except TimeoutError:
+            delay = min(delay * 2, RETRY_MAX_S)
+    for sig in STOP_SIGNALS:
+        loop.remove_signal_handler(sig)
+    return result
+
+
+def _last_resort(after_s: float = 3.0) -> None:
+    """Should a thread (a blocking driver call) still hold the process after a stop signal,
+    leave anyway: a stop must never need ``kill -9``."""
+
+    def leave() -> None:
+        sys.stderr.write("stopped (forced: work in flight abandoned)\n")
+        sys.stderr.flush()
+        os._exit(130)
+
+    timer = threading.Timer(after_s, leave)
+    timer.daemon = True
+    timer.start()
+
+
+def _one_line(err: BaseException) -> str:
+    return " ".join(str(err).split()) or type(err).__name__
 
 
 TenantOption = typer.Option(

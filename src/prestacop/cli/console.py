@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from prestacop.cli.common import TenantOption, fail, settings, urls
+from prestacop.cli.common import TenantOption, fail, serve, settings, urls
 
 
 def register(app: typer.Typer) -> None:
@@ -22,9 +22,13 @@ def register(app: typer.Typer) -> None:
             "(default $PRESTACOP_CONTROL_CMD).",
         ),
     ) -> None:
-        """Watch, claim, take control of and resolve human-review alerts (keyboard: see footer)."""
-        from nats.errors import Error as NatsError
+        """Watch, claim, take control of and resolve human-review alerts.
 
+        Keys: up/down select an alert; c claim; t take control of its drone (runs
+        --control-cmd); r resolve (asks for the corrected code or no violation); u
+        release a claim; o open the image; q quit.
+        """
+        from prestacop import bootstrap
         from prestacop.alerts.ports import AlertLogUnavailable
         from prestacop.domain.subjects import SubjectError, check_token
 
@@ -34,19 +38,10 @@ def register(app: typer.Typer) -> None:
             fail(str(err), 2)
         cfg = settings(tenant)
         where = urls(cfg)
+        go = bootstrap.console(
+            where, cfg, officer, control_cmd=control_cmd, escalate_after_s=escalate_after
+        )
         try:
-            from prestacop.operator_tui.launch import run_console
-        except ImportError as err:
-            fail(f"the console needs the server extra (pip install 'prestacop[server]'): {err}")
-        try:
-            run_console(
-                where.nats_url,
-                cfg.tenant,
-                officer,
-                control_cmd=control_cmd,
-                escalate_after_s=escalate_after,
-            )
-        except (OSError, TimeoutError, NatsError) as err:
-            fail(f"cannot reach NATS at {where.nats_url}: {err}")
+            serve(go)
         except AlertLogUnavailable as err:
             fail(str(err))

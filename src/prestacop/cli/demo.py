@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import typer
 
-from prestacop.cli.common import TenantOption, fail, out, run, settings
+from prestacop.cli.common import TenantOption, fail, out, serve, settings
 from prestacop.cli.drones import (
     DronesOption,
     DurationOption,
@@ -59,24 +60,24 @@ def demo(
     import asyncio
 
     from prestacop.bootstrap import servers
-    from prestacop.cli.drones import stop_on_signals
     from prestacop.demo.runner import headless, live_counts, run_demo
     from prestacop.demo.services import services
     from prestacop.runtime.embedded import EmbeddedRuntimeError
 
     cfg = settings(tenant)
-    options = fleet_options(cfg.tenant, drones, rate, violation_ratio, review_ratio, seed)
+    options = replace(
+        fleet_options(cfg.tenant, drones, rate, violation_ratio, review_ratio, seed),
+        first_for_review=1,  # an alert within seconds of the console opening
+    )
 
-    async def go(found: RuntimeUrls) -> Board:
-        stop = asyncio.Event()
-        stop_on_signals(stop)
+    async def go(found: RuntimeUrls, stop: asyncio.Event) -> Board:
         foreground = headless if no_console or not out.is_terminal else live_counts
         if foreground is live_counts and not counts:
-            from prestacop.operator_tui.launch import run_console_async
+            from prestacop import bootstrap
 
             async def console(board: Board, stop: asyncio.Event) -> None:
                 # the officer quitting the console ends the demo
-                await run_console_async(found.nats_url, cfg.tenant, officer, stop=stop)
+                await bootstrap.console(found, cfg, officer)(stop)
 
             foreground = console
         return await run_demo(found, cfg, services(options), foreground, stop, duration=duration)
@@ -87,9 +88,12 @@ def demo(
                 f"PrestaCop demo: NATS {found.nats_url}, PostgreSQL {found.database_url}",
                 soft_wrap=True,
             )
-            board = run(go(found))
+            # the demo cancels its late services itself, and then sums up
+            board = serve(lambda stop: go(found, stop), grace_s=3.0)
     except EmbeddedRuntimeError as err:
         fail(str(err))
+    if board is None:
+        raise typer.Exit(130)
     out.print(board.line(), soft_wrap=True, markup=False, highlight=False)
     failed = [f"{name}: {s.error}" for name, s in board.services.items() if s.state == "failed"]
     if failed:

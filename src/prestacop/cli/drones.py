@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import signal
 from typing import TYPE_CHECKING
 
 import typer
 
-from prestacop.cli.common import TenantOption, fail, out, run, settings, urls
+from prestacop.cli.common import TenantOption, fail, out, say, serve, settings, urls
 
 if TYPE_CHECKING:
     from prestacop.simulator import SimulationOptions
@@ -58,12 +57,16 @@ def simulate(
     found = urls(cfg)
     options = fleet_options(cfg.tenant, drones, rate, violation_ratio, review_ratio, seed)
 
-    async def fly() -> Simulator:
+    timed: list[asyncio.TimerHandle] = []
+    flown: list[Simulator] = []
+
+    async def fly(stop: asyncio.Event) -> Simulator:
+        if duration is not None and not timed:  # the duration counts from the start, waits too
+            timed.append(asyncio.get_running_loop().call_later(duration, stop.set))
         log = await open_log(found.nats_url, "prestacop-simulate")
         try:
             sim = Simulator(log, options)
-            stop = asyncio.Event()
-            stop_on_signals(stop)
+            flown.append(sim)
             out.print(
                 f"{drones} drones over New York, tenant {cfg.tenant}: "
                 f"{drones * rate:g} positions/s (Ctrl-C stops)"
@@ -73,7 +76,11 @@ def simulate(
         finally:
             await log.close()
 
-    stats = run(fly()).stats
+    serve(fly)
+    if not flown:
+        say(f"stopped before NATS at {found.nats_url} could be reached")
+        raise typer.Exit(130)
+    stats = flown[-1].stats
     out.print(
         f"positions {stats.positions_acked}/{stats.positions_sent} acked, "
         f"violations {stats.violations_acked}/{stats.violations_sent} "
@@ -104,14 +111,3 @@ def fleet_options(
         )
     except ValueError as err:
         fail(str(err), 2)
-
-
-def stop_on_signals(stop: asyncio.Event) -> None:
-    """Ctrl-C / SIGTERM / a closed terminal (SIGHUP) end a run gracefully: what is in flight
-    is acked first, and servers the run started are stopped."""
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        try:
-            loop.add_signal_handler(sig, stop.set)
-        except (NotImplementedError, RuntimeError, ValueError):  # not the main thread
-            pass

@@ -9,16 +9,74 @@ from __future__ import annotations
 
 import logging
 import os
+from typing import Any
 
 import typer
+from typer.core import TyperArgument, TyperGroup, TyperOption
 
 from prestacop.cli import console, demo, drones, nypd, project, quarantine, runtime, security
+from prestacop.cli.common import err_console, fail
+
+
+class Commands(TyperGroup):
+    """Every command's errors end the same way: one line (what, where, what to do) and an
+    exit code; ``-v`` shows the traceback as well."""
+
+    def invoke(self, ctx: typer.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt:
+            raise typer.Exit(130) from None
+        except Exception as err:  # the one place that turns errors into lines
+            if type(err).__module__.startswith("typer"):  # usage errors, exits: typer's own
+                raise
+            if logging.getLogger().isEnabledFor(logging.DEBUG):
+                err_console.print_exception(show_locals=False)
+            fail(*explain(err))
+
+
+def _no_type_label(param: TyperOption | TyperArgument, ctx: typer.Context) -> str | None:
+    """Help shows an option's name, range and words, not its Python type (``<bool>``):
+    at 80 columns the type column cut option names and defaults."""
+    return param.metavar or None
+
+
+TyperOption.display_type_rich = _no_type_label  # type: ignore[method-assign]
+TyperArgument.display_type_rich = _no_type_label  # type: ignore[method-assign]
+
+
+def explain(err: Exception) -> tuple[str, int]:
+    """The line that tells the user what went wrong and what to do, and the exit code."""
+    from prestacop.bootstrap import UNREACHABLE, NatsUnreachable
+
+    if isinstance(err, NatsUnreachable):
+        return f"{err}: start `prestacop up`, or set NATS_URL to a running server", 3
+    if isinstance(err, UNREACHABLE):
+        return f"{_line(err)}: check the server is up, or fix DATABASE_URL / NATS_URL", 3
+    if isinstance(err, ModuleNotFoundError):
+        return (
+            f"this command needs the server extra (missing module {err.name}): "
+            "pip install 'prestacop[server]'",
+            2,
+        )
+    if type(err).__module__.startswith("psycopg"):
+        return f"PostgreSQL: {_line(err)}", 3
+    if isinstance(err, OSError) and err.filename:
+        return f"{err.filename}: {err.strerror or _line(err)}", 2
+    return f"{type(err).__name__}: {_line(err)} (run with -v for the traceback)", 1
+
+
+def _line(err: BaseException) -> str:
+    return " ".join(str(err).split()) or type(err).__name__
+
 
 app = typer.Typer(
     name="prestacop",
+    cls=Commands,
     help="PrestaCop: drones' event log, read models, officers' console and NYPD replay.",
     no_args_is_help=True,
-    pretty_exceptions_show_locals=False,
+    pretty_exceptions_enable=False,
+    context_settings={"max_content_width": 100},
 )
 runtime.register(app)
 drones.register(app)
@@ -30,8 +88,21 @@ app.add_typer(nypd.app, name="nypd")
 app.add_typer(project.app, name="project")
 
 
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        typer.echo(f"prestacop {version('prestacop')}")
+        raise typer.Exit()
+
+
 @app.callback()
-def main(verbose: bool = typer.Option(False, "--verbose", "-v", help="Log more.")) -> None:
+def main(
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Log more; tracebacks on errors."),
+    _: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
     logging.basicConfig(
         level=logging.DEBUG if verbose else os.environ.get("PRESTACOP_LOG", "WARNING"),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

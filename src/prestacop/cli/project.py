@@ -6,9 +6,11 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from prestacop.cli.common import fail, out, run, settings, urls
+from prestacop.cli.common import err_console, fail, out, run, serve, settings, urls
 
 if TYPE_CHECKING:
+    from rich.progress import TaskID
+
     from prestacop.projections.worker import Worker
 
 app = typer.Typer(
@@ -42,31 +44,16 @@ def run_(
     namespace: str = NamespaceOption,
 ) -> None:
     """Keep views up to date from the log until Ctrl-C (exactly once, resumes where it was)."""
-    import asyncio
-
-    from prestacop.cli.drones import stop_on_signals
-    from prestacop.projections.runner import run_projections
+    from prestacop import bootstrap
 
     _check(names or None, custom)
     found = urls(settings(), postgres=True)
-
-    async def go() -> None:
-        stop = asyncio.Event()
-        stop_on_signals(stop)
-        await run_projections(
-            found.nats_url,
-            found.database_url or "",
-            stop,
-            names or None,
-            custom,
-            namespace=namespace,
-        )
 
     out.print(
         f"projecting {', '.join(names or ['all built-in views'])}"
         f"{' + ' + ', '.join(custom) if custom else ''}; Ctrl-C to stop"
     )
-    run(go())
+    serve(bootstrap.projections(found, names or None, custom, namespace=namespace))
 
 
 @app.command()
@@ -76,40 +63,61 @@ def rebuild(
     namespace: str = NamespaceOption,
 ) -> None:
     """Replay the whole log into fresh tables beside the live ones; swap when caught up."""
-    import time
-
-    from prestacop.projections.rebuild import rebuild_projections
+    from prestacop import bootstrap
 
     chosen = names or ([] if custom else None)
     _check(chosen, custom)
     found = urls(settings(), postgres=True)
-    last = [0.0]
-
-    def progress(workers: list[Worker], heads: dict[str, int]) -> None:
-        if time.monotonic() - last[0] < 1.0:
-            return
-        last[0] = time.monotonic()
-        out.print(
-            "  ".join(
-                f"{w.build.name}: {w.applied} events, lag {w.lag(heads)}, {w.rate:,.0f}/s"
-                + (" [swapped]" if w.swapped.is_set() else "")
-                for w in workers
-            ),
-            highlight=False,
+    with RebuildProgress() as bar:
+        schemas = run(
+            bootstrap.rebuild(found, chosen, custom, namespace=namespace, on_progress=bar.update)
         )
-
-    schemas = run(
-        rebuild_projections(
-            found.nats_url,
-            found.database_url or "",
-            chosen,
-            custom,
-            namespace=namespace,
-            on_progress=progress,
-        )
-    )
     for schema in schemas:
         out.print(f"swapped in {schema}")
+
+
+class RebuildProgress:
+    """One bar per view: events replayed against the log's head, rate and time left."""
+
+    def __init__(self) -> None:
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TaskProgressColumn,
+            TextColumn,
+            TimeRemainingColumn,
+        )
+
+        self.progress = Progress(
+            TextColumn("{task.description:<12}"),
+            BarColumn(bar_width=None),
+            TaskProgressColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[rate]:>8,.0f}/s"),
+            TimeRemainingColumn(),
+            console=err_console,
+            expand=True,
+        )
+        self.tasks: dict[str, TaskID] = {}
+
+    def __enter__(self) -> RebuildProgress:
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.stop()
+
+    def update(self, workers: list[Worker], heads: dict[str, int]) -> None:
+        for w in workers:
+            done = sum(min(heads.get(s, 0), w.committed.get(s, 0)) for s in w.streams)
+            total = done + w.lag(heads)
+            name = w.build.name + (" ✓" if w.swapped.is_set() else "")
+            if w.build.name not in self.tasks:
+                self.tasks[w.build.name] = self.progress.add_task(name, total=total, rate=0.0)
+            self.progress.update(
+                self.tasks[w.build.name], description=name, completed=done, total=total, rate=w.rate
+            )
 
 
 @app.command()
@@ -117,14 +125,15 @@ def status(custom: list[str] = CustomOption, namespace: str = NamespaceOption) -
     """Each projection: position, the log's head, lag in events and seconds, events/s, errors."""
     from rich.table import Table
 
-    from prestacop.adapters.nats_connection import connect
     from prestacop.adapters.postgres_projections import ProjectionStore
+    from prestacop.bootstrap import check_database, connect
     from prestacop.projections.catalog import select
     from prestacop.projections.status import collect
 
     _check([], custom)
     found = urls(settings(), postgres=True)
     projections, _ = select(None, custom)
+    check_database(found.database_url or "")
 
     async def go():  # type: ignore[no-untyped-def]
         nc = await connect(found.nats_url, "prestacop-status")

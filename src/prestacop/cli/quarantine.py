@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
-import signal
-
 import typer
 
-from prestacop.cli.common import TenantOption, out, run, settings, urls
+from prestacop.cli.common import TenantOption, out, run, serve, settings, urls
 
 gate_app = typer.Typer(help="The validation gate: sets invalid live messages aside.")
 
@@ -20,33 +17,26 @@ def register(app: typer.Typer) -> None:
 @gate_app.command("run")
 def gate_run() -> None:
     """Check every live message once; quarantine the invalid ones with their reason."""
-    from prestacop.gate.service import GateCounters, run_gate
+    from prestacop import bootstrap
+    from prestacop.gate.service import GateCounters
 
     found = urls(settings())
     counters = GateCounters()
-
-    async def go() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        out.print(f"gate running on {found.nats_url} (Ctrl-C stops)")
-        await run_gate(found.nats_url, stop, counters=counters)
-
-    run(go())
+    out.print(f"gate running on {found.nats_url} (Ctrl-C stops)")
+    serve(bootstrap.gate(found, counters))
     out.print(f"checked {counters.checked}, quarantined {dict(counters.quarantined)}")
 
 
 def rejected(
     tenant: str | None = TenantOption,
-    limit: int = typer.Option(20, help="Show the last N records."),
+    limit: int = typer.Option(20, min=1, help="Show the last N records."),
     reason: str | None = typer.Option(None, help="Only this reason (e.g. invalid_field)."),
     json_out: bool = typer.Option(False, "--json", help="One JSON record per line."),
 ) -> None:
     """List the messages set aside by validation: where they are in the log and why."""
     from rich.table import Table
 
-    from prestacop.adapters.nats_connection import connect
+    from prestacop.bootstrap import connect
     from prestacop.gate.records import encoder
     from prestacop.gate.service import read_quarantine
 

@@ -2,36 +2,53 @@
 
 from __future__ import annotations
 
+import json
+import os
 import signal
 import threading
+import time
 
 import typer
 
-from prestacop.cli.common import fail, out, run, settings, urls
+from prestacop.cli.common import fail, out, run, say, settings, urls
 
 
 def register(app: typer.Typer) -> None:
     app.command()(up)
+    app.command()(down)
     app.command()(setup)
 
 
-def up() -> None:
+def up(
+    nats_port: int | None = typer.Option(
+        None,
+        "--nats-port",
+        min=1,
+        max=65535,
+        help="NATS port (default: the one this home used before, else a free one).",
+    ),
+    json_out: bool = typer.Option(False, "--json", help="Print the URLs as one JSON document."),
+) -> None:
     """Start the embedded runtime (nats-server with JetStream + PostgreSQL) until Ctrl-C.
 
     Data lives under $PRESTACOP_HOME (default ~/.prestacop). Other commands in other
-    terminals find these servers by themselves.
+    terminals find these servers by themselves; the addresses stay the same across
+    restarts, so running clients reconnect. `prestacop down` stops it from elsewhere.
     """
     from prestacop.bootstrap import find_urls
-    from prestacop.runtime.embedded import EmbeddedRuntime, EmbeddedRuntimeError
+    from prestacop.runtime.embedded import EmbeddedRuntime, EmbeddedRuntimeError, RuntimeUrls
 
     cfg = settings()
+    if (live := RuntimeUrls.load_live(cfg.home / "runtime.json")) is not None:
+        fail(f"a runtime already runs in {cfg.home} (NATS {live.nats_url}): `prestacop down`")
     if (found := find_urls(cfg)) is not None:
-        fail(f"servers already given or running: NATS {found.nats_url}, DB {found.database_url}")
-    runtime = EmbeddedRuntime(cfg.home)
+        fail(f"NATS_URL is set ({found.nats_url}): unset it to start the embedded runtime", 2)
+    runtime = EmbeddedRuntime(cfg.home, nats_port=nats_port)
     try:
         started = runtime.start()
     except EmbeddedRuntimeError as err:
-        fail(str(err))
+        runtime.stop()
+        fail(f"{err} (another port: --nats-port)")
     try:
         from prestacop.bootstrap import open_log
 
@@ -40,10 +57,14 @@ def up() -> None:
             await client.close()
 
         run(topology())
-        out.print(f"[bold green]PrestaCop runtime up[/] (data in {cfg.home})")
-        out.print(f"  NATS_URL={started.nats_url}")
-        out.print(f"  DATABASE_URL={started.database_url}")
-        out.print("Ctrl-C stops both servers.")
+        if json_out:
+            doc = {"nats_url": started.nats_url, "database_url": started.database_url}
+            print(json.dumps({**doc, "home": str(cfg.home)}), flush=True)
+        else:
+            out.print(f"[bold green]PrestaCop runtime up[/] (data in {cfg.home})")
+            out.print(f"  NATS_URL={started.nats_url}", markup=False, highlight=False)
+            out.print(f"  DATABASE_URL={started.database_url}", markup=False, highlight=False)
+            out.print("Ctrl-C (or `prestacop down`) stops both servers.")
         stop = threading.Event()
         # Ctrl-C, SIGTERM or a closed terminal stop both servers. SIGINT is set explicitly:
         # a shell starting us in the background may have set it to be ignored.
@@ -52,7 +73,48 @@ def up() -> None:
         stop.wait()
     finally:
         runtime.stop()
-        out.print("stopped.")
+        if not json_out:
+            out.print("stopped.")
+
+
+def down(
+    timeout: float = typer.Option(30.0, "--timeout", min=1, help="Seconds to wait for the stop."),
+) -> None:
+    """Stop the runtime of `prestacop up` (or what a killed one left running).
+
+    Looks in $PRESTACOP_HOME: the `up` process, else its nats-server and PostgreSQL.
+    """
+    from prestacop.runtime.embedded import RuntimeUrls, stop_postgres
+
+    home = settings().home
+    live = RuntimeUrls.load_live(home / "runtime.json")
+    stopped = []
+    if live is not None and live.owner_pid and _alive(live.owner_pid):
+        os.kill(live.owner_pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while _alive(live.owner_pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if _alive(live.owner_pid):
+            fail(f"`prestacop up` (pid {live.owner_pid}) did not stop within {timeout:g}s")
+        stopped.append(f"prestacop up (pid {live.owner_pid})")
+    elif live is not None and _alive(live.nats_pid):  # its owner was killed
+        os.kill(live.nats_pid, signal.SIGTERM)
+        stopped.append(f"nats-server (pid {live.nats_pid})")
+    if stop_postgres(home):
+        stopped.append("a PostgreSQL left running")
+    (home / "runtime.json").unlink(missing_ok=True)
+    say(f"stopped {' and '.join(stopped)}" if stopped else f"nothing runs in {home}")
+
+
+def _alive(pid: int) -> bool:
+    """Running (a zombie, ended but not yet reaped by its parent, is not)."""
+    try:
+        os.kill(pid, 0)
+        return ") Z " not in open(f"/proc/{pid}/stat").read()
+    except FileNotFoundError:
+        return True  # no /proc here: the signal answered
+    except OSError:
+        return False
 
 
 def setup() -> None:

@@ -20,7 +20,7 @@ from prestacop.demo.services import Service
 from prestacop.runtime.embedded import RuntimeUrls
 
 Foreground = Callable[[Board, asyncio.Event], Awaitable[None]]
-STOP_GRACE_S = 15.0
+STOP_GRACE_S = 0.5
 
 
 async def wait_or_stop(stop: asyncio.Event, seconds: float) -> None:

@@ -73,10 +73,11 @@ class GateService:
         self.counters: GateCounters | None = None
 
     async def run(self, urls: RuntimeUrls, settings: Settings, stop: asyncio.Event) -> None:
-        from prestacop.gate.service import GateCounters, run_gate
+        from prestacop import bootstrap
+        from prestacop.gate.service import GateCounters
 
         self.counters = GateCounters()
-        await run_gate(urls.nats_url, stop, counters=self.counters)
+        await bootstrap.gate(urls, self.counters)(stop)
 
     def status(self) -> str:
         c = self.counters
@@ -92,7 +93,7 @@ class ProjectionsService:
         self.summary = "starting"
 
     async def run(self, urls: RuntimeUrls, settings: Settings, stop: asyncio.Event) -> None:
-        from prestacop.projections.runner import run_projections
+        from prestacop import bootstrap
 
         def progress(workers: list, heads: dict[str, int]) -> None:  # type: ignore[type-arg]
             lag = max((w.lag(heads) for w in workers), default=0)
@@ -101,7 +102,7 @@ class ProjectionsService:
                 f", {dead} dead letters" if dead else ""
             )
 
-        await run_projections(urls.nats_url, urls.database_url or "", stop, on_progress=progress)
+        await bootstrap.projections(urls, on_progress=progress)(stop)
 
     def status(self) -> str:
         return self.summary

@@ -92,6 +92,8 @@ def produce(
             yield from _json_frames(src, tenant, start or Position(), batch_rows, clock, strict)
         else:
             yield from _csv_frames(src, tenant, start, batch_rows, clock, strict)
+    except csv.Error as err:  # only the header is read whole: rows are rejected one by one
+        yield Failed(f"{src.name}: line 1: not a CSV ticket file ({err})")
     except (UnknownLayout, ValueError, EOFError, OSError) as err:
         yield Failed(f"{src.name}: {err}")
     finally:

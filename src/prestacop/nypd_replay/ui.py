@@ -5,13 +5,13 @@ from __future__ import annotations
 from types import TracebackType
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
-    DownloadColumn,
     Progress,
     TaskID,
+    TaskProgressColumn,
     TextColumn,
-    TimeElapsedColumn,
     TimeRemainingColumn,
 )
 from rich.table import Table
@@ -24,13 +24,13 @@ from prestacop.nypd_replay.run import Report
 class ProgressListener:
     def __init__(self, console: Console, *, enabled: bool = True) -> None:
         self.console = console
+        # fits 80 columns: the bar, rows read, events acknowledged, rejects, time left
         self.progress = Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            DownloadColumn(),
-            TextColumn("{task.fields[rows]:,} rows · {task.fields[rate]:,.0f} rows/s"),
+            BarColumn(bar_width=12),
+            TaskProgressColumn(),
+            TextColumn("{task.fields[rows]:,} rows {task.fields[rate]:,.0f}/s"),
+            TextColumn("· {task.fields[events]:,} acked"),
             TextColumn("· [red]{task.fields[rejects]:,} rejected[/]"),
-            TimeElapsedColumn(),
             TimeRemainingColumn(),
             console=console,
             disable=not enabled,
@@ -52,7 +52,7 @@ class ProgressListener:
         where = f" (resuming after line {resumed.line:,})" if resumed else ""
         self.console.print(f"[bold]{name}[/]: {layout}{where}")
         self.task = self.progress.add_task(
-            name.rsplit("/", 1)[-1][:30], total=total, rows=0, rate=0.0, rejects=0
+            name.rsplit("/", 1)[-1][:30], total=total, rows=0, rate=0.0, rejects=0, events=0
         )
         self._rows0 = -1
 
@@ -68,11 +68,16 @@ class ProgressListener:
         if not progress and task.total:
             kwargs = {"completed": task.total}
         self.progress.update(
-            self.task, rows=counters.rows_read, rate=rate, rejects=counters.rejected, **kwargs
+            self.task,
+            rows=counters.rows_read,
+            rate=rate,
+            rejects=counters.rejected,
+            events=counters.events + counters.duplicates + counters.found_in_log,
+            **kwargs,
         )
 
     def status(self, message: str) -> None:
-        self.console.print(f"[yellow]{message}[/]")
+        self.console.print(f"[yellow]{escape(message)}[/]")
 
 
 def print_summary(console: Console, report: Report) -> None:

@@ -109,8 +109,12 @@ async def frames_from_process(
                 proc.kill()
             except ProcessLookupError:
                 pass
+        await stdout.read()  # to the end: the pipe closed, the transport closes with the loop
         await proc.wait()
 
 
 if __name__ == "__main__":
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the publishing side stops us, quietly
     sys.exit(main(sys.argv[1:]))

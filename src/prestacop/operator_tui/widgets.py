@@ -19,10 +19,10 @@ from prestacop.domain.events import PositionReported, ViolationReported
 COLUMNS = (
     ("age", "Age", 6),
     ("drone", "Drone", 10),
-    ("place", "Place", 24),
+    ("place", "Place", 20),
     ("plate", "Plate", 8),
     ("conf", "Conf", 4),
-    ("holder", "Holder", 10),
+    ("holder", "Holder", 14),  # "demo-officer" whole
 )
 STATUS_LABEL = {
     "open": ("OPEN", "bold red"),

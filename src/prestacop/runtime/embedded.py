@@ -30,6 +30,8 @@ class RuntimeUrls:
     nats_url: str
     database_url: str | None
     nats_pid: int
+    owner_pid: int = 0
+    """The process that started the servers (``prestacop up``): ``prestacop down`` stops it."""
 
     def save(self, path: Path) -> None:
         path.write_text(json.dumps(asdict(self)))
@@ -91,6 +93,36 @@ def wait_for_port(
     raise EmbeddedRuntimeError(f"nats-server did not listen on port {port} within {deadline_s}s")
 
 
+def keep_runtime_files_in(home: Path) -> None:
+    """pgserver keeps a lock and a socket folder in the user's runtime dir, which platformdirs
+    falls back to /tmp/runtime-<uid> for (with a warning) when XDG_RUNTIME_DIR is unset.
+    Must run before pgserver is imported."""
+    if not os.environ.get("XDG_RUNTIME_DIR"):
+        run = home / "run"
+        run.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.environ["XDG_RUNTIME_DIR"] = str(run)
+
+
+def stop_postgres(home: Path, timeout_s: float = 15.0) -> bool:
+    """Stop the PostgreSQL serving ``home``'s data, if one runs (fast shutdown). True if one did."""
+    try:
+        pid = int((home / "postgres" / "postmaster.pid").read_text().split()[0])
+        if b"postgres" not in Path(f"/proc/{pid}/cmdline").read_bytes():
+            return False  # a stale pid file: the pid now belongs to someone else
+        os.kill(pid, signal.SIGINT)
+    except (OSError, ValueError, IndexError):
+        return False
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except OSError:
+            return True
+        time.sleep(0.05)
+    os.kill(pid, signal.SIGKILL)
+    return True
+
+
 class EmbeddedRuntime:
     """Starts nats-server and PostgreSQL in ``home``; stops them on exit."""
 
@@ -120,12 +152,28 @@ class EmbeddedRuntime:
         nats_url = self._start_nats()
         database_url = self._start_postgres() if self.postgres else None
         assert self._nats is not None
-        self.urls = RuntimeUrls(nats_url, database_url, self._nats.pid)
+        self.urls = RuntimeUrls(nats_url, database_url, self._nats.pid, os.getpid())
         self.urls.save(self.urls_file)
         return self.urls
 
+    @property
+    def ports_file(self) -> Path:
+        return self.home / "ports.json"
+
+    def _port(self) -> int:
+        """The port given, else the one this home used before, else a free one, remembered:
+        clients of a restarted runtime find it where it was and reconnect by themselves."""
+        try:
+            remembered = int(json.loads(self.ports_file.read_text())["nats"])
+        except (OSError, ValueError, KeyError, TypeError):
+            remembered = None
+        port = self.nats_port or remembered or free_port()
+        if port != remembered:
+            self.ports_file.write_text(json.dumps({"nats": port}))
+        return port
+
     def _start_nats(self) -> str:
-        port = self.nats_port or free_port()
+        port = self._port()
         server_name = f"prestacop-embedded-{secrets.token_hex(4)}"
         store = self.home / "nats"
         store.mkdir(exist_ok=True)
@@ -151,12 +199,14 @@ class EmbeddedRuntime:
         return f"nats://127.0.0.1:{port}"
 
     def _start_postgres(self) -> str:
+        keep_runtime_files_in(self.home)
         try:
             import pgserver  # type: ignore[import-untyped]
         except ImportError as err:
             raise EmbeddedRuntimeError(
                 "pgserver not installed: `pip install 'prestacop[embedded]'`"
             ) from err
+        stop_postgres(self.home)  # one left by a killed runtime would never be stopped
         self._pg = pgserver.get_server(self.home / "postgres", cleanup_mode="stop")
         return str(self._pg.get_uri())
 
@@ -164,6 +214,7 @@ class EmbeddedRuntime:
         if self._pg is not None:
             self._pg.cleanup()
             self._pg = None
+            stop_postgres(self.home)  # pgserver leaves it running if it counts other users
         if self._nats is not None and self._nats.poll() is None:
             self._nats.send_signal(signal.SIGTERM)
             try:

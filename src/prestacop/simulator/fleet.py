@@ -40,6 +40,8 @@ class SimulationOptions:
     tenant: str = "nypd"
     drone_prefix: str = "sim"
     max_violations_in_flight: int = 32
+    first_for_review: int = 0
+    """The first N violations go to human review (the demo: the console has an alert at once)."""
 
     def __post_init__(self) -> None:
         if self.drones < 1:
@@ -83,6 +85,7 @@ class Simulator:
     ) -> None:
         self.options = options
         self.stats = SimulatorStats()
+        self._sighted = 0
         self._log = log
         self._rng = random.Random(options.seed)
         width = max(3, len(str(options.drones - 1)))
@@ -142,10 +145,12 @@ class Simulator:
         assert isinstance(fut, asyncio.Future)
         fut.add_done_callback(self._on_position)
         if reading.mode == "patrol" and self._rng.random() < self.options.violation_ratio:
+            self._sighted += 1
+            early = self._sighted <= self.options.first_for_review
             sighting = sight(  # drawn here, in tick order: the seed replays it
                 self._rng,
                 reading,
-                review_ratio=self.options.review_ratio,
+                review_ratio=1.0 if early else self.options.review_ratio,
                 now=datetime.now(UTC),
                 new_id=new_id,
             )
@@ -155,8 +160,10 @@ class Simulator:
             task.add_done_callback(self._violations.discard)
 
     def _on_position(self, fut: asyncio.Future[PubAck]) -> None:
-        if fut.cancelled() or fut.exception() is not None:
-            self._failed(fut.exception() or asyncio.CancelledError())
+        if fut.cancelled():  # exception() of a cancelled future raises
+            self._failed(asyncio.CancelledError("the run stopped before the ack"))
+        elif (err := fut.exception()) is not None:
+            self._failed(err)
         else:
             self.stats.positions_acked += 1
 

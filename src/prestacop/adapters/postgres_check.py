@@ -1,0 +1,35 @@
+"""Checking a PostgreSQL URL before a command relies on it, with the server's own words."""
+
+from __future__ import annotations
+
+import re
+
+
+class DatabaseUnreachable(ConnectionError):
+    """PostgreSQL refused us or cannot be reached: the cause is the server's (or libpq's)."""
+
+    def __init__(self, url: str, cause: str) -> None:
+        super().__init__(f"cannot use PostgreSQL at {redact(url)} ({cause})")
+
+
+def redact(url: str) -> str:
+    """The URL without its password (never print a secret)."""
+    return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)
+
+
+def check_database(url: str, timeout_s: float = 5.0) -> None:
+    """Connect once: a wrong URL, user, password or database is said now, in one line,
+    instead of a pool retrying "couldn't get a connection" forever."""
+    import psycopg
+
+    try:
+        psycopg.connect(url, connect_timeout=max(1, round(timeout_s))).close()
+    except psycopg.ProgrammingError as err:  # not a URL libpq understands
+        raise DatabaseUnreachable(url, f"not a PostgreSQL URL: {_first_line(err)}") from err
+    except psycopg.OperationalError as err:
+        raise DatabaseUnreachable(url, _first_line(err)) from err
+
+
+def _first_line(err: BaseException) -> str:
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    return "; ".join(lines[:2]) or type(err).__name__

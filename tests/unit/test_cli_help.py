@@ -1,0 +1,73 @@
+"""Help readable at 80 columns, ``--version``, and output for scripts never wrapped."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+from typer.testing import CliRunner
+
+from prestacop.cli.main import app
+
+runner = CliRunner()
+COMMANDS = [
+    [],
+    ["up"],
+    ["down"],
+    ["simulate"],
+    ["demo"],
+    ["console"],
+    ["rejected"],
+    ["gate", "run"],
+    ["nypd", "replay"],
+    ["project", "run"],
+    ["project", "rebuild"],
+    ["project", "status"],
+]
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=lambda c: " ".join(c) or "prestacop")
+def test_help_fits_80_columns_without_python_types(command: list[str]) -> None:
+    result = runner.invoke(app, [*command, "--help"], env={"COLUMNS": "80"}, terminal_width=80)
+    assert result.exit_code == 0, result.output
+    assert max(len(line) for line in result.output.splitlines()) <= 80
+    assert not re.search(r"<(bool|str|int|float|path)[^>]*>", result.output), result.output
+
+
+def test_replay_help_shows_whole_option_names() -> None:
+    result = runner.invoke(app, ["nypd", "replay", "--help"], terminal_width=80)
+    for name in ("--per-message-acks", "--single-process", "--max-rate", "--state-dir"):
+        assert name in result.output
+
+
+def test_console_help_lists_its_keys() -> None:
+    result = runner.invoke(app, ["console", "--help"], terminal_width=80)
+    text = " ".join(result.output.split())
+    keys = ("c claim", "t take control", "r resolve", "u release", "o open the image", "q quit")
+    for key in keys:
+        assert key in text, text
+
+
+def test_version() -> None:
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0
+    assert re.fullmatch(r"prestacop \d+\.\d+\S*\n", result.output)
+
+
+def test_errors_are_not_wrapped_or_styled_for_scripts(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A long URL in an error stays on one line when stderr is a pipe."""
+    long_url = "nats://" + "a" * 120 + ".invalid:4222"
+    env = {**os.environ, "NATS_URL": long_url, "PRESTACOP_HOME": str(tmp_path)}
+    result = subprocess.run(
+        [sys.executable, "-m", "prestacop.cli", "setup"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 3
+    [line] = result.stderr.splitlines()
+    assert long_url in line and "\x1b[" not in line
