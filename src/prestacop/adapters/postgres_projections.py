@@ -48,6 +48,7 @@ def datastore(database_url: str, schema: str, pool_size: int = 1) -> PostgresDat
         pool_size=pool_size,
         max_overflow=1,
         connect_timeout=10.0,
+        pre_ping=True,  # a pooled connection is checked before use: PostgreSQL may have restarted
     )
 
 
