@@ -8,6 +8,8 @@ from collections.abc import Awaitable, Callable
 import nats
 from nats.aio.client import Client
 
+from prestacop.adapters.server_version import ServerTooOld, check_server
+
 log = logging.getLogger(__name__)
 
 StatusCallback = Callable[[str], Awaitable[None] | None]
@@ -63,5 +65,10 @@ async def connect(
         **options,  # type: ignore[arg-type]
     )
     opened.append(nc)
+    try:
+        check_server(nc)
+    except ServerTooOld:
+        await nc.close()
+        raise
     await notify("connected")
     return nc
