@@ -28,7 +28,7 @@ from prestacop.adapters.postgres_projections import Build, ProjectionStore
 from prestacop.adapters.postgres_tracking import PositionMoved, Retired
 from prestacop.projections.api import Projection
 from prestacop.projections.decoding import decode_chunk, timestamp
-from prestacop.projections.watchdog import Watchdog
+from prestacop.projections.watchdog import RUNNER_ID, Watchdog
 from prestacop.projections.worker import Worker
 
 log = logging.getLogger(__name__)
@@ -202,7 +202,7 @@ class Runner:
                 await asyncio.sleep(self.options.check_every)
                 continue
             self.heads = heads
-            watchdog.check(self.workers, heads)
+            await watchdog.tick(self.store, self.workers, heads)
             for reader in self.readers:
                 if await reader.nudge(heads.get(reader.stream, 0)):
                     log.warning(
@@ -258,5 +258,7 @@ async def run_projections(
         runner = Runner(nc.jetstream(), store, Plan(projections, sources), options, on_progress)
         await runner.run(stop)
     finally:
+        with contextlib.suppress(Exception):  # PostgreSQL away: the heartbeat expires anyway
+            await asyncio.to_thread(store.forget_runner, RUNNER_ID)
         await asyncio.to_thread(store.close)
         await nc.drain()
