@@ -442,3 +442,35 @@ def test_run_refuses_an_unknown_view_with_the_list_of_built_ins():
     result = CliRunner().invoke(app, ["project", "run", "violatoins"])
     assert result.exit_code == 2
     assert "no built-in projection 'violatoins'" in result.output
+
+
+async def test_status_json_shows_lag_while_behind_and_whether_a_runner_is_alive(
+    log, nats_url, database_url, tenant, ns, store
+):
+    import json
+
+    from typer.testing import CliRunner
+
+    from prestacop.cli.main import app
+
+    def status() -> dict:
+        result = CliRunner().invoke(
+            app,
+            ["project", "status", "--namespace", ns, "--json"],
+            env={"NATS_URL": nats_url, "DATABASE_URL": database_url},
+        )
+        assert result.exit_code == 0, result.output
+        return json.loads(result.output)
+
+    acks = await publish_events(log, tenant, [violation(f"{tenant}-v1", 21)])
+    async with projecting(nats_url, database_url, ns, ["violations"]):
+        await wait_until(lambda: caught_up(store, acks, "violations"), timeout=20, what="caught up")
+        running = await asyncio.to_thread(status)
+    assert running["runner_alive"]
+    await publish_events(log, tenant, [violation(f"{tenant}-v2", 21, minutes=1)])
+    stopped = await asyncio.to_thread(status)
+    (build,) = [b for b in stopped["builds"] if b["name"] == "violations"]
+    assert not stopped["runner_alive"]
+    assert build["lag_events"] >= 1
+    assert build["lag_seconds"] > 0
+    assert build["events_per_s"] == 0

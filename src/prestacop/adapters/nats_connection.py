@@ -9,6 +9,8 @@ from collections.abc import Awaitable, Callable
 
 from nats.aio.client import Client
 
+from prestacop.adapters.server_version import ServerTooOld, check_server
+
 log = logging.getLogger(__name__)
 
 StatusCallback = Callable[[str], Awaitable[None] | None]
@@ -105,5 +107,10 @@ async def connect(
     if attempt.cancelled() or attempt.exception() is not None:
         raise NatsUnreachable(url, failed[0] if failed else attempt.exception())
     opened.append(nc)
+    try:
+        check_server(nc)
+    except ServerTooOld:
+        await nc.close()
+        raise
     await notify("connected")
     return nc

@@ -48,6 +48,7 @@ def datastore(database_url: str, schema: str, pool_size: int = 1) -> PostgresDat
         pool_size=pool_size,
         max_overflow=1,
         connect_timeout=10.0,
+        pre_ping=True,  # a pooled connection is checked before use: PostgreSQL may have restarted
     )
 
 
@@ -82,10 +83,47 @@ class ProjectionStore:
             cur.execute(sql.SQL("CREATE SEQUENCE IF NOT EXISTS {}.build_numbers").format(self._m))
             cur.execute(
                 sql.SQL(
+                    "CREATE TABLE IF NOT EXISTS {}.heartbeats (runner text PRIMARY KEY,"
+                    " beat_at timestamptz NOT NULL)"
+                ).format(self._m)
+            )
+            cur.execute(
+                sql.SQL(
                     "CREATE TABLE IF NOT EXISTS {}.live (name text PRIMARY KEY,"
                     " schema text NOT NULL REFERENCES {}.builds)"
                 ).format(self._m, self._m)
             )
+
+    def heartbeat(self, runner: str) -> None:
+        """A running runner says so every few seconds (``project status`` reads it)."""
+        with self._ds.transaction(commit=True) as cur:
+            cur.execute(
+                sql.SQL(
+                    "INSERT INTO {}.heartbeats (runner, beat_at) VALUES (%s, now())"
+                    " ON CONFLICT (runner) DO UPDATE SET beat_at = excluded.beat_at"
+                ).format(self._m),
+                (runner,),
+            )
+
+    def forget_runner(self, runner: str) -> None:
+        """A runner stopping cleanly is at once no longer alive."""
+        with self._ds.transaction(commit=True) as cur:
+            cur.execute(
+                sql.SQL("DELETE FROM {}.heartbeats WHERE runner = %s").format(self._m), (runner,)
+            )
+
+    def runners_alive(self, within_s: float) -> list[str]:
+        """The runners whose last heartbeat is at most ``within_s`` seconds old."""
+        rows = self.query(
+            sql.SQL(
+                "SELECT runner FROM {}.heartbeats WHERE beat_at > now() - %s * interval '1 second'"
+                " ORDER BY runner"
+            )
+            .format(self._m)
+            .as_string(),
+            (within_s,),
+        )
+        return [r["runner"] for r in rows]
 
     def builds(self, name: str | None = None) -> list[Build]:
         query = sql.SQL(

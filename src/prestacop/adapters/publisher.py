@@ -56,7 +56,9 @@ class PublishRejected(PublishError):
 
 
 class NoStreamError(PublishError):
-    """No stream captures the subject: publishing there is not part of the protocol."""
+    """No responders (status 503): no stream captures the subject, or the stream has no
+    leader right now (a cluster failover). For a subject of the protocol it is the latter:
+    resend with the same message id."""
 
 
 class AckTimeout(PublishError):
@@ -64,6 +66,16 @@ class AckTimeout(PublishError):
 
 
 WRONG_LAST_SEQUENCE = 10071
+
+
+def is_transient(err: BaseException) -> bool:
+    """True if the same message may be stored by resending it unchanged: no ack in time,
+    no responders (503), or a JetStream error with code 503 (no leader, unavailable)."""
+    if isinstance(err, AckTimeout | NoStreamError):
+        return True
+    return isinstance(err, PublishRejected) and err.code == 503
+
+
 _ack_decoder = msgspec.json.Decoder(_AckOrError)
 
 
@@ -164,6 +176,28 @@ class Publisher:
         headers: Mapping[str, str] | None = None,
     ) -> PubAck:
         return await (await self.publish(subject, payload, msg_id, headers))
+
+    async def publish_retrying(
+        self,
+        subject: str,
+        payload: bytes,
+        msg_id: str,
+        *,
+        retry_for: float = 60.0,
+        headers: Mapping[str, str] | None = None,
+    ) -> PubAck:
+        """Publish and wait, resending the same bytes under the same ``msg_id`` while the
+        answer means "try again" (``is_transient``), for up to ``retry_for`` seconds."""
+        deadline = time.monotonic() + retry_for
+        delay = 0.05
+        while True:
+            try:
+                return await self.publish_and_wait(subject, payload, msg_id, headers)
+            except PublishError as err:
+                if not is_transient(err) or time.monotonic() + delay > deadline:
+                    raise
+            await asyncio.sleep(delay)  # a back-off between attempts, not synchronisation
+            delay = min(delay * 2, 2.0)
 
     async def flush(self) -> None:
         """Wait until every message sent so far is acknowledged (or failed)."""

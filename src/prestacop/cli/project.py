@@ -121,7 +121,11 @@ class RebuildProgress:
 
 
 @app.command()
-def status(custom: list[str] = CustomOption, namespace: str = NamespaceOption) -> None:
+def status(
+    custom: list[str] = CustomOption,
+    namespace: str = NamespaceOption,
+    as_json: bool = typer.Option(False, "--json", help="JSON for scripts and monitoring."),
+) -> None:
     """Each projection: position, the log's head, lag in events and seconds, events/s, errors."""
     from rich.table import Table
 
@@ -145,6 +149,11 @@ def status(custom: list[str] = CustomOption, namespace: str = NamespaceOption) -
             await nc.drain()
 
     rows = run(go())
+    if as_json:
+        from prestacop.projections.status import as_json as to_json
+
+        print(to_json(rows))
+        return
     table = Table(
         "projection",
         "build",
@@ -172,3 +181,5 @@ def status(custom: list[str] = CustomOption, namespace: str = NamespaceOption) -
             (r.last_error or "")[:60],
         )
     out.print(table)
+    runners = rows[0].runners if rows else []
+    out.print(f"runner alive: {', '.join(runners)}" if runners else "no runner alive")

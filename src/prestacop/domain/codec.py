@@ -72,16 +72,25 @@ def _classify(err: msgspec.DecodeError) -> InvalidMessage:
 
 
 def decode_event(data: bytes) -> AnyEvent:
-    """Bytes to a current-version event; ``InvalidMessage`` if they are not one."""
+    """Bytes to a current-version event; ``InvalidMessage`` if they are not one.
+
+    Any byte sequence yields an event or ``InvalidMessage``, never another error:
+    the gate and the runner call this on whatever the log holds.
+    """
     try:
         event: AnyEvent = _decoder.decode(data)
     except msgspec.DecodeError as err:
         raise _classify(err) from None
-    current = CURRENT_VERSIONS.get(_tag(event), 1) if CURRENT_VERSIONS else 1
+    except RecursionError:  # msgspec recurses into unknown fields too
+        raise InvalidMessage("bad_json", "JSON nested too deeply to read") from None
+    tag = _tag(event)
+    current = CURRENT_VERSIONS.get(tag, 1) if CURRENT_VERSIONS else 1
+    if event.v < 1:
+        raise InvalidMessage("invalid_field", f"$.v {event.v} is not a version (1 or more)")
     if event.v > current:
         # Only an incompatible change bumps v: reading it as an older version would be a guess.
         raise InvalidMessage(
-            "invalid_field", f"$.v {event.v} is newer than this reader's {_tag(event)} v{current}"
+            "invalid_field", f"$.v {event.v} is newer than this reader's {tag} v{current}"
         )
     if event.v < current:
         obj: dict[str, Any] = _raw_decoder.decode(data)
@@ -89,7 +98,19 @@ def decode_event(data: bytes) -> AnyEvent:
             event = msgspec.convert(upcast(obj), AnyEvent)
         except msgspec.ValidationError as err:
             raise _classify(err) from None
+        except LookupError as err:
+            raise InvalidMessage("invalid_field", f"$.v {event.v}: {err}") from None
+    if b"\\u0000" in data:  # cheap test first: JSON can only carry NUL escaped
+        _refuse_nul(event)
     return event
+
+
+def _refuse_nul(event: Event) -> None:
+    """Text fields refuse NUL (U+0000), which PostgreSQL text cannot store."""
+    for name in event.__struct_fields__:
+        value = getattr(event, name)
+        if isinstance(value, str) and "\x00" in value:
+            raise InvalidMessage("invalid_field", f"$.{name} contains NUL (U+0000)")
 
 
 def _tag(event: Event) -> str:

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from prestacop.adapters.publisher import PubAck
+from prestacop.adapters.publisher import PubAck, is_transient
 from prestacop.bootstrap import LogClient, open_log
 from prestacop.domain.codec import InvalidMessage, encode_checked
 from prestacop.domain.events import (
@@ -49,6 +49,7 @@ class DroneClient:
         log: LogClient | None = None,
         window: int = 256,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        retry_for: float = 60.0,
     ) -> None:
         if nats_url is None and log is None:
             raise ValueError("give nats_url or a shared log client")
@@ -59,6 +60,7 @@ class DroneClient:
         self._owns_log = log is None
         self._window = window
         self._clock = clock
+        self._retry_for = retry_for
 
     async def connect(self) -> DroneClient:
         if self._log is None:
@@ -86,9 +88,36 @@ class DroneClient:
         return self._log
 
     async def send(self, event: AnyEvent) -> asyncio.Future[PubAck]:
-        """Validate and publish any event; returns the future of its ack (windowed)."""
+        """Validate and publish any event; returns the future of its ack (windowed).
+
+        An answer meaning "try again" (no ack in time, 503 during a failover) is
+        retried with the same bytes and message id for up to ``retry_for`` seconds.
+        """
         subject, data = encode_checked(self.tenant, event, self._clock())
-        return await self.log.publisher.publish(subject, data, msg_id=event.message_id)
+        first = await self.log.publisher.publish(subject, data, msg_id=event.message_id)
+        out: asyncio.Future[PubAck] = asyncio.get_running_loop().create_future()
+
+        def settled(fut: asyncio.Future[PubAck]) -> None:
+            if out.done() or fut.cancelled():
+                if not out.done():
+                    out.cancel()
+                return
+            err = fut.exception()
+            if err is None:
+                out.set_result(fut.result())
+            elif not is_transient(err):
+                out.set_exception(err)
+            else:
+                task = asyncio.ensure_future(self._resend(subject, data, event.message_id))
+                task.add_done_callback(lambda t: _copy(t, out))
+
+        first.add_done_callback(settled)
+        return out
+
+    async def _resend(self, subject: str, data: bytes, msg_id: str) -> PubAck:
+        return await self.log.publisher.publish_retrying(
+            subject, data, msg_id, retry_for=self._retry_for
+        )
 
     async def report_position(
         self,
@@ -152,10 +181,21 @@ class DroneClient:
         subject, data = encode_checked(self.tenant, event, self._clock())
         assert event.image_id is not None
         await self.log.images.put(self.tenant, event.image_id, image, image_content_type)
-        return await self.log.publisher.publish_and_wait(subject, data, msg_id=event.message_id)
+        return await self._resend(subject, data, event.message_id)
 
     async def request_review(
         self, image: bytes, latitude: float, longitude: float, **details: Any
     ) -> PubAck:
         """A violation the drone cannot qualify: an officer gets it as an alert."""
         return await self.report_violation(HUMAN_REVIEW_CODE, image, latitude, longitude, **details)
+
+
+def _copy(task: asyncio.Task[PubAck], out: asyncio.Future[PubAck]) -> None:
+    if out.done():
+        return
+    if task.cancelled():
+        out.cancel()
+    elif (err := task.exception()) is not None:
+        out.set_exception(err)
+    else:
+        out.set_result(task.result())

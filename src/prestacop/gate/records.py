@@ -3,18 +3,30 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 from datetime import datetime
 
 import msgspec
 
 from prestacop.domain.codec import Reason
 
+#: Largest record (the quarantine stream accepts 128 KiB); a larger one keeps a prefix.
+MAX_RECORD_BYTES = 64 * 1024
+PREFIX_BYTES = 4 * 1024
+
+
+encoder = msgspec.json.Encoder()
+
 
 class Quarantined(msgspec.Struct, frozen=True, kw_only=True):
     """Why a message of the log is not a valid event, and where it is.
 
-    ``raw`` holds the payload as text when it is UTF-8, else ``raw_base64`` holds it.
-    The message itself stays in its stream at ``seq``: this is a pointer with a reason.
+    ``raw`` holds the payload as text when it is UTF-8 without NUL (which PostgreSQL
+    text refuses), else ``raw_base64`` holds it. A payload whose record would exceed
+    ``MAX_RECORD_BYTES`` (escaping can blow 60 KB up to 360 KB) keeps only a prefix:
+    ``truncated`` is set, ``size`` and ``sha256`` describe the whole, and ``detail``
+    says so. The message itself stays in its stream at ``seq``: this is a pointer
+    with a reason.
     """
 
     stream: str
@@ -25,6 +37,9 @@ class Quarantined(msgspec.Struct, frozen=True, kw_only=True):
     detail: str
     raw: str | None = None
     raw_base64: str | None = None
+    truncated: bool = False
+    size: int | None = None
+    sha256: str | None = None
 
     @property
     def payload(self) -> bytes:
@@ -48,20 +63,34 @@ def quarantine_record(
     data: bytes,
 ) -> Quarantined:
     try:
-        raw, raw_base64 = data.decode("utf-8"), None
+        raw: str | None = data.decode("utf-8")
     except UnicodeDecodeError:
-        raw, raw_base64 = None, base64.b64encode(data).decode()
-    return Quarantined(
+        raw = None
+    if raw is not None and "\x00" in raw:
+        raw = None
+    record = Quarantined(
         stream=stream,
         seq=seq,
-        subject=subject,
+        subject=subject.replace("\x00", "\\x00"),
         received_at=received_at,
         reason=reason,
-        detail=detail,
+        detail=detail.replace("\x00", "\\x00"),
         raw=raw,
-        raw_base64=raw_base64,
+        raw_base64=None if raw is not None else base64.b64encode(data).decode(),
+    )
+    if len(encoder.encode(record)) <= MAX_RECORD_BYTES:
+        return record
+    digest = hashlib.sha256(data).hexdigest()
+    return msgspec.structs.replace(
+        record,
+        detail=f"{record.detail[:2000]} [payload of {len(data)} bytes, sha256 {digest}:"
+        f" record over {MAX_RECORD_BYTES} bytes, only its first {PREFIX_BYTES} bytes kept]",
+        raw=None,
+        raw_base64=base64.b64encode(data[:PREFIX_BYTES]).decode(),
+        truncated=True,
+        size=len(data),
+        sha256=digest,
     )
 
 
-encoder = msgspec.json.Encoder()
 decoder = msgspec.json.Decoder(Quarantined)

@@ -1,7 +1,11 @@
 """The gate's worker: durable consumers on the live streams, quarantine on failure.
 
-Exactly once in effect: a record's ``Nats-Msg-Id`` is its log position, and the
-``rejected`` view keys on it, so a redelivery after a crash cannot double it.
+Exactly once in effect: each message is acknowledged on its own (explicit acks),
+and only after its verdict is stored, so a gate killed at any instant leaves no
+message unjudged (an unacknowledged one is redelivered after ``ack_wait``). A
+message judged again after a kill yields the same record under the same
+``Nats-Msg-Id`` (its log position): the quarantine stream and the ``rejected``
+view key on it, so it is never set aside twice.
 History (the NYPD replay) is validated at its source with the same codec and is
 not read here by default: it is bulk, and bulk must not slow the live gate.
 """
@@ -17,6 +21,7 @@ from datetime import UTC, datetime
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from nats.js.errors import NotFoundError
 
 from prestacop.adapters.images import ImageStore
 from prestacop.adapters.publisher import Publisher
@@ -27,6 +32,8 @@ from prestacop.gate.records import Quarantined, encoder, quarantine_record
 log = logging.getLogger(__name__)
 
 CONSUMER = "gate"
+#: Seconds before a message fetched by a gate that died is handed out again.
+ACK_WAIT = 30.0
 LIVE_STREAMS = (subjects.DRONES.name, subjects.ALERTS.name)
 
 
@@ -44,12 +51,18 @@ def tenant_of(subject: str) -> str:
 
 class Gate:
     def __init__(
-        self, js: JetStreamContext, publisher: Publisher, images: ImageStore, batch: int = 512
+        self,
+        js: JetStreamContext,
+        publisher: Publisher,
+        images: ImageStore,
+        batch: int = 512,
+        ack_wait: float = ACK_WAIT,
     ) -> None:
         self._js = js
         self._publisher = publisher
         self._images = images
         self._batch = batch
+        self._ack_wait = ack_wait
         self.counters = GateCounters()
 
     async def judge(self, msg: Msg) -> Quarantined | None:
@@ -81,21 +94,40 @@ class Gate:
         self.counters.quarantined[record.reason] += 1
         log.info("quarantined %s/%s: %s", record.stream, record.seq, record.detail)
 
-    async def run_stream(self, stream: str, stop: asyncio.Event) -> None:
+    async def _consumer(self, stream: str) -> None:
+        """Create the durable consumer, or bring an older one to explicit acks.
+
+        The ack policy of a consumer cannot be changed in place: an ``AckPolicy.ALL``
+        consumer (before explicit acks) is replaced by one starting after its ack floor.
+        """
         spec = next(spec for spec in subjects.LOG_STREAMS if spec.name == stream)
-        sub = await self._js.pull_subscribe(
-            "",
-            durable=CONSUMER,
-            stream=stream,
-            config=ConsumerConfig(
-                filter_subjects=list(spec.subjects),
-                ack_policy=AckPolicy.ALL,
-                deliver_policy=DeliverPolicy.ALL,
-                max_ack_pending=20_000,
-                ack_wait=60,
-                description="Validation gate: quarantines invalid messages.",
-            ),
+        config = ConsumerConfig(
+            durable_name=CONSUMER,
+            name=CONSUMER,
+            filter_subjects=list(spec.subjects),
+            ack_policy=AckPolicy.EXPLICIT,
+            deliver_policy=DeliverPolicy.ALL,
+            max_ack_pending=20_000,
+            ack_wait=self._ack_wait,
+            description="Validation gate: quarantines invalid messages.",
         )
+        try:
+            info = await self._js.consumer_info(stream, CONSUMER)
+        except NotFoundError:
+            await self._js.add_consumer(stream, config)
+            return
+        if info.config.ack_policy != AckPolicy.EXPLICIT:
+            start = (info.ack_floor.stream_seq if info.ack_floor else 0) + 1
+            log.warning("%s: gate consumer moved to explicit acks from seq %d", stream, start)
+            await self._js.delete_consumer(stream, CONSUMER)
+            config.deliver_policy, config.opt_start_seq = DeliverPolicy.BY_START_SEQUENCE, start
+            await self._js.add_consumer(stream, config)
+        elif info.config.ack_wait != self._ack_wait:
+            await self._js.add_consumer(stream, config)  # an editable field: updated in place
+
+    async def run_stream(self, stream: str, stop: asyncio.Event) -> None:
+        await self._consumer(stream)
+        sub = await self._js.pull_subscribe_bind(CONSUMER, stream=stream)
         try:
             while not stop.is_set():
                 try:
@@ -105,11 +137,11 @@ class Gate:
                 if not msgs:  # a fetch may end with a status and no message
                     continue
                 verdicts = await asyncio.gather(*(self.judge(m) for m in msgs))
-                for record in verdicts:
+                for msg, record in zip(msgs, verdicts, strict=True):
                     if record is not None:
                         await self.quarantine(record)
+                    await msg.ack()  # only once its verdict is stored
                 self.counters.checked += len(msgs)
-                await msgs[-1].ack()  # AckPolicy.ALL: acknowledges the whole batch
         finally:
             await sub.unsubscribe()  # a pull subscription left open blocks drain()
 
@@ -120,12 +152,13 @@ async def run_gate(
     *,
     streams: tuple[str, ...] = LIVE_STREAMS,
     counters: GateCounters | None = None,
+    ack_wait: float = ACK_WAIT,
 ) -> None:
     """Run the gate until ``stop`` is set (the demo and ``prestacop gate run`` call this)."""
     from prestacop.bootstrap import open_log
 
     client = await open_log(nats_url, "prestacop-gate")
-    gate = Gate(client.js, client.publisher, client.images)
+    gate = Gate(client.js, client.publisher, client.images, ack_wait=ack_wait)
     if counters is not None:
         gate.counters = counters
     try:

@@ -45,6 +45,8 @@ class Checkpoint(msgspec.Struct, kw_only=True):
     layout: str = ""
     done: bool = False
     updated_at: datetime | None = None
+    log_identity: str = ""
+    """The log this checkpoint describes (``manifest.log_identity``); "" before it was kept."""
 
 
 _decoder = msgspec.json.Decoder(Checkpoint)

@@ -32,6 +32,7 @@ from prestacop.nypd_replay import source
 from prestacop.nypd_replay.atomic import DUPLICATE_IN_BATCH, AtomicPublisher
 from prestacop.nypd_replay.checkpoint import Checkpoint, Counters
 from prestacop.nypd_replay.frames import Batch, Failed, Finished, Frame, Position, Started
+from prestacop.nypd_replay.manifest import Manifest
 from prestacop.nypd_replay.rejects import RejectFile
 from prestacop.nypd_replay.stored import last_sequence, stored_ids
 
@@ -119,11 +120,17 @@ class FileReplay:
     counters: Counters = field(default_factory=Counters)
     _max_ack: int = 0
     _skip: set[str] = field(default_factory=set)
+    _manifest: Manifest | None = None
 
     async def run(self) -> FileResult:
         identity = source.identity(self.name) if not self.opts.dry_run else None
         state = ckpt.path_for(self.opts.state_dir, self.opts.tenant, identity) if identity else None
         previous = ckpt.load(state) if state else None
+        if self.log is not None and identity is not None:
+            self._manifest = await Manifest(self.log.js, self.opts.tenant, identity).open()
+            previous, why = await self._manifest.choose(previous)
+            if why:
+                self.listener.status(f"{self.name}: {why}; using the log's own record")
         if previous and previous.done:
             self.listener.status(f"{self.name}: already replayed to the log; nothing to do")
             return FileResult(self.name, previous.layout, previous.counters, True, True)
@@ -170,7 +177,7 @@ class FileReplay:
             if state is None or identity is None:
                 return
             floor = min((f.floor for f in inflight), default=self._max_ack)
-            ckpt.save(
+            self._save(
                 state,
                 Checkpoint(
                     identity=identity,
@@ -184,6 +191,7 @@ class FileReplay:
                     layout=layout,
                     done=done,
                     updated_at=datetime.now(UTC),
+                    log_identity=self._manifest.identity if self._manifest else "",
                 ),
             )
 
@@ -229,7 +237,15 @@ class FileReplay:
             position, settled_rejects = done.batch.end, done.rejects_size
         self.listener.advanced(self.counters, 0)
         checkpoint(done=True)
+        if self._manifest is not None:
+            await self._manifest.flush()
         return FileResult(self.name, layout, self.counters, resumed)
+
+    def _save(self, state: Path, checkpoint: Checkpoint) -> None:
+        """The local file first, then its copy in the log (``manifest``)."""
+        ckpt.save(state, checkpoint)
+        if self._manifest is not None:
+            self._manifest.save_soon(checkpoint)
 
     def _count(self, batch: Batch) -> None:
         c = self.counters

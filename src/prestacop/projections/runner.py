@@ -28,6 +28,7 @@ from prestacop.adapters.postgres_projections import Build, ProjectionStore
 from prestacop.adapters.postgres_tracking import PositionMoved, Retired
 from prestacop.projections.api import Projection
 from prestacop.projections.decoding import decode_chunk, timestamp
+from prestacop.projections.watchdog import RUNNER_ID, Watchdog
 from prestacop.projections.worker import Worker
 
 log = logging.getLogger(__name__)
@@ -78,14 +79,18 @@ class Runner:
         while not stop.is_set():
             try:
                 self.workers = await asyncio.to_thread(self._prepare)
+                delay = 0.5  # PostgreSQL answered: the next outage starts from a short wait
                 if await self._generation(stop):
                     return
-                delay = 0.5
             except (OperationalError, InterfaceError) as err:  # PostgreSQL away: wait, resume
                 log.warning("PostgreSQL unavailable (%s); retrying in %.1fs", err, delay)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), delay)
-                delay = min(delay * 2, 30.0)
+                # not asyncio.wait_for: it can lose a cancellation on 3.11 (CPython gh-86296)
+                waiter = asyncio.ensure_future(stop.wait())
+                try:
+                    await asyncio.wait({waiter}, timeout=delay)
+                finally:
+                    waiter.cancel()
+                delay = min(delay * 2, 5.0)
 
     def _prepare(self) -> list[Worker]:
         self.store.setup()
@@ -188,6 +193,7 @@ class Runner:
         """Heads of the log; swaps rebuilt builds in once they reached the previous heads.
         Returns when a rebuild run has swapped in all its builds."""
         previous: dict[str, int] | None = None
+        watchdog = Watchdog()
         while True:
             try:
                 heads = {s: (await stream_head(self.js, s)).last_seq for s in streams}
@@ -196,6 +202,7 @@ class Runner:
                 await asyncio.sleep(self.options.check_every)
                 continue
             self.heads = heads
+            await watchdog.tick(self.store, self.workers, heads)
             for reader in self.readers:
                 if await reader.nudge(heads.get(reader.stream, 0)):
                     log.warning(
@@ -251,5 +258,7 @@ async def run_projections(
         runner = Runner(nc.jetstream(), store, Plan(projections, sources), options, on_progress)
         await runner.run(stop)
     finally:
+        with contextlib.suppress(Exception):  # PostgreSQL away: the heartbeat expires anyway
+            await asyncio.to_thread(store.forget_runner, RUNNER_ID)
         await asyncio.to_thread(store.close)
         await nc.drain()

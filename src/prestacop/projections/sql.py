@@ -69,3 +69,43 @@ def upsert(
 def add(*columns: str) -> dict[str, str]:
     """``update`` entries that add the new value to the stored one (counters)."""
     return {c: f"t.{c} + excluded.{c}" for c in columns}
+
+
+SEEN_COLUMNS = "tenant text NOT NULL, message_id text NOT NULL, PRIMARY KEY (tenant, message_id)"
+
+
+def unseen(cur: Cursor[Any], table: str, batch: Sequence[Any], *types: type) -> list[Any]:
+    """The envelopes of ``batch`` (of events of ``types``, if given) whose event
+    (tenant + message id) ``table`` has not recorded yet, now recorded: a view that
+    counts makes itself idempotent by event identity with it, so a resend outside
+    the log's de-duplication window counts once.
+
+    ``table`` has ``SEEN_COLUMNS``; envelopes without a ``message_id`` pass through.
+    """
+    if types:
+        batch = [env for env in batch if isinstance(env.event, types)]
+    keys = {
+        (env.tenant, mid)
+        for env in batch
+        if (mid := getattr(env.event, "message_id", None)) is not None
+    }
+    if not keys:
+        return list(batch)
+    tenants, ids = zip(*keys, strict=True)
+    cur.execute(
+        sql.SQL(
+            "INSERT INTO {} (tenant, message_id) SELECT * FROM unnest(%s::text[], %s::text[])"
+            " ON CONFLICT DO NOTHING RETURNING tenant, message_id"
+        ).format(sql.Identifier(table)),
+        (list(tenants), list(ids)),
+    )
+    new = {tuple(r.values()) if isinstance(r, dict) else tuple(r) for r in cur.fetchall()}
+    out = []
+    for env in batch:
+        mid = getattr(env.event, "message_id", None)
+        if mid is None:
+            out.append(env)
+        elif (env.tenant, mid) in new:
+            new.discard((env.tenant, mid))  # the first in log order counts
+            out.append(env)
+    return out

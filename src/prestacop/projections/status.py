@@ -2,20 +2,29 @@
 
 Positions and the time of the last applied message come from the build's own
 tables (committed with its rows); heads from JetStream. Lag in seconds is the
-log time between the last applied message and the newest one.
+log time between the last applied message and the newest one (the newest one's
+time is read from the message itself: nats-py does not fill the stream state's
+``last_ts``). A runner is alive if its heartbeat is recent; events/s is that of
+the last commits, and zero when no runner is alive.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import json
+import math
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from nats.errors import Error as NatsError
 from nats.js import JetStreamContext
 from psycopg import sql
 
 from prestacop.adapters.jetstream_reader import StreamHead, stream_head
 from prestacop.adapters.postgres_projections import Build, ProjectionStore
 from prestacop.projections.api import LOG_STREAMS
+from prestacop.projections.watchdog import HEARTBEAT_S
 
 
 @dataclass
@@ -31,6 +40,7 @@ class BuildStatus:
     last_error: str | None
     last_error_at: datetime | None = None
     streams: list[str] = field(default_factory=list)
+    runners: list[str] = field(default_factory=list)
 
 
 def _lag_seconds(progress: dict[str, dict], heads: dict[str, StreamHead]) -> float:
@@ -78,19 +88,60 @@ def build_status(store: ProjectionStore, build: Build, heads: dict[str, StreamHe
     )
 
 
+async def _head(js: JetStreamContext, name: str) -> StreamHead:
+    """The head of a stream with the time of its last message."""
+    head = await stream_head(js, name)
+    if head.last_time is None and head.last_seq:
+        with contextlib.suppress(NatsError):
+            msg = await js.get_msg(name, head.last_seq)
+            return StreamHead(name, head.last_seq, msg.time)
+    return head
+
+
 async def collect(
     store: ProjectionStore, js: JetStreamContext, streams_of: dict[str, tuple[str, ...]]
 ) -> list[BuildStatus]:
     """Status of every build that is live or being built."""
-    import asyncio
-
     await asyncio.to_thread(store.setup)
     builds = [b for b in await asyncio.to_thread(store.builds) if b.state != "retired"]
     names = sorted({s for streams in streams_of.values() for s in streams} | set(LOG_STREAMS))
-    all_heads = {n: await stream_head(js, n) for n in names}
+    all_heads = {n: await _head(js, n) for n in names}
+    alive = await asyncio.to_thread(store.runners_alive, 3 * HEARTBEAT_S)
     result = []
     for b in builds:
         wanted = streams_of.get(b.name, LOG_STREAMS)
         heads = {n: all_heads[n] for n in wanted if n in all_heads}
-        result.append(await asyncio.to_thread(build_status, store, b, heads))
+        status = await asyncio.to_thread(build_status, store, b, heads)
+        status.runners = alive
+        if not alive:
+            status.events_per_s = 0.0
+        result.append(status)
     return result
+
+
+def as_json(rows: list[BuildStatus]) -> str:
+    """``project status --json``: one object per build, and whether a runner is alive."""
+    return json.dumps(
+        {
+            "runner_alive": bool(rows and rows[0].runners),
+            "runners": rows[0].runners if rows else [],
+            "builds": [
+                {
+                    "name": r.build.name,
+                    "schema": r.build.schema,
+                    "state": r.build.state,
+                    "positions": r.positions,
+                    "heads": r.heads,
+                    "lag_events": r.lag_events,
+                    "lag_seconds": None if math.isinf(r.lag_seconds) else r.lag_seconds,
+                    "events_per_s": r.events_per_s,
+                    "applied": r.applied,
+                    "dead_letters": r.dead_letters,
+                    "last_error": r.last_error,
+                    "last_error_at": r.last_error_at.isoformat() if r.last_error_at else None,
+                }
+                for r in rows
+            ],
+        },
+        indent=2,
+    )

@@ -24,7 +24,7 @@ from prestacop.domain.events import (
 )
 from prestacop.domain.subjects import ALERTS
 from prestacop.projections.api import Batch, Projection
-from prestacop.projections.sql import copy_rows, upsert
+from prestacop.projections.sql import SEEN_COLUMNS, copy_rows, unseen, upsert
 
 COLUMNS = {
     "tenant": "text",
@@ -124,7 +124,7 @@ def evolve(row: dict[str, Any], e: AlertEvent, seq: int) -> None:
 
 class Alerts(Projection):
     name = "alerts"
-    version = 1
+    version = 2  # v2: each event applied once by identity (alerts_seen)
     streams = (ALERTS.name,)
     tables = {
         "alerts": """
@@ -142,12 +142,15 @@ class Alerts(Projection):
             step text NOT NULL, officer_id text, time timestamptz NOT NULL,
             corrected_code int, succeeded boolean, note text,
             PRIMARY KEY (tenant, alert_id, seq)""",
+        "alerts_seen": SEEN_COLUMNS,
     }
     indexes = ("CREATE INDEX ON alerts (tenant, status, opened_at)",)
 
     def apply(self, batch: Batch, cur: Any) -> None:
         steps: list[tuple[Any, Any]] = []
-        for env, e in batch.of(ViolationReported, *_STEP):
+        for env, e in Batch(unseen(cur, "alerts_seen", batch, ViolationReported, *_STEP)).of(
+            ViolationReported, *_STEP
+        ):
             if isinstance(e, ViolationReported) and e.violation_code != HUMAN_REVIEW_CODE:
                 continue
             steps.append((env, e))

@@ -12,7 +12,7 @@ from typing import Any
 from prestacop.domain.events import PositionReported, ViolationReported
 from prestacop.domain.subjects import ALERTS, DRONES, HISTORY
 from prestacop.projections.api import Batch, Projection
-from prestacop.projections.sql import upsert
+from prestacop.projections.sql import SEEN_COLUMNS, unseen, upsert
 
 COLUMNS = {
     "tenant": "text",
@@ -49,7 +49,7 @@ _NEWER = (
 
 class Drones(Projection):
     name = "drones"
-    version = 1
+    version = 2  # v2: counts each event once by identity (drones_seen)
     streams = (DRONES.name, ALERTS.name, HISTORY.name)  # review violations are in ALERTS
     tables = {
         "drones": """
@@ -60,11 +60,12 @@ class Drones(Projection):
             last_seen_at timestamptz NOT NULL, positions bigint NOT NULL,
             violations bigint NOT NULL, messages bigint NOT NULL,
             PRIMARY KEY (tenant, drone_id)""",
+        "drones_seen": SEEN_COLUMNS,
     }
 
     def apply(self, batch: Batch, cur: Any) -> None:
         acc: dict[tuple[str, str], list[Any]] = {}
-        for env in batch:
+        for env in unseen(cur, "drones_seen", batch, PositionReported, ViolationReported):
             e = env.event
             if not isinstance(e, PositionReported | ViolationReported):
                 continue

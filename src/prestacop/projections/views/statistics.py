@@ -16,7 +16,7 @@ from typing import Any
 from prestacop.domain.events import OperatorDecisionRecorded, ViolationReported
 from prestacop.domain.violation_codes import code_table
 from prestacop.projections.api import Batch, Projection
-from prestacop.projections.sql import upsert
+from prestacop.projections.sql import SEEN_COLUMNS, unseen, upsert
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 COLUMNS = {
@@ -41,17 +41,19 @@ def fine(code: int, borough: str | None, precinct: int | None) -> int:
 
 class Statistics(Projection):
     name = "statistics"
-    version = 1
+    version = 2  # v2: counts each event once by identity (statistics_seen)
     tables = {
         "statistics": """
             tenant text NOT NULL, dimension text NOT NULL, key text NOT NULL,
             violations bigint NOT NULL, fines bigint NOT NULL,
             PRIMARY KEY (tenant, dimension, key)""",
+        "statistics_seen": SEEN_COLUMNS,
     }
 
     def apply(self, batch: Batch, cur: Any) -> None:
         acc: defaultdict[tuple[str, str, str], list[int]] = defaultdict(lambda: [0, 0])
-        for env in batch:
+        counted = unseen(cur, "statistics_seen", batch, ViolationReported, OperatorDecisionRecorded)
+        for env in counted:
             e = env.event
             t = env.tenant
             if isinstance(e, ViolationReported):
