@@ -14,14 +14,8 @@ from prestacop.domain import subjects
 from prestacop.nypd_replay.atomic import AtomicPublisher
 from prestacop.nypd_replay.checkpoint import Counters
 from prestacop.nypd_replay.rejects import RejectFile
-from prestacop.nypd_replay.replay import (
-    FileReplay,
-    FileResult,
-    Listener,
-    Quiet,
-    ReplayOptions,
-    _Log,
-)
+from prestacop.nypd_replay.replay import FileReplay, FileResult, Listener, Quiet, ReplayOptions
+from prestacop.nypd_replay.senders import AtomicBatch, DryRun, PerMessage, Sender
 from prestacop.nypd_replay.worker import frames_from_process, frames_in_process
 
 
@@ -80,8 +74,8 @@ class Replayer:
 
     async def run(self, names: list[str]) -> Report:
         began = time.perf_counter()
-        log = None
-        client = None
+        sender: Sender = DryRun()
+        atomic = client = None
         if not self.opts.dry_run:
             from prestacop.bootstrap import open_log
 
@@ -93,13 +87,15 @@ class Replayer:
                 self.nats_url or "", "prestacop-nypd-replay", window=self.window,
                 ack_timeout=self.ack_timeout, on_status=on_status,
             )  # fmt: skip
-            log = _Log(client.nc, client.js, client.publisher)
+            log = (client.nc, client.js, client.publisher, self.opts.tenant, self.listener.status)
+            sender = PerMessage(*log)
             if self.atomic and await history_takes_atomic_batches(client.js):
-                log.atomic = await AtomicPublisher(
+                atomic = await AtomicPublisher(
                     client.nc,
                     window=max(1, self.window // self.opts.batch_rows),
                     ack_timeout=self.ack_timeout,
                 ).start()
+                sender = AtomicBatch(*log, atomic=atomic)
         results: list[FileResult] = []
         rejects = RejectFile(self.opts.rejects)
         try:
@@ -107,7 +103,7 @@ class Replayer:
                 in_process = self.opts.dry_run or name == "-" or not self.parse_process
                 frames = frames_in_process if in_process else frames_from_process
                 replay = FileReplay(
-                    name, self.opts, frames, log, rejects, self.listener, first=i == 0
+                    name, self.opts, frames, sender, rejects, self.listener, first=i == 0
                 )
                 results.append(await replay.run())
                 if results[-1].error:
@@ -115,8 +111,8 @@ class Replayer:
         finally:
             rejects.close()
             self._closing = True
-            if log is not None and log.atomic is not None:
-                await log.atomic.close()
+            if atomic is not None:
+                await atomic.close()
             if client is not None:
                 await client.close()
         return self._report(results, time.perf_counter() - began)
