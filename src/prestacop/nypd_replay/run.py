@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import resource
 import sys
 import time
@@ -22,6 +23,13 @@ from prestacop.nypd_replay.worker import frames_from_process, frames_in_process
 async def history_takes_atomic_batches(js: JetStreamContext) -> bool:
     info = await js.stream_info(subjects.HISTORY.name)
     return bool(getattr(info.config, "allow_atomic", False))
+
+
+def usable_cpus() -> int:
+    """Cores this process may run on: on one core a parse process only adds its cost."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
 
 
 def cpu_s() -> dict[str, float]:
@@ -100,7 +108,9 @@ class Replayer:
         rejects = RejectFile(self.opts.rejects)
         try:
             for i, name in enumerate(names):
-                in_process = self.opts.dry_run or name == "-" or not self.parse_process
+                in_process = (
+                    self.opts.dry_run or name == "-" or not self.parse_process or usable_cpus() < 2
+                )
                 frames = frames_in_process if in_process else frames_from_process
                 replay = FileReplay(
                     name, self.opts, frames, sender, rejects, self.listener, first=i == 0
