@@ -64,7 +64,7 @@ class AtomicPublisher:
                     await publish(subjects[i], payloads[i], reply=reply, headers=headers)
                 else:
                     await publish(subjects[i], payloads[i], headers=headers)
-                if i % 256 == 255:
+                if i % 64 == 63:
                     await asyncio.sleep(0)  # let acks in
         except Exception as err:
             self._acks.fail(reply, err)
