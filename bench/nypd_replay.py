@@ -326,14 +326,28 @@ def _weak_once(
         [sys.executable, __file__, "naive", str(path), url, f"n{tag}"], cpus, env
     )
     out["ours"] = run_client(ours("new"), cpus, env)
+    if BEFORE:  # the replay as it was (another source tree), same file, same server
+        before = [sys.executable, "-m", "prestacop.cli", *ours("before")[1:]]
+        before[before.index("--tenant") + 1] = f"b{tag}"
+        out["before"] = run_client(before, cpus, {**env, "PYTHONPATH": BEFORE})
+        before[before.index("--state-dir") + 1] += "-again"
+        out["before_duplicate"] = run_client(before, cpus, {**env, "PYTHONPATH": BEFORE})
     out["ours_duplicate"] = run_client(ours("again"), cpus, env)
     report = json.loads((run_dir / f"report-{tag}-again.json").read_text())
     out["ours_duplicate"]["answered_duplicate"] = report["duplicates"] + report["found_in_log"]
     out["ours"]["events_in_log"] = asyncio.run(count_events(url, tenant))
+    if cpus is None:  # two cores: is the parse process worth its memory?
+        single = [*ours("single"), "--single-process"]
+        single[single.index("--tenant") + 1] = f"s{tag}"
+        out["ours_single_process"] = run_client(single, cpus, env)
     for row in out.values():
         row["rows_per_s"] = round(rows / row["wall_s"])
         row["cpu_us_per_row"] = round(row["cpu_s"] / rows * 1e6, 2)
     return out
+
+
+BEFORE = ""
+"""``--before SRC``: also run the replay from this source tree (e.g. the previous commit's)."""
 
 
 def _median(values: list[float]) -> float:
@@ -376,6 +390,17 @@ def measure_weak(rows: int, workdir: Path, repeat: int) -> dict[str, object]:
                 r["naive"]["wall_s"] / r["ours_duplicate"]["wall_s"] for r in runs
             ],
         }
+        if "before" in runs[0]:
+            ratios["before_rows_per_s_vs_naive"] = [
+                r["naive"]["wall_s"] / r["before"]["wall_s"] for r in runs
+            ]
+            ratios["before_cpu_per_row_vs_naive"] = [
+                r["before"]["cpu_s"] / r["naive"]["cpu_s"] for r in runs
+            ]
+        if "ours_single_process" in runs[0]:
+            ratios["single_process_rows_per_s_vs_naive"] = [
+                r["naive"]["wall_s"] / r["ours_single_process"]["wall_s"] for r in runs
+            ]
         summary["median_ratios"] = {k: round(_median(v), 2) for k, v in ratios.items()}
         summary["runs"] = repeat
         result[setup] = summary
@@ -392,6 +417,7 @@ def main() -> None:
     parser.add_argument("--workdir", default=None)
     parser.add_argument("--weak-client", action="store_true", help="one client core (issue 13)")
     parser.add_argument("--repeat", type=int, default=1, help="weak client: runs per size")
+    parser.add_argument("--before", default="", help="weak client: also this source tree's replay")
     args, rest = parser.parse_known_args()
     if rest and rest[0] == "naive":
         out = asyncio.run(naive(rest[1], rest[2], rest[3]))
@@ -405,6 +431,8 @@ def main() -> None:
         return
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="nypd-bench-", dir="/tmp"))
     workdir.mkdir(parents=True, exist_ok=True)
+    global BEFORE
+    BEFORE = args.before
     for rows in args.rows or [100_000]:
         if args.weak_client:
             print(json.dumps(measure_weak(rows, workdir, args.repeat)), flush=True)
