@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from operator import itemgetter
 
@@ -46,7 +46,7 @@ class _Builder:
         self.payloads: list[bytes] = []
         self.rejects: list[Reject] = []
 
-    def add(self, line: int, record: list[str], raw: str) -> None:
+    def add(self, line: int, record: Sequence[str], raw: str) -> None:
         event = translate(record, self.now)
         if isinstance(event, Rejected):
             self.rejects.append(Reject(line, event.reason, event.detail, raw))
@@ -122,7 +122,7 @@ def _csv_frames(
         blank = 0
         for line_no, text in zip(chunk.lines, chunk.texts, strict=True):
             line = text.rstrip("\r\n")
-            if '"' in line or "\r" in line or "\n" in line:
+            if '"' in line or "\r" in line:  # (a line ends at its only \n)
                 try:  # quotes or a stray line break: the csv module's rules
                     row = next(csv.reader([text]))
                 except csv.Error as err:
@@ -144,7 +144,7 @@ def _csv_frames(
                 )
                 continue
             row.append("")
-            out.add(line_no, list(pick(row)), line)
+            out.add(line_no, pick(row), line)
         records += len(chunk.texts)
         progress = src.progress() if src.progress else chunk.end_offset
         end = Position(offset=chunk.end_offset, line=chunk.end_line, records=records)
