@@ -10,6 +10,14 @@ nats-server, and measures, each in its own process (so peak RSS is its own):
 - (a) naive: stdlib ``csv.reader`` → msgspec event → ``js.publish_async``, 1024 pending;
 - (b) pandas: ``pandas.read_csv`` of the same file (time and peak RSS only).
 Prints one JSON object per size.
+
+``--weak-client`` measures NYPD's weak machine instead (issue 13): every client
+process pinned to one core and nats-server to the other, each client run as a
+child whose CPU comes from ``wait4`` (its whole process tree) and whose memory
+is the peak PSS summed over the tree (``/proc/*/smaps_rollup`` every 50 ms);
+``ours`` replays new tickets, ``ours_duplicate`` the same file again with no
+checkpoint (the log answers "duplicate"), against the naive script; then the
+same on two cores. ``--repeat`` runs alternate; medians are reported.
 """
 
 from __future__ import annotations
@@ -218,6 +226,187 @@ def measure(rows: int, workdir: Path) -> dict[str, object]:
     return result
 
 
+# --- weak client: one core, all processes of the client counted ---------------------
+
+
+def _tree(root: int) -> list[int]:
+    """``root`` and its descendants (Linux ``/proc/PID/task/TID/children``)."""
+    found, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        found.append(pid)
+        try:
+            for task in os.listdir(f"/proc/{pid}/task"):
+                with open(f"/proc/{pid}/task/{task}/children") as f:
+                    todo += [int(c) for c in f.read().split()]
+        except OSError:
+            pass
+    return found
+
+
+def _pss_kb(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as f:
+            for line in f:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def _pin_all_threads(pid: int, cpus: set[int]) -> None:
+    """Pin every thread of a running process (nats-server is multi-threaded Go)."""
+    for task in os.listdir(f"/proc/{pid}/task"):
+        try:
+            os.sched_setaffinity(int(task), cpus)
+        except OSError:
+            pass
+
+
+def run_client(argv: list[str], cpus: set[int] | None, env: dict[str, str]) -> dict[str, float]:
+    """Run ``argv`` (pinned to ``cpus``); wall time, CPU of its tree, peak PSS of its tree."""
+    import threading
+
+    def pin() -> None:
+        if cpus is not None:
+            os.sched_setaffinity(0, cpus)
+
+    began = time.perf_counter()
+    proc = subprocess.Popen(
+        argv, preexec_fn=pin, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    peak, stop = [0, 0], threading.Event()
+
+    def sample() -> None:
+        while not stop.is_set():
+            pids = _tree(proc.pid)
+            total = sum(_pss_kb(p) for p in pids)
+            peak[0] = max(peak[0], total)
+            peak[1] = max(peak[1], len(pids))
+            stop.wait(0.05)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    assert proc.stderr is not None
+    err = proc.stderr.read()
+    _, status, usage = os.wait4(proc.pid, 0)  # CPU of the child and every child it reaped
+    wall = time.perf_counter() - began
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    stop.set()
+    sampler.join()
+    if proc.returncode != 0:
+        raise RuntimeError(f"{argv[:3]} exited {proc.returncode}: {err.decode()[-2000:]}")
+    return {
+        "wall_s": round(wall, 3),
+        "cpu_s": round(usage.ru_utime + usage.ru_stime, 3),
+        "peak_pss_mb": round(peak[0] / 1024, 1),
+        "processes": peak[1],
+    }
+
+
+def _weak_once(
+    path: Path, rows: int, url: str, run_dir: Path, tag: str, cpus: set[int] | None
+) -> dict[str, dict[str, float]]:
+    env = _env()
+    env["NATS_URL"] = url
+    prestacop = str(Path(sys.executable).parent / "prestacop")
+    tenant = f"w{tag}"
+
+    def ours(state: str) -> list[str]:
+        return [
+            prestacop, "nypd", "replay", str(path), "--tenant", tenant, "--no-progress",
+            "--rejects", str(run_dir / f"rejects-{tag}.csv"),
+            "--state-dir", str(run_dir / f"state-{tag}-{state}"),
+            "--report", str(run_dir / f"report-{tag}-{state}.json"),
+        ]  # fmt: skip
+
+    out: dict[str, dict[str, float]] = {}
+    out["naive"] = run_client(
+        [sys.executable, __file__, "naive", str(path), url, f"n{tag}"], cpus, env
+    )
+    out["ours"] = run_client(ours("new"), cpus, env)
+    if BEFORE:  # the replay as it was (another source tree), same file, same server
+        before = [sys.executable, "-m", "prestacop.cli", *ours("before")[1:]]
+        before[before.index("--tenant") + 1] = f"b{tag}"
+        out["before"] = run_client(before, cpus, {**env, "PYTHONPATH": BEFORE})
+        if rows <= 100_000:  # the slow path of old: only where it is quick
+            before[before.index("--state-dir") + 1] += "-again"
+            out["before_duplicate"] = run_client(before, cpus, {**env, "PYTHONPATH": BEFORE})
+    out["ours_duplicate"] = run_client(ours("again"), cpus, env)
+    report = json.loads((run_dir / f"report-{tag}-again.json").read_text())
+    out["ours_duplicate"]["answered_duplicate"] = report["duplicates"] + report["found_in_log"]
+    out["ours"]["events_in_log"] = asyncio.run(count_events(url, tenant))
+    if cpus is None:  # two cores: is the parse process worth its memory?
+        single = [*ours("single"), "--single-process"]
+        single[single.index("--tenant") + 1] = f"s{tag}"
+        out["ours_single_process"] = run_client(single, cpus, env)
+    for row in out.values():
+        row["rows_per_s"] = round(rows / row["wall_s"])
+        row["cpu_us_per_row"] = round(row["cpu_s"] / rows * 1e6, 2)
+    return out
+
+
+BEFORE = ""
+ONE_CORE_ONLY = False
+"""``--before SRC``: also run the replay from this source tree (e.g. the previous commit's)."""
+
+
+def _median(values: list[float]) -> float:
+    values = sorted(values)
+    mid = len(values) // 2
+    return values[mid] if len(values) % 2 else round((values[mid - 1] + values[mid]) / 2, 3)
+
+
+def measure_weak(rows: int, workdir: Path, repeat: int) -> dict[str, object]:
+    from prestacop.runtime.embedded import EmbeddedRuntime
+
+    path = workdir / f"tickets_{rows}.csv"
+    if not path.exists():
+        generate(rows, path)
+    cores = sorted(os.sched_getaffinity(0))
+    result: dict[str, object] = {"rows": rows, "file_mb": round(path.stat().st_size / 2**20, 1)}
+    setups = [("one_client_core", {cores[0]}, {cores[-1]}), ("two_cores", None, None)]
+    for setup, client_cpus, server_cpus in setups[:1] if ONE_CORE_ONLY else setups:
+        runs: list[dict[str, dict[str, float]]] = []
+        for i in range(repeat):
+            run_dir = Path(tempfile.mkdtemp(prefix=f"weak_{rows}_", dir=workdir))
+            with EmbeddedRuntime(run_dir / "rt", postgres=False) as urls:
+                if server_cpus is not None:
+                    _pin_all_threads(urls.nats_pid, server_cpus)
+                    os.sched_setaffinity(0, server_cpus)  # the sampler stays off the client core
+                try:
+                    runs.append(_weak_once(path, rows, urls.nats_url, run_dir, str(i), client_cpus))
+                finally:
+                    os.sched_setaffinity(0, set(cores))
+            shutil.rmtree(run_dir, ignore_errors=True)
+        summary: dict[str, object] = {}
+        for who in runs[0]:
+            summary[who] = {k: _median([r[who][k] for r in runs]) for k in runs[0][who]}
+        ratios = {
+            "rows_per_s_vs_naive": [r["naive"]["wall_s"] / r["ours"]["wall_s"] for r in runs],
+            "cpu_per_row_vs_naive": [r["ours"]["cpu_s"] / r["naive"]["cpu_s"] for r in runs],
+            "duplicate_rows_per_s_vs_naive": [
+                r["naive"]["wall_s"] / r["ours_duplicate"]["wall_s"] for r in runs
+            ],
+        }
+        if "before" in runs[0]:
+            ratios["before_rows_per_s_vs_naive"] = [
+                r["naive"]["wall_s"] / r["before"]["wall_s"] for r in runs
+            ]
+            ratios["before_cpu_per_row_vs_naive"] = [
+                r["before"]["cpu_s"] / r["naive"]["cpu_s"] for r in runs
+            ]
+        if "ours_single_process" in runs[0]:
+            ratios["single_process_rows_per_s_vs_naive"] = [
+                r["naive"]["wall_s"] / r["ours_single_process"]["wall_s"] for r in runs
+            ]
+        summary["median_ratios"] = {k: round(_median(v), 2) for k, v in ratios.items()}
+        summary["runs"] = repeat
+        result[setup] = summary
+    return result
+
+
 def _env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if k != "NATS_URL"}
 
@@ -226,6 +415,10 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, action="append")
     parser.add_argument("--workdir", default=None)
+    parser.add_argument("--weak-client", action="store_true", help="one client core (issue 13)")
+    parser.add_argument("--repeat", type=int, default=1, help="weak client: runs per size")
+    parser.add_argument("--one-core-only", action="store_true", help="weak client: no 2-core runs")
+    parser.add_argument("--before", default="", help="weak client: also this source tree's replay")
     args, rest = parser.parse_known_args()
     if rest and rest[0] == "naive":
         out = asyncio.run(naive(rest[1], rest[2], rest[3]))
@@ -239,8 +432,13 @@ def main() -> None:
         return
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="nypd-bench-", dir="/tmp"))
     workdir.mkdir(parents=True, exist_ok=True)
+    global BEFORE, ONE_CORE_ONLY
+    BEFORE, ONE_CORE_ONLY = args.before, args.one_core_only
     for rows in args.rows or [100_000]:
-        print(json.dumps(measure(rows, workdir)), flush=True)
+        if args.weak_client:
+            print(json.dumps(measure_weak(rows, workdir, args.repeat)), flush=True)
+        else:
+            print(json.dumps(measure(rows, workdir)), flush=True)
 
 
 if __name__ == "__main__":

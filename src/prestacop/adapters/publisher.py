@@ -154,11 +154,7 @@ class Publisher:
         headers: Mapping[str, str] | None = None,
     ) -> asyncio.Future[PubAck]:
         """Send one message; returns the future of its ack once the window has room."""
-        await self._window.acquire()
-        self._next += 1
-        reply = f"{self._prefix}.{self._next}"
-        fut: asyncio.Future[PubAck] = asyncio.get_running_loop().create_future()
-        self._pending[reply] = (fut, time.monotonic() + self._ack_timeout)
+        reply, fut = await self.reserve()
         hdrs = dict(headers) if headers else {}
         if msg_id is not None:
             hdrs[Header.MSG_ID] = msg_id
@@ -167,6 +163,23 @@ class Publisher:
         except Exception as err:
             self._settle(reply, err)
         return fut
+
+    async def reserve(self) -> tuple[str, asyncio.Future[PubAck]]:
+        """A slot of the window: the reply subject to publish with, and the future its ack settles.
+
+        For a caller that publishes the message itself, e.g. several messages
+        under one ack (an atomic batch: only its commit carries the reply).
+        """
+        await self._window.acquire()
+        self._next += 1
+        reply = f"{self._prefix}.{self._next}"
+        fut: asyncio.Future[PubAck] = asyncio.get_running_loop().create_future()
+        self._pending[reply] = (fut, time.monotonic() + self._ack_timeout)
+        return reply, fut
+
+    def fail(self, reply: str, err: BaseException) -> None:
+        """Settle a reserved slot whose message could not be sent."""
+        self._settle(reply, err)
 
     async def publish_and_wait(
         self,

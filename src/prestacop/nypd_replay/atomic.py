@@ -11,7 +11,6 @@ replay then sends that batch message by message, each de-duplicated on its own.
 from __future__ import annotations
 
 import asyncio
-import time
 import uuid
 from collections.abc import Sequence
 
@@ -25,16 +24,25 @@ DUPLICATE_IN_BATCH = 10201
 BATCH_ID, BATCH_SEQUENCE, BATCH_COMMIT = "Nats-Batch-Id", "Nats-Batch-Sequence", "Nats-Batch-Commit"
 
 
-class AtomicPublisher(Publisher):
-    """The publisher's ack accounting, with batches as the unit: ``window`` batches in flight.
+class AtomicPublisher:
+    """Batches as the unit of the publisher's ack accounting: ``window`` batches in flight.
 
     Only a batch's commit message carries the reply subject, so its ack (the
     sequence of the batch's last event) or its error settles the whole batch.
     """
 
     def __init__(self, nc: Client, *, window: int = 4, ack_timeout: float = 10.0) -> None:
-        super().__init__(nc, window=window, ack_timeout=ack_timeout)
+        self._nc = nc
+        self._acks = Publisher(nc, window=window, ack_timeout=ack_timeout)
         self._run = uuid.uuid4().hex[:16]
+        self._next = 0
+
+    async def start(self) -> AtomicPublisher:
+        await self._acks.start()
+        return self
+
+    async def close(self) -> None:
+        await self._acks.close()
 
     async def publish_batch(
         self, subjects: Sequence[str], payloads: Sequence[bytes], ids: Sequence[str]
@@ -43,12 +51,9 @@ class AtomicPublisher(Publisher):
         count = len(payloads)
         if not 0 < count <= MAX_BATCH:
             raise ValueError(f"a batch holds 1 to {MAX_BATCH} events, not {count}")
-        await self._window.acquire()
+        reply, fut = await self._acks.reserve()
         self._next += 1
         batch_id = f"{self._run}-{self._next}"
-        reply = f"{self._prefix}.{self._next}"
-        fut: asyncio.Future[PubAck] = asyncio.get_running_loop().create_future()
-        self._pending[reply] = (fut, time.monotonic() + self._ack_timeout)
         publish = self._nc.publish
         last = count - 1
         try:
@@ -59,8 +64,8 @@ class AtomicPublisher(Publisher):
                     await publish(subjects[i], payloads[i], reply=reply, headers=headers)
                 else:
                     await publish(subjects[i], payloads[i], headers=headers)
-                if i % 256 == 255:
+                if i % 64 == 63:
                     await asyncio.sleep(0)  # let acks in
         except Exception as err:
-            self._settle(reply, err)
+            self._acks.fail(reply, err)
         return fut

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from operator import itemgetter
 
-from prestacop.domain.codec import InvalidMessage, encode_checked
+from prestacop.domain.codec import InvalidMessage
+from prestacop.nypd_replay.checked import encode_checked
 from prestacop.nypd_replay.frames import Batch, Failed, Finished, Frame, Position, Reject, Started
 from prestacop.nypd_replay.layout import FIELDS, UnknownLayout, detect, record_from_mapping
 from prestacop.nypd_replay.reading import frame, json_records, read_header, skip_bytes
@@ -45,7 +46,7 @@ class _Builder:
         self.payloads: list[bytes] = []
         self.rejects: list[Reject] = []
 
-    def add(self, line: int, record: list[str], raw: str) -> None:
+    def add(self, line: int, record: Sequence[str], raw: str) -> None:
         event = translate(record, self.now)
         if isinstance(event, Rejected):
             self.rejects.append(Reject(line, event.reason, event.detail, raw))
@@ -121,13 +122,18 @@ def _csv_frames(
     for seq, chunk in enumerate(frame(src.stream, offset, line, chunk_records=batch_rows)):
         out = _Builder(tenant, clock())
         blank = 0
-        rows = csv.reader(chunk.texts)
         for line_no, text in zip(chunk.lines, chunk.texts, strict=True):
-            try:
-                row = next(rows)
-            except csv.Error as err:
-                out.reject(line_no, "bad_csv", str(err), text.rstrip("\r\n"))
-                continue
+            line = text.rstrip("\r\n")
+            if '"' in line or "\r" in line:  # (a line ends at its only \n)
+                try:  # quotes or a stray line break: the csv module's rules
+                    row = next(csv.reader([text]))
+                except csv.Error as err:
+                    out.reject(line_no, "bad_csv", str(err), line)
+                    continue
+                except StopIteration:
+                    row = []
+            else:
+                row = line.split(",")  # a plain line (nearly all): 2-3x cheaper than csv
             if not row or (len(row) == 1 and not row[0].strip()):
                 blank += 1
                 continue
@@ -136,11 +142,11 @@ def _csv_frames(
                     line_no,
                     "wrong_field_count",
                     f"{len(row)} fields where the header has {width}",
-                    text.rstrip("\r\n"),
+                    line,
                 )
                 continue
             row.append("")
-            out.add(line_no, list(pick(row)), text.rstrip("\r\n"))
+            out.add(line_no, pick(row), line)
         records += len(chunk.texts)
         progress = src.progress() if src.progress else chunk.end_offset
         end = Position(offset=chunk.end_offset, line=chunk.end_line, records=records)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import resource
 import sys
 import time
@@ -14,20 +15,21 @@ from prestacop.domain import subjects
 from prestacop.nypd_replay.atomic import AtomicPublisher
 from prestacop.nypd_replay.checkpoint import Counters
 from prestacop.nypd_replay.rejects import RejectFile
-from prestacop.nypd_replay.replay import (
-    FileReplay,
-    FileResult,
-    Listener,
-    Quiet,
-    ReplayOptions,
-    _Log,
-)
+from prestacop.nypd_replay.replay import FileReplay, FileResult, Listener, Quiet, ReplayOptions
+from prestacop.nypd_replay.senders import AtomicBatch, DryRun, PerMessage, Sender
 from prestacop.nypd_replay.worker import frames_from_process, frames_in_process
 
 
 async def history_takes_atomic_batches(js: JetStreamContext) -> bool:
     info = await js.stream_info(subjects.HISTORY.name)
     return bool(getattr(info.config, "allow_atomic", False))
+
+
+def usable_cpus() -> int:
+    """Cores this process may run on: on one core a parse process only adds its cost."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
 
 
 def cpu_s() -> dict[str, float]:
@@ -80,8 +82,8 @@ class Replayer:
 
     async def run(self, names: list[str]) -> Report:
         began = time.perf_counter()
-        log = None
-        client = None
+        sender: Sender = DryRun()
+        atomic = client = None
         if not self.opts.dry_run:
             from prestacop.bootstrap import open_log
 
@@ -93,21 +95,25 @@ class Replayer:
                 self.nats_url or "", "prestacop-nypd-replay", window=self.window,
                 ack_timeout=self.ack_timeout, on_status=on_status,
             )  # fmt: skip
-            log = _Log(client.nc, client.js, client.publisher)
+            log = (client.nc, client.js, client.publisher, self.opts.tenant, self.listener.status)
+            sender = PerMessage(*log)
             if self.atomic and await history_takes_atomic_batches(client.js):
-                log.atomic = await AtomicPublisher(
+                atomic = await AtomicPublisher(
                     client.nc,
                     window=max(1, self.window // self.opts.batch_rows),
                     ack_timeout=self.ack_timeout,
                 ).start()
+                sender = AtomicBatch(*log, atomic=atomic)
         results: list[FileResult] = []
         rejects = RejectFile(self.opts.rejects)
         try:
             for i, name in enumerate(names):
-                in_process = self.opts.dry_run or name == "-" or not self.parse_process
+                in_process = (
+                    self.opts.dry_run or name == "-" or not self.parse_process or usable_cpus() < 2
+                )
                 frames = frames_in_process if in_process else frames_from_process
                 replay = FileReplay(
-                    name, self.opts, frames, log, rejects, self.listener, first=i == 0
+                    name, self.opts, frames, sender, rejects, self.listener, first=i == 0
                 )
                 results.append(await replay.run())
                 if results[-1].error:
@@ -115,8 +121,8 @@ class Replayer:
         finally:
             rejects.close()
             self._closing = True
-            if log is not None and log.atomic is not None:
-                await log.atomic.close()
+            if atomic is not None:
+                await atomic.close()
             if client is not None:
                 await client.close()
         return self._report(results, time.perf_counter() - began)

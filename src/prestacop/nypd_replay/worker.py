@@ -16,7 +16,6 @@ from collections.abc import AsyncIterator, Iterator
 
 import msgspec
 
-from prestacop.nypd_replay.batches import produce
 from prestacop.nypd_replay.frames import Failed, Finished, Frame, Position, pack, unpack
 
 _LENGTH = struct.Struct(">I")
@@ -31,6 +30,8 @@ class _Args(msgspec.Struct):
 
 
 def main(argv: list[str]) -> int:
+    from prestacop.nypd_replay.batches import produce
+
     args = msgspec.json.decode(argv[0], type=_Args)
     out = sys.stdout.buffer
     _widen_pipe(out.fileno())
@@ -61,7 +62,9 @@ def _widen_pipe(fd: int, size: int = 1 << 20) -> None:
 async def frames_in_process(
     name: str, tenant: str, start: Position | None, batch_rows: int, strict: bool = True
 ) -> AsyncIterator[Frame]:
-    """The same frames, parsed in this process (stdin, dry runs)."""
+    """The same frames, parsed in this process (stdin, dry runs, one core)."""
+    from prestacop.nypd_replay.batches import produce  # the publisher of two needs none of it
+
     source: Iterator[Frame] = produce(name, tenant, start, batch_rows=batch_rows, strict=strict)
     for frame in source:
         yield frame
