@@ -150,7 +150,7 @@ class FileReplay:
             " already holds"
         )
         self._max_ack = previous.floor_seq
-        self._skip = await stored_ids(self.log.js, self.opts.tenant, previous.floor_seq)
+        self._skip = await stored_ids(self.log.nc, self.opts.tenant, previous.floor_seq)
 
     async def _replay(
         self,
@@ -312,7 +312,7 @@ class FileReplay:
                 self.counters.events += len(indexes)
                 break
             try:
-                held = await stored_ids(self.log.js, self.opts.tenant, item.floor)
+                held = await stored_ids(self.log.nc, self.opts.tenant, item.floor)
             except Exception:  # server still starting: try again shortly
                 await asyncio.sleep(0.5)
                 fut = None
@@ -389,7 +389,7 @@ class FileReplay:
         assert self.log is not None
         await _wait_connected(self.log.nc)
         try:
-            held = await stored_ids(self.log.js, self.opts.tenant, item.floor)
+            held = await stored_ids(self.log.nc, self.opts.tenant, item.floor)
         except Exception:  # server still starting: try again shortly
             await asyncio.sleep(0.5)
             return retry, futures
