@@ -8,19 +8,12 @@ the runner advances past it and says how many it passed.
 from __future__ import annotations
 
 from collections import Counter
-from datetime import UTC, datetime
 
-from prestacop.adapters.log_reader import Raw
+from prestacop.adapters.log_reader import Raw, timestamp
 from prestacop.domain import codec
 from prestacop.domain.subjects import QUARANTINE
 from prestacop.gate.records import decoder as quarantine_decoder
 from prestacop.projections.api import Envelope
-
-
-def timestamp(ns: int) -> datetime:
-    """The JetStream time of a message, converted exactly as nats-py's ``metadata`` does
-    (the gate judges with that one: a rebuild must judge the same)."""
-    return datetime.fromtimestamp(ns / 1_000_000_000.0, UTC)
 
 
 def decode_chunk(stream: str, chunk: list[Raw], invalid: Counter[str]) -> list[Envelope]:
