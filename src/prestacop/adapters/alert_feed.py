@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
@@ -36,12 +37,14 @@ from prestacop.adapters.publisher import (
     PublishRejected,
 )
 from prestacop.adapters.topology import ensure_topology
+from prestacop.alerts import snapshot
 from prestacop.alerts.ports import (
     AlertLogUnavailable,
     FeedItem,
     FeedState,
     LogEntry,
     StaleAlert,
+    StartingBoard,
     Unreadable,
 )
 from prestacop.domain import subjects
@@ -49,6 +52,8 @@ from prestacop.domain.codec import InvalidMessage, decode, encode_checked
 from prestacop.domain.events import AlertEvent
 
 log = logging.getLogger(__name__)
+SNAPSHOT_EVERY_S = 60.0
+"""How often a live console writes its force's board snapshot (when it changed)."""
 _UNAVAILABLE = (NatsError, TimeoutError, OSError)
 
 
@@ -66,6 +71,8 @@ class JetStreamAlertLog:
         self._on_state: Callable[[FeedState], None] | None = None
         self._reader: LogReader | None = None
         self._last_seq = 0
+        self._board = snapshot.FoldedBoard()
+        self._saved_seq = 0
         self._tasks: set[asyncio.Task[None]] = set()
         self._closed = False
         self._state: FeedState = "connecting"
@@ -114,6 +121,8 @@ class JetStreamAlertLog:
     ) -> None:
         self._on_item, self._on_state = on_item, on_state
         assert self._nc is not None
+        if self._last_seq == 0:
+            await self._start_from_snapshot(on_item)
         delay = 0.1
         while self._reader is None and not self._closed:
             reader = LogReader(
@@ -156,24 +165,67 @@ class JetStreamAlertLog:
         elif status == "connected":
             self._reader.reset("reconnected")
 
+    async def _start_from_snapshot(self, on_item: Callable[[FeedItem], None]) -> None:
+        """Start from the force's last board snapshot, if there is a readable one."""
+        assert self._js is not None
+        try:
+            raw = await self._js.get_last_msg(
+                f"KV_{snapshot.BUCKET}", self._snapshot_key, direct=True
+            )
+        except (*_UNAVAILABLE, NotFoundError) as err:  # none yet, or not allowed: from the start
+            log.info("alert feed: no board snapshot (%r); reading the stream", err)
+            return
+        snap = snapshot.decode(raw.data or b"")
+        if snap is None:
+            log.warning("alert feed: unreadable board snapshot; reading the stream")
+            return
+        self._board.board.alerts.update((a.alert_id, a) for a in snap.alerts)
+        self._board.seq = self._saved_seq = self._last_seq = snap.seq
+        on_item(StartingBoard(snap.seq, tuple(snap.alerts)))
+
+    @property
+    def _snapshot_key(self) -> str:
+        return f"$KV.{snapshot.BUCKET}.{self.tenant}"
+
+    async def save_snapshot(self) -> bool:
+        """Write the board as folded so far (only when live: a half-read board is no start)."""
+        if self._state != "live" or self._board.seq <= self._saved_seq or self._nc is None:
+            return False
+        data = snapshot.encode(self._board.seq, self._board.board, datetime.now(UTC))
+        assert self._publisher is not None
+        try:
+            await self._publisher.publish_and_wait(self._snapshot_key, data)
+        except (PublishError, *_UNAVAILABLE) as err:  # no bucket, not allowed: a slower start
+            log.info("alert feed: board snapshot not written: %r", err)
+            return False
+        self._saved_seq = self._board.seq
+        return True
+
     async def _pump(self) -> None:
         """Hand every message over in order; say "live" whenever all of it is handed over."""
         reader = self._reader
         assert reader is not None and self._on_item is not None
-        on_item = self._on_item
+        on_item, board = self._on_item, self._board
+        saved_at = time.monotonic()
         while not self._closed:
+            now = datetime.now(UTC)
             for seq, subject, data, ts, _ in await reader.take(500, 0.5):
                 received_at = timestamp(ts)
                 try:
-                    item: FeedItem = LogEntry(
-                        seq, subject, received_at, decode(subject, data, received_at)
-                    )
+                    event = decode(subject, data, received_at)
                 except InvalidMessage as err:
-                    item = Unreadable(seq, subject, str(err))
+                    self._last_seq = seq
+                    on_item(Unreadable(seq, subject, str(err)))
+                    continue
+                entry = LogEntry(seq, subject, received_at, event)
+                board.fold(entry, now)
                 self._last_seq = seq
-                on_item(item)
+                on_item(entry)
             if reader.caught_up and self._state != "live":
                 self._set_state("live")
+            if time.monotonic() - saved_at > SNAPSHOT_EVERY_S:
+                saved_at = time.monotonic()
+                await self.save_snapshot()
 
     # -- writing and reading single messages ----------------------------------
 
@@ -225,6 +277,8 @@ class JetStreamAlertLog:
         if self._nc is None or self._nc.is_closed:
             return
         if self._reader is not None:
+            with contextlib.suppress(Exception):
+                await self.save_snapshot()
             await self._reader.stop()
         if self._publisher is not None:
             await self._publisher.close()

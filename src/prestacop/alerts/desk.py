@@ -19,7 +19,9 @@ from prestacop.alerts.ports import (
     FeedItem,
     LogEntry,
     StaleAlert,
+    StartingBoard,
 )
+from prestacop.alerts.snapshot import day_start, resolved_before
 from prestacop.domain.alerts import (
     Alert,
     AlertBoard,
@@ -69,19 +71,21 @@ class AlertDesk:
         An alert resolved before today is let go: nothing shows or counts it, and
         the board (what each refresh scans) stays the size of the open alerts and
         today's decisions, however long the history."""
+        if isinstance(item, StartingBoard):
+            self.board.alerts.update((a.alert_id, a) for a in item.alerts)
+            return None
         if not isinstance(item, LogEntry):
             self.unreadable.append(item)
             return None
         alert = self.board.apply(item.event, seq=item.seq, received_at=item.received_at)
-        if alert is not None and alert.decision is not None and alert.status == "resolved":
-            if alert.decision.time < self._day_start():
-                del self.board.alerts[alert.alert_id]
+        if alert is not None and resolved_before(alert, self._day_start()):
+            del self.board.alerts[alert.alert_id]
         return alert
 
     def _day_start(self) -> datetime:
-        now = self._clock().astimezone()
-        if self._today is None or not (self._today <= now < self._today + timedelta(days=1)):
-            self._today = now.replace(hour=0, minute=0, second=0, microsecond=0)
+        now = self._clock()
+        if self._today is None or not self._today <= now < self._today + timedelta(days=1):
+            self._today = day_start(now)
         return self._today
 
     async def claim(self, alert_id: str) -> AlertEvent:
