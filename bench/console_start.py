@@ -28,6 +28,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -46,17 +47,21 @@ from prestacop.runtime.embedded import EmbeddedRuntime
 OPEN_LEFT = 300
 
 
-def history(tenant: str, n: int) -> list[tuple[str, bytes, str]]:
+def history(tenant: str, n: int) -> Iterator[tuple[str, bytes, str]]:
     """``n`` alert-stream messages: review, claim, decision triples; ``OPEN_LEFT`` left open."""
     out: list[tuple[str, bytes, str]] = []
     old = datetime.now(UTC) - timedelta(days=30)
-    i = 0
+    i = sent = 0
 
     def add(event: AnyEvent, at: datetime) -> None:
         subject, data = encode_checked(tenant, event, at)
         out.append((subject, data, event.message_id))
 
-    while len(out) < n:
+    while sent + len(out) < n:
+        if len(out) > 1000:
+            yield from out
+            sent += len(out)
+            out.clear()
         i += 1
         at = old + timedelta(seconds=i)
         alert = f"a{i}"
@@ -74,7 +79,7 @@ def history(tenant: str, n: int) -> list[tuple[str, bytes, str]]:
             ),
             at,
         )
-        if n - len(out) <= OPEN_LEFT:
+        if n - sent - len(out) <= OPEN_LEFT:
             continue
         common = {"alert_id": alert, "drone_id": f"d{i % 50}", "officer_id": "o1", "time": at}
         add(AlertClaimed(message_id=f"c{i}", **common), at)  # type: ignore[arg-type]
@@ -82,7 +87,7 @@ def history(tenant: str, n: int) -> list[tuple[str, bytes, str]]:
             OperatorDecisionRecorded(message_id=f"r{i}", corrected_code=21, **common),  # type: ignore[arg-type]
             at,
         )
-    return out[:n]
+    yield from out[: n - sent]
 
 
 async def load(url: str, tenant: str, n: int) -> float:
@@ -97,6 +102,14 @@ async def load(url: str, tenant: str, n: int) -> float:
     await asyncio.gather(*pending)
     await log.close()
     return time.monotonic() - started
+
+
+def peak_rss_mb() -> float:
+    """This process's peak RSS (VmHWM: unlike ``ru_maxrss``, not inherited from the parent)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return round(int(line.split()[1]) / 1024, 1)
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
 async def console_role(url: str, tenant: str) -> None:
@@ -123,7 +136,7 @@ async def console_role(url: str, tenant: str) -> None:
             100 * (time.process_time() - cpu0) / (time.monotonic() - t0), 1
         )
     await alert_log.close()  # a live console writes the board snapshot on close
-    result["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    result["peak_rss_mb"] = peak_rss_mb()
     print(json.dumps(result))
 
 
