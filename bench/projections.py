@@ -4,16 +4,18 @@ and the steady-state visibility lag at a fixed publish rate.
 Runs its own nats-server and PostgreSQL (embedded runtime in a temporary folder)
 unless ``--nats-url`` and ``--database-url`` are given. Same run, same events:
 
-- ``baseline_raw_read``: every message of the log streams read by the fastest
-  plain nats-py consumer (ordered push consumers with a counting callback), no
-  decoding, no processing;
+- ``raw_reads``: every message of the log streams read with no decoding and no
+  processing, three ways: nats-py's ordered push consumer (a counting callback),
+  ``pull_subscribe().fetch`` without acks, and the log reader the rebuild uses
+  (``adapters/log_reader.py``); ``best_raw_read`` is the fastest of the run;
 - ``rebuild``: ``rebuild_projections`` of all built-in views into fresh builds
   (decode, apply, commit, swap), in its own process (peak RSS is that process's);
 - ``steady_state``: ``prestacop project run`` as a process while this one publishes
   at ``--rate`` events/s; the lag from each violation's ack to the moment the
   ``violations`` build has committed past it.
 
-    .venv/bin/python bench/projections.py [--events 1000000] [--rate 10000] [--seconds 20]
+    .venv/bin/python bench/projections.py [--events 250000,1000000] [--repeat 3]
+        [--rate 10000] [--seconds 20 (0: no steady-state phase)] [--profile FILE]
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ import asyncio
 import json
 import os
 import resource
+import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -31,6 +35,9 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from nats.js.api import AckPolicy, ConsumerConfig
+
+from prestacop.adapters.log_reader import LogReader
 from prestacop.adapters.postgres_projections import ProjectionStore
 from prestacop.bootstrap import open_log
 from prestacop.projections.api import LOG_STREAMS
@@ -89,20 +96,41 @@ async def baseline(nats_url: str) -> dict[str, Any]:
     return {"messages": total, "seconds": round(took, 2), "msgs_per_s": round(total / took)}
 
 
-async def rebuild_role(nats_url: str, database_url: str, ns: str) -> None:
+async def rebuild_role(nats_url: str, database_url: str, ns: str, processes: int) -> None:
+    from prestacop.projections.parallel import rebuild_in_processes
     from prestacop.projections.rebuild import rebuild_projections
 
     started = time.monotonic()
-    await rebuild_projections(nats_url, database_url, None, namespace=ns)
+    children: list[int] = []
+    if processes > 1:
+        _, children = await rebuild_in_processes(
+            nats_url, database_url, namespace=ns, processes=processes
+        )
+    else:
+        await rebuild_projections(nats_url, database_url, None, namespace=ns)
     took = time.monotonic() - started
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(json.dumps({"seconds": took, "peak_rss_mb": round(rss / 1024, 1)}))
+    total = rss + sum(children) if children else rss
+    print(json.dumps({"seconds": took, "peak_rss_mb": round(total / 1024, 1)}))
 
 
-def rebuild(nats_url: str, database_url: str, events: int) -> dict[str, Any]:
+def rebuild(
+    nats_url: str, database_url: str, events: int, profile: str | None = None, processes: int = 1
+) -> dict[str, Any]:
     ns = "bench" + uuid.uuid4().hex[:8]
+    beside = Path(sys.executable).parent / "py-spy"
+    spy = [
+        str(beside) if beside.exists() else shutil.which("py-spy") or "py-spy",
+        "record",
+        "-f",
+        "raw",
+        "-r",
+        "200",
+        "-t",
+    ]
     out = subprocess.run(
         [
+            *([*spy, "-o", profile, "--"] if profile else []),
             sys.executable,
             __file__,
             "--role",
@@ -113,13 +141,15 @@ def rebuild(nats_url: str, database_url: str, events: int) -> dict[str, Any]:
             database_url,
             "--namespace",
             ns,
+            "--processes",
+            str(processes),
         ],
         capture_output=True,
         text=True,
     )
     if out.returncode:
         raise RuntimeError(f"rebuild process failed:\n{out.stderr[-3000:]}")
-    result = json.loads(out.stdout.strip().splitlines()[-1])
+    result = json.loads([x for x in out.stdout.splitlines() if x.startswith("{")][-1])
     store = ProjectionStore(database_url, ns)
     rows = 0
     for cls in BUILTINS.values():
@@ -242,21 +272,104 @@ async def _head(nats_url: str) -> int:
     return seq
 
 
+async def pull_fetch(nats_url: str) -> dict[str, Any]:
+    """``pull_subscribe().fetch`` without acks: one round trip per batch of 1000."""
+    log = await open_log(nats_url, "bench-fetch", setup=False)
+    total, started = 0, time.monotonic()
+    for stream in LOG_STREAMS:
+        head = (await log.js.stream_info(stream)).state.last_seq
+        if not head:
+            continue
+        psub = await log.js.pull_subscribe(
+            "",
+            stream=stream,
+            config=ConsumerConfig(ack_policy=AckPolicy.NONE, inactive_threshold=30.0),
+        )
+        got = 0
+        while got < head:
+            got += len(await psub.fetch(1000, timeout=5.0))
+        await psub.unsubscribe()
+        total += got
+    took = time.monotonic() - started
+    await log.close()
+    return {"messages": total, "seconds": round(took, 2), "msgs_per_s": round(total / took)}
+
+
+async def reader_read(nats_url: str) -> dict[str, Any]:
+    """The log reader (public nats-py API, bounded), counting only."""
+    log = await open_log(nats_url, "bench-reader", setup=False)
+    total, started = 0, time.monotonic()
+    for stream in LOG_STREAMS:
+        head = (await log.js.stream_info(stream)).state.last_seq
+        reader = await LogReader(log.nc, stream, 1, name="bench").start()
+        got = 0
+        while got < head:
+            got += len(await reader.take(1000, 1.0))
+        await reader.stop()
+        total += got
+    took = time.monotonic() - started
+    await log.close()
+    return {"messages": total, "seconds": round(took, 2), "msgs_per_s": round(total / took)}
+
+
+async def raw_reads(nats_url: str, repeat: int) -> dict[str, Any]:
+    """Each raw read ``repeat`` times, interleaved; the median of each (the machine is shared)."""
+    runs: dict[str, list[dict[str, Any]]] = {"ordered_push": [], "pull_fetch": [], "log_reader": []}
+    for _ in range(repeat):
+        runs["ordered_push"].append(await baseline(nats_url))
+        runs["pull_fetch"].append(await pull_fetch(nats_url))
+        runs["log_reader"].append(await reader_read(nats_url))
+    out: dict[str, Any] = {
+        name: {
+            "messages": r[0]["messages"],
+            "msgs_per_s": statistics.median(x["msgs_per_s"] for x in r),
+            "runs": [x["msgs_per_s"] for x in r],
+        }
+        for name, r in runs.items()
+    }
+    best = max(out, key=lambda k: out[k]["msgs_per_s"])
+    out["best"] = {"name": best, "msgs_per_s": out[best]["msgs_per_s"]}
+    return out
+
+
 async def main(args: argparse.Namespace, nats_url: str, database_url: str) -> dict[str, Any]:
-    result: dict[str, Any] = {"load": await load(nats_url, "bench", args.events, args.seed)}
-    base = await baseline(nats_url)
-    result["baseline_raw_read"] = base
-    rb = rebuild(nats_url, database_url, base["messages"])
-    rb["vs_raw_read"] = round(rb["events_per_s"] / base["msgs_per_s"], 3)
-    result["rebuild"] = rb
-    result["targets"] = {"rebuild_vs_raw_read_min": 0.4, "lag_ms_p99_max": 1000}
-    result["steady_state"] = await steady(nats_url, database_url, args.rate, args.seconds)
+    result: dict[str, Any] = {"sizes": {}}
+    loaded = 0
+    sizes = [int(s) for s in str(args.events).split(",")]
+    for size in sizes:
+        load_info = await load(nats_url, f"bench{size}", size - loaded, args.seed + size)
+        loaded = size
+        raw = await raw_reads(nats_url, args.repeat)
+        events = raw["ordered_push"]["messages"]
+        entry: dict[str, Any] = {"events_in_log": events, "load": load_info, "raw_reads": raw}
+        for label, processes in (("rebuild", 1), ("rebuild_2_processes", 2)):
+            runs = []
+            for i in range(args.repeat):  # interleaved with nothing else: same log, same run
+                profiled = args.profile and i == 0 and size == sizes[0]  # (py-spy costs a little)
+                spy = f"{args.profile}.{label}.{size}" if profiled else None
+                runs.append(rebuild(nats_url, database_url, events, spy, processes))
+            rb = {
+                key: statistics.median(r[key] for r in runs)
+                for key in ("seconds", "events_per_s", "peak_rss_mb", "rows_per_s")
+            }
+            rb["runs"] = [r["events_per_s"] for r in runs]
+            rb["vs_best_raw_read"] = round(rb["events_per_s"] / raw["best"]["msgs_per_s"], 3)
+            rb["vs_ordered_push"] = round(rb["events_per_s"] / raw["ordered_push"]["msgs_per_s"], 3)
+            entry[label] = rb
+        result["sizes"][str(size)] = entry
+    result["targets"] = {"rebuild_vs_best_raw_read_min": 0.5, "lag_ms_p99_max": 1000}
+    if args.seconds > 0:
+        result["steady_state"] = await steady(nats_url, database_url, args.rate, args.seconds)
     return result
 
 
 def cli() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--events", default="250000,1000000", help="sizes, ascending")
+    parser.add_argument("--repeat", type=int, default=3, help="runs per figure (medians)")
+    parser.add_argument(
+        "--profile", help="py-spy (all threads) the first rebuilds of the first size: FILE.*"
+    )
     parser.add_argument("--rate", type=int, default=10_000)
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--seed", type=int, default=1)
@@ -264,9 +377,10 @@ def cli() -> None:
     parser.add_argument("--database-url")
     parser.add_argument("--role", default="main", help=argparse.SUPPRESS)
     parser.add_argument("--namespace", help=argparse.SUPPRESS)
+    parser.add_argument("--processes", type=int, default=1, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.role == "rebuild":
-        asyncio.run(rebuild_role(args.nats_url, args.database_url, args.namespace))
+        asyncio.run(rebuild_role(args.nats_url, args.database_url, args.namespace, args.processes))
         return
     if args.nats_url and args.database_url:
         print(json.dumps(asyncio.run(main(args, args.nats_url, args.database_url)), indent=2))

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from prestacop.adapters.alert_feed import JetStreamAlertLog
 from prestacop.alerts.desk import AlertDesk
-from prestacop.alerts.ports import ControlResult, FeedItem, FeedState, LogEntry
+from prestacop.alerts.ports import ControlResult, FeedItem, FeedState, LogEntry, StartingBoard
 from prestacop.bootstrap import LogClient, open_log
 from prestacop.domain.alerts import AlertRefused
 from prestacop.domain.events import AlertClaimed, OperatorDecisionRecorded
@@ -165,3 +167,84 @@ async def test_an_officer_with_officer_rights_only_follows_claims_and_reads_the_
         finally:
             await officer_log.close()
             await service.close()
+
+
+async def _reviews(log: LogClient, tenant: str, n: int) -> list[str]:
+    """``n`` alerts raised at once (their images are never fetched: none is stored)."""
+    from prestacop.domain.codec import encode_checked
+    from prestacop.domain.events import HUMAN_REVIEW_CODE, ViolationReported
+
+    ids, acks = [], []
+    for i in range(n):
+        event = ViolationReported(
+            message_id=uuid.uuid4().hex,
+            drone_id=f"d{i % 7}",
+            time=datetime.now(UTC),
+            latitude=40.75,
+            longitude=-73.98,
+            violation_code=HUMAN_REVIEW_CODE,
+            image_id="never-fetched",
+            confidence=0.3,
+        )
+        subject, data = encode_checked(tenant, event, datetime.now(UTC))
+        acks.append(await log.publisher.publish(subject, data, msg_id=event.message_id))
+        ids.append(event.message_id)
+    await asyncio.gather(*acks)
+    return ids
+
+
+async def test_the_feed_says_live_only_once_the_whole_history_is_handed_over(
+    log: LogClient, nats_url: str, tenant: str
+) -> None:
+    ids = await _reviews(log, tenant, 3000)
+    alert_log = await JetStreamAlertLog.open(nats_url, tenant, heartbeat_s=0.2)
+    handed_when_live: list[int] = []
+    items: list[FeedItem] = []
+
+    def on_state(state: FeedState) -> None:
+        if state == "live":
+            handed_when_live.append(len(items))
+
+    try:
+        await alert_log.follow(items.append, on_state)
+        await wait_until(lambda: handed_when_live, timeout=30, what="live")
+        assert handed_when_live[0] == len(ids)
+    finally:
+        await alert_log.close()
+
+
+async def test_a_console_starts_from_the_last_board_snapshot_and_follows_from_there(
+    log: LogClient, nats_url: str, tenant: str
+) -> None:
+    first = await Following(await JetStreamAlertLog.open(nats_url, tenant), "o1").start()
+    ids = await _reviews(log, tenant, 30)
+    try:
+        await wait_until(lambda: len(first.desk.board.active()) == 30, what="30 alerts")
+        await first.desk.claim(ids[0])
+        await first.desk.claim(ids[1])
+        await wait_until(lambda: first.desk.board.get(ids[1]).holder == "o1", what="claimed")
+        await first.desk.resolve(ids[1], 21)
+        await wait_until(lambda: first.log.state == "live" and len(first.items) == 33, what="33")
+    finally:
+        await first.log.close()  # writes the board snapshot
+    later = await _reviews(log, tenant, 2)
+    second = await Following(await JetStreamAlertLog.open(nats_url, tenant), "o2").start()
+    try:
+        await wait_until(lambda: second.log.state == "live", what="live")
+        await wait_until(lambda: len(second.items) >= 3, what="snapshot + 2 new")
+        assert isinstance(second.items[0], StartingBoard)
+        board = second.desk.board
+        assert board.get(ids[0]).holder == "o1"  # type: ignore[union-attr]
+        assert board.get(ids[1]).status == "resolved"  # type: ignore[union-attr]
+        assert {a.alert_id for a in board.active()} == set(ids[2:]) | set(later) | {ids[0]}
+        with pytest.raises(AlertRefused, match="held by o1"):
+            await second.desk.claim(ids[0])
+    finally:
+        await second.log.close()
+
+
+def test_an_unreadable_snapshot_is_no_start() -> None:
+    from prestacop.alerts import snapshot
+
+    assert snapshot.decode(b"{not json") is None
+    assert snapshot.decode(b'{"version": 99, "seq": 5, "alerts": []}') is None

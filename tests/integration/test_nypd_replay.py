@@ -51,7 +51,7 @@ async def held(log: LogClient, tenant: str) -> tuple[int, set[str]]:
     info = await log.js.stream_info(
         subjects.HISTORY.name, subjects_filter=subjects.history(tenant, "*")
     )
-    return sum((info.state.subjects or {}).values()), await stored_ids(log.js, tenant, 0)
+    return sum((info.state.subjects or {}).values()), await stored_ids(log.nc, tenant, 0)
 
 
 def options(tmp_path: Path, tenant: str, **kw: object) -> ReplayOptions:

@@ -142,3 +142,31 @@ async def test_a_running_runner_follows_a_rebuild_swap_and_keeps_the_view_live(
     )
     assert counted == expected
     store.close()
+
+
+async def test_a_rebuild_in_two_processes_fills_the_same_views_as_one(
+    log, nats_url, database_url, tenant
+):
+    from prestacop.projections.parallel import groups_of, rebuild_in_processes
+
+    assert groups_of(["drones", "violations", "alerts"], 2) == [
+        ["violations"],
+        ["drones", "alerts"],
+    ]
+    await publish(log, sample_events(tenant, 3_000, seed=11))
+    one, two = namespace(), namespace()
+    names = ["violations", "drones", "statistics"]
+    await rebuild_projections(nats_url, database_url, names, namespace=one)
+    schemas, rss = await rebuild_in_processes(nats_url, database_url, names, namespace=two)
+    assert len(schemas) == 3 and len(rss) == 2
+    counts = []
+    for ns in (one, two):
+        store = ProjectionStore(database_url, ns)
+        counts.append(
+            [
+                store.query(f"SELECT count(*) AS n FROM {ns}.{table} WHERE tenant = %s", (tenant,))
+                for table in ("violations", "drones", "statistics")
+            ]
+        )
+        store.close()
+    assert counts[0] == counts[1] and counts[0][0][0]["n"] > 100

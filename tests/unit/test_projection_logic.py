@@ -79,11 +79,10 @@ def test_fines_follow_the_code_table_and_manhattan_below_96th():
 def test_invalid_messages_yield_no_envelope_but_are_counted_by_reason():
     raw = [(i + 1, s, d, 0) for i, (s, d, _) in enumerate(sample_events("t", 50, seed=3))]
     now_ns = int((T + timedelta(days=400)).timestamp() * 1e9)
-    raw = [(seq, s, d, now_ns) for seq, s, d, _ in raw]
-    raw.append((51, "prestacop.t.drone.d1.position", b"{oops", now_ns))
-    raw.append(
-        (52, "prestacop.t.drone.d1.position", b'{"type":"new_thing","message_id":"x"}', now_ns)
-    )
+    raw = [(seq, s, d, now_ns, None) for seq, s, d, _ in raw]
+    raw.append((51, "prestacop.t.drone.d1.position", b"{oops", now_ns, None))
+    unknown = b'{"type":"new_thing","message_id":"x"}'
+    raw.append((52, "prestacop.t.drone.d1.position", unknown, now_ns, None))
     invalid: Counter[str] = Counter()
     envs = decode_chunk("PRESTACOP_DRONES", raw, invalid)
     assert len(envs) == 50 and all(isinstance(e, Envelope) for e in envs)

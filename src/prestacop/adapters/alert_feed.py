@@ -1,11 +1,12 @@
-"""The alert stream in JetStream: a pushed feed for the console, and guarded appends.
+"""The alert stream in JetStream: a feed for the console, and guarded appends.
 
-The feed is an ordered push consumer of our own on PRESTACOP_ALERTS, filtered to
-one tenant and started at the stream's beginning (so alerts raised while no
-console was open are there). It is ours rather than nats-py's ordered consumer
-because it must come back by itself after the server restarts: on reconnect, on a
-gap in the consumer sequence, or when heartbeats stop, it is recreated from the
-last stream sequence it handed over, so nothing is lost nor handed over twice.
+The feed is the log reader (``adapters/log_reader.py``) on PRESTACOP_ALERTS,
+filtered to one tenant, from just after the last sequence handed over (the
+stream's start the first time, so alerts raised while no console was open are
+there). The reader heals itself (a gap, silence, a reconnection: a new consumer
+from the last message kept), so nothing is lost nor handed over twice. The feed
+is "live" once everything the stream held is handed over — never because a
+heartbeat came (a stalled push consumer sends those in the middle of history).
 
 Appends carry ``Nats-Expected-Last-Subject-Sequence`` (0 when the alert's subject
 is still empty): two officers can never both write on a version of the alert.
@@ -15,22 +16,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import logging
 import time
-import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 
 from nats.aio.client import Client
-from nats.aio.msg import Msg
-from nats.aio.subscription import Subscription
 from nats.errors import Error as NatsError
 from nats.js import JetStreamContext
-from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, Header
+from nats.js.api import Header
 from nats.js.errors import NotFoundError
 
 from prestacop.adapters.images import ImageStore
+from prestacop.adapters.log_reader import LogReader, timestamp
 from prestacop.adapters.nats_connection import connect
 from prestacop.adapters.publisher import (
     WRONG_LAST_SEQUENCE,
@@ -39,12 +37,14 @@ from prestacop.adapters.publisher import (
     PublishRejected,
 )
 from prestacop.adapters.topology import ensure_topology
+from prestacop.alerts import snapshot
 from prestacop.alerts.ports import (
     AlertLogUnavailable,
     FeedItem,
     FeedState,
     LogEntry,
     StaleAlert,
+    StartingBoard,
     Unreadable,
 )
 from prestacop.domain import subjects
@@ -52,6 +52,8 @@ from prestacop.domain.codec import InvalidMessage, decode, encode_checked
 from prestacop.domain.events import AlertEvent
 
 log = logging.getLogger(__name__)
+SNAPSHOT_EVERY_S = 60.0
+"""How often a live console writes its force's board snapshot (when it changed)."""
 _UNAVAILABLE = (NatsError, TimeoutError, OSError)
 
 
@@ -67,13 +69,10 @@ class JetStreamAlertLog:
         self._images: ImageStore | None = None
         self._on_item: Callable[[FeedItem], None] | None = None
         self._on_state: Callable[[FeedState], None] | None = None
-        self._sub: Subscription | None = None
-        self._consumer: str | None = None
+        self._reader: LogReader | None = None
         self._last_seq = 0
-        self._next_dseq = 1
-        self._generation = 0
-        self._last_activity = time.monotonic()
-        self._lock = asyncio.Lock()
+        self._board = snapshot.FoldedBoard()
+        self._saved_seq = 0
         self._tasks: set[asyncio.Task[None]] = set()
         self._closed = False
         self._state: FeedState = "connecting"
@@ -121,8 +120,30 @@ class JetStreamAlertLog:
         self, on_item: Callable[[FeedItem], None], on_state: Callable[[FeedState], None]
     ) -> None:
         self._on_item, self._on_state = on_item, on_state
-        await self._restart("starting")
-        self._spawn(self._watch())
+        assert self._nc is not None
+        if self._last_seq == 0:
+            await self._start_from_snapshot(on_item)
+        delay = 0.1
+        while self._reader is None and not self._closed:
+            reader = LogReader(
+                self._nc,
+                subjects.ALERTS.name,
+                self._last_seq + 1,
+                filter_subject=f"{subjects.ROOT}.{self.tenant}.>",
+                buffer=4_000,
+                batch=500,
+                name="console",
+                heartbeat=self._heartbeat_s,
+            )
+            try:
+                self._reader = await reader.start()
+            except _UNAVAILABLE as err:
+                log.info("alert feed: consumer not created yet (%r); retrying", err)
+                self._set_state("reconnecting")
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 1.0)
+        self._set_state("live" if self._reader and self._reader.caught_up else "replaying")
+        self._spawn(self._pump())
 
     def _set_state(self, state: FeedState) -> None:
         if state != self._state:
@@ -136,121 +157,75 @@ class JetStreamAlertLog:
         task.add_done_callback(self._tasks.discard)
 
     async def _on_connection(self, status: str) -> None:
-        if self._on_item is None or self._closed:
+        if self._reader is None or self._closed:
             return
         if status == "disconnected":
+            self._reader.reset("disconnected")  # not caught up until the new consumer says so
             self._set_state("reconnecting")
         elif status == "connected":
-            self._spawn(self._restart("reconnected"))
+            self._reader.reset("reconnected")
 
-    async def _watch(self) -> None:
-        """Heartbeats come every ``heartbeat_s``: silence means the consumer is gone."""
+    async def _start_from_snapshot(self, on_item: Callable[[FeedItem], None]) -> None:
+        """Start from the force's last board snapshot, if there is a readable one."""
+        assert self._js is not None
+        try:
+            raw = await self._js.get_last_msg(
+                f"KV_{snapshot.BUCKET}", self._snapshot_key, direct=True
+            )
+        except (*_UNAVAILABLE, NotFoundError) as err:  # none yet, or not allowed: from the start
+            log.info("alert feed: no board snapshot (%r); reading the stream", err)
+            return
+        snap = snapshot.decode(raw.data or b"")
+        if snap is None:
+            log.warning("alert feed: unreadable board snapshot; reading the stream")
+            return
+        self._board.board.alerts.update((a.alert_id, a) for a in snap.alerts)
+        self._board.seq = self._saved_seq = self._last_seq = snap.seq
+        on_item(StartingBoard(snap.seq, tuple(snap.alerts)))
+
+    @property
+    def _snapshot_key(self) -> str:
+        return f"$KV.{snapshot.BUCKET}.{self.tenant}"
+
+    async def save_snapshot(self) -> bool:
+        """Write the board as folded so far (only when live: a half-read board is no start)."""
+        if self._state != "live" or self._board.seq <= self._saved_seq or self._nc is None:
+            return False
+        data = snapshot.encode(self._board.seq, self._board.board, datetime.now(UTC))
+        assert self._publisher is not None
+        try:
+            await self._publisher.publish_and_wait(self._snapshot_key, data)
+        except (PublishError, *_UNAVAILABLE) as err:  # no bucket, not allowed: a slower start
+            log.info("alert feed: board snapshot not written: %r", err)
+            return False
+        self._saved_seq = self._board.seq
+        return True
+
+    async def _pump(self) -> None:
+        """Hand every message over in order; say "live" whenever all of it is handed over."""
+        reader = self._reader
+        assert reader is not None and self._on_item is not None
+        on_item, board = self._on_item, self._board
+        saved_at = time.monotonic()
         while not self._closed:
-            await asyncio.sleep(self._heartbeat_s)
-            silent = time.monotonic() - self._last_activity > 3 * self._heartbeat_s
-            if (
-                silent
-                and self._nc is not None
-                and self._nc.is_connected
-                and not self._lock.locked()
-            ):
-                await self._restart("heartbeats stopped")
-
-    async def _restart(self, why: str) -> None:
-        """(Re)create the consumer from the sequence after the last one handed over."""
-        async with self._lock:
-            log.info("alert feed for %s: (re)starting consumer (%s)", self.tenant, why)
-            delay = 0.1
-            while not self._closed:
+            now = datetime.now(UTC)
+            for seq, subject, data, ts, _ in await reader.take(500, 0.5):
+                received_at = timestamp(ts)
                 try:
-                    await self._start_consumer()
-                    return
-                except _UNAVAILABLE as err:
-                    log.info("alert feed: consumer not created yet (%r); retrying", err)
-                    self._set_state("reconnecting")
-                    await asyncio.sleep(delay)
-                    delay = min(delay * 2, 1.0)
-
-    async def _start_consumer(self) -> None:
-        assert self._nc is not None and self._js is not None
-        old_sub, old_consumer = self._sub, self._consumer
-        self._sub = None
-        if old_sub is not None:
-            with contextlib.suppress(*_UNAVAILABLE):
-                await old_sub.unsubscribe()
-        if old_consumer is not None:
-            with contextlib.suppress(*_UNAVAILABLE, NotFoundError):
-                await self._js.delete_consumer(subjects.ALERTS.name, old_consumer)
-        inbox = self._nc.new_inbox()
-        self._next_dseq = 1
-        self._generation += 1
-        on_msg = functools.partial(self._on_msg, self._generation)
-        sub = await self._nc.subscribe(inbox, cb=on_msg)
-        self._sub = sub
-        start = self._last_seq + 1
-        config = ConsumerConfig(
-            # named, so the request is CONSUMER.CREATE.<stream>.<name>... (officers' permission)
-            name=f"console_{uuid.uuid4().hex[:16]}",
-            deliver_subject=inbox,
-            filter_subject=f"{subjects.ROOT}.{self.tenant}.>",
-            deliver_policy=DeliverPolicy.BY_START_SEQUENCE if start > 1 else DeliverPolicy.ALL,
-            opt_start_seq=start if start > 1 else None,
-            ack_policy=AckPolicy.NONE,
-            max_deliver=1,
-            flow_control=True,
-            idle_heartbeat=self._heartbeat_s,
-            mem_storage=True,
-            num_replicas=1,
-            inactive_threshold=max(10.0, 10 * self._heartbeat_s),
-        )
-        try:
-            info = await self._js.add_consumer(subjects.ALERTS.name, config=config)
-        except BaseException:
-            with contextlib.suppress(*_UNAVAILABLE):
-                await sub.unsubscribe()
-            raise
-        self._consumer = info.name
-        self._last_activity = time.monotonic()
-        if self._next_dseq == 1:  # nothing handed over yet from this consumer
-            self._set_state("replaying" if info.num_pending else "live")
-
-    async def _on_msg(self, generation: int, msg: Msg) -> None:
-        if generation != self._generation:
-            return  # a leftover of a consumer we replaced
-        self._last_activity = time.monotonic()
-        if msg.headers and msg.headers.get(Header.STATUS) == "100":
-            await self._on_control(msg)
-            return
-        meta = msg.metadata
-        if meta.sequence.consumer != self._next_dseq:
-            self._spawn(self._restart(f"gap: got {meta.sequence.consumer}, want {self._next_dseq}"))
-            return
-        self._next_dseq += 1
-        seq = meta.sequence.stream
-        if seq <= self._last_seq:
-            return
-        self._last_seq = seq
-        try:
-            event = decode(msg.subject, msg.data, received_at=meta.timestamp)
-            item: FeedItem = LogEntry(seq, msg.subject, meta.timestamp, event)
-        except InvalidMessage as err:
-            item = Unreadable(seq, msg.subject, str(err))
-        assert self._on_item is not None
-        self._on_item(item)
-        if meta.num_pending == 0:
-            self._set_state("live")
-
-    async def _on_control(self, msg: Msg) -> None:
-        """Flow control asks for an answer; a heartbeat says what we should have seen."""
-        assert self._nc is not None
-        if msg.reply:
-            with contextlib.suppress(*_UNAVAILABLE):
-                await self._nc.publish(msg.reply, b"")
-        last = msg.headers.get(Header.LAST_CONSUMER) if msg.headers else None
-        if last is not None and int(last) != self._next_dseq - 1:
-            self._spawn(self._restart(f"heartbeat says {last}, handed {self._next_dseq - 1}"))
-        elif self._state == "reconnecting" or (self._state == "replaying" and last is not None):
-            self._set_state("live")
+                    event = decode(subject, data, received_at)
+                except InvalidMessage as err:
+                    self._last_seq = seq
+                    on_item(Unreadable(seq, subject, str(err)))
+                    continue
+                entry = LogEntry(seq, subject, received_at, event)
+                board.fold(entry, now)
+                self._last_seq = seq
+                on_item(entry)
+            if reader.caught_up and self._state != "live":
+                self._set_state("live")
+            if time.monotonic() - saved_at > SNAPSHOT_EVERY_S:
+                saved_at = time.monotonic()
+                await self.save_snapshot()
 
     # -- writing and reading single messages ----------------------------------
 
@@ -301,12 +276,10 @@ class JetStreamAlertLog:
             task.cancel()
         if self._nc is None or self._nc.is_closed:
             return
-        if self._sub is not None:
-            with contextlib.suppress(*_UNAVAILABLE):
-                await self._sub.unsubscribe()
-        if self._consumer is not None and self._js is not None:
-            with contextlib.suppress(*_UNAVAILABLE, NotFoundError):
-                await self._js.delete_consumer(subjects.ALERTS.name, self._consumer)
+        if self._reader is not None:
+            with contextlib.suppress(Exception):
+                await self.save_snapshot()
+            await self._reader.stop()
         if self._publisher is not None:
             await self._publisher.close()
         with contextlib.suppress(*_UNAVAILABLE):

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from nats.js import JetStreamContext
 from nats.js.api import (
     DiscardPolicy,
+    KeyValueConfig,
     ObjectStoreConfig,
     RetentionPolicy,
     StorageType,
@@ -15,6 +16,7 @@ from nats.js.api import (
 )
 from nats.js.errors import BadRequestError, NotFoundError
 
+from prestacop.alerts.snapshot import BUCKET as BOARDS_BUCKET
 from prestacop.domain.subjects import (
     ALERTS,
     DRONES,
@@ -101,4 +103,19 @@ async def ensure_topology(js: JetStreamContext, opts: TopologyOptions | None = N
             ),
         )
         done.append(f"created object store {IMAGE_BUCKET}")
+    try:
+        await js.stream_info(f"KV_{BOARDS_BUCKET}")
+        done.append(f"kept key-value bucket {BOARDS_BUCKET}")
+    except NotFoundError:
+        await js.create_key_value(
+            KeyValueConfig(
+                BOARDS_BUCKET,
+                description="Each force's alert board at a sequence: where a console starts.",
+                history=1,
+                storage=StorageType.FILE,
+                direct=True,  # consoles read their key with a direct get (one permission)
+                replicas=opts.replicas,
+            )
+        )
+        done.append(f"created key-value bucket {BOARDS_BUCKET}")
     return done

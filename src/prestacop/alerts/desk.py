@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from prestacop.alerts.ports import (
     AlertLog,
@@ -19,7 +19,9 @@ from prestacop.alerts.ports import (
     FeedItem,
     LogEntry,
     StaleAlert,
+    StartingBoard,
 )
+from prestacop.alerts.snapshot import day_start, resolved_before
 from prestacop.domain.alerts import (
     Alert,
     AlertBoard,
@@ -61,13 +63,30 @@ class AlertDesk:
         self.unreadable: list[FeedItem] = []
         self._clock = clock
         self._new_id = new_message_id
+        self._today: datetime | None = None
 
     def apply(self, item: FeedItem) -> Alert | None:
-        """Fold one feed item; unreadable ones are kept to be shown, not dropped."""
+        """Fold one feed item; unreadable ones are kept to be shown, not dropped.
+
+        An alert resolved before today is let go: nothing shows or counts it, and
+        the board (what each refresh scans) stays the size of the open alerts and
+        today's decisions, however long the history."""
+        if isinstance(item, StartingBoard):
+            self.board.alerts.update((a.alert_id, a) for a in item.alerts)
+            return None
         if not isinstance(item, LogEntry):
             self.unreadable.append(item)
             return None
-        return self.board.apply(item.event, seq=item.seq, received_at=item.received_at)
+        alert = self.board.apply(item.event, seq=item.seq, received_at=item.received_at)
+        if alert is not None and resolved_before(alert, self._day_start()):
+            del self.board.alerts[alert.alert_id]
+        return alert
+
+    def _day_start(self) -> datetime:
+        now = self._clock()
+        if self._today is None or not self._today <= now < self._today + timedelta(days=1):
+            self._today = day_start(now)
+        return self._today
 
     async def claim(self, alert_id: str) -> AlertEvent:
         return await self._carry_out(alert_id, Claim(self.officer_id))

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal, Protocol
 
+from prestacop.domain.alerts import Alert
 from prestacop.domain.events import AlertEvent, AnyEvent
 
 
@@ -33,7 +34,15 @@ class Unreadable:
     reason: str
 
 
-FeedItem = LogEntry | Unreadable
+@dataclass(frozen=True, slots=True)
+class StartingBoard:
+    """The alerts as of stream sequence ``seq`` (a snapshot): the feed goes on after it."""
+
+    seq: int
+    alerts: tuple[Alert, ...]
+
+
+FeedItem = LogEntry | Unreadable | StartingBoard
 FeedState = Literal["connecting", "replaying", "live", "reconnecting"]
 
 
@@ -54,7 +63,8 @@ class AlertLog(Protocol):
     async def follow(
         self, on_item: Callable[[FeedItem], None], on_state: Callable[[FeedState], None]
     ) -> None:
-        """Push every item of the tenant's alert stream, from its start, then live."""
+        """Push every item of the tenant's alert stream, from its start (or a
+        ``StartingBoard`` and what came after it), then live."""
         ...
 
     async def append(self, event: AlertEvent, *, expected_last_seq: int) -> int:

@@ -111,7 +111,7 @@ class PerMessage:
             self.floor, self.skip = await last_sequence(self.js), set()
         else:
             self.floor = resume_floor
-            self.skip = await stored_ids(self.js, self.tenant, resume_floor)
+            self.skip = await stored_ids(self.nc, self.tenant, resume_floor)
 
     async def send(self, batch: Batch, rejects_size: int) -> Sending:
         sending = Sending(batch, self.floor, rejects_size)
@@ -180,7 +180,7 @@ class PerMessage:
                 raise ReplayError("the NATS connection was closed")
             await asyncio.sleep(0.2)
         try:
-            return await stored_ids(self.js, self.tenant, floor)
+            return await stored_ids(self.nc, self.tenant, floor)
         except Exception:  # server still starting: resend all, the log de-duplicates
             await asyncio.sleep(0.5)
             return set()

@@ -7,10 +7,11 @@ the checkpoint's floor sequence (headers only) and skips the events found there.
 
 from __future__ import annotations
 
+from nats.aio.client import Client
 from nats.js import JetStreamContext
-from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, Header
-from nats.js.errors import FetchTimeoutError
+from nats.js.api import Header
 
+from prestacop.adapters.log_reader import LogReader
 from prestacop.domain import subjects
 
 
@@ -23,33 +24,24 @@ async def last_sequence(js: JetStreamContext) -> int:
     return int(info.state.last_seq)
 
 
-async def stored_ids(js: JetStreamContext, tenant: str, after_seq: int) -> set[str]:
+async def stored_ids(nc: Client, tenant: str, after_seq: int) -> set[str]:
     """Message ids on the tenant's history subjects with a sequence above ``after_seq``."""
-    psub = await js.pull_subscribe(
-        history_filter(tenant),
-        stream=subjects.HISTORY.name,
-        config=ConsumerConfig(
-            deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
-            opt_start_seq=after_seq + 1,
-            ack_policy=AckPolicy.NONE,
-            headers_only=True,
-            inactive_threshold=30.0,
-        ),
+    reader = LogReader(
+        nc,
+        subjects.HISTORY.name,
+        after_seq + 1,
+        filter_subject=history_filter(tenant),
+        headers_only=True,
+        name="replay",
     )
+    await reader.start()
     found: set[str] = set()
     try:
-        remaining = (await psub.consumer_info()).num_pending or 0
-        while remaining > 0:
-            try:
-                msgs = await psub.fetch(min(1000, remaining), timeout=5.0)
-            except (TimeoutError, FetchTimeoutError):
-                remaining = (await psub.consumer_info()).num_pending or 0
-                continue
-            for msg in msgs:
-                msg_id = (msg.headers or {}).get(Header.MSG_ID)
+        while not reader.caught_up:
+            for _seq, _subject, _data, _ts, headers in await reader.take(1_000, 1.0):
+                msg_id = (headers or {}).get(Header.MSG_ID)
                 if msg_id:
                     found.add(msg_id)
-            remaining -= len(msgs)
     finally:
-        await psub.unsubscribe()
+        await reader.stop()
     return found

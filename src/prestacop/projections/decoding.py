@@ -8,20 +8,12 @@ the runner advances past it and says how many it passed.
 from __future__ import annotations
 
 from collections import Counter
-from datetime import UTC, datetime
 
+from prestacop.adapters.log_reader import Raw, timestamp
 from prestacop.domain import codec
 from prestacop.domain.subjects import QUARANTINE
 from prestacop.gate.records import decoder as quarantine_decoder
 from prestacop.projections.api import Envelope
-
-Raw = tuple[int, str, bytes, int]
-
-
-def timestamp(ns: int) -> datetime:
-    """The JetStream time of a message, converted exactly as nats-py's ``metadata`` does
-    (the gate judges with that one: a rebuild must judge the same)."""
-    return datetime.fromtimestamp(ns / 1_000_000_000.0, UTC)
 
 
 def decode_chunk(stream: str, chunk: list[Raw], invalid: Counter[str]) -> list[Envelope]:
@@ -29,7 +21,7 @@ def decode_chunk(stream: str, chunk: list[Raw], invalid: Counter[str]) -> list[E
     out: list[Envelope] = []
     append = out.append
     if stream == QUARANTINE.name:
-        for seq, subject, data, ts in chunk:
+        for seq, subject, data, ts, _ in chunk:
             try:
                 record = quarantine_decoder.decode(data)
             except Exception:
@@ -38,7 +30,7 @@ def decode_chunk(stream: str, chunk: list[Raw], invalid: Counter[str]) -> list[E
             append(Envelope(stream, seq, subject, subject.split(".", 2)[1], timestamp(ts), record))
         return out
     decode = codec.decode
-    for seq, subject, data, ts in chunk:
+    for seq, subject, data, ts, _ in chunk:
         received_at = timestamp(ts)
         try:
             event = decode(subject, data, received_at)

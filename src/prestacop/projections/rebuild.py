@@ -32,7 +32,7 @@ async def rebuild_projections(
     nc = await connect(nats_url, "prestacop-rebuild")
     store = ProjectionStore(database_url, namespace)
     plan = Plan(projections, sources, rebuild=True)
-    runner = Runner(nc.jetstream(), store, plan, options, on_progress)
+    runner = Runner(nc, store, plan, options, on_progress)
     try:
         await runner.run(stop or asyncio.Event())
         return [w.build.schema for w in runner.workers if w.swapped.is_set()]

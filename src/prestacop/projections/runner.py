@@ -20,10 +20,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from eventsourcing.persistence import InterfaceError, OperationalError
+from nats.aio.client import Client
 from nats.errors import Error as NatsError
-from nats.js import JetStreamContext
 
-from prestacop.adapters.jetstream_reader import StreamReader, stream_head
+from prestacop.adapters.log_reader import LogReader, stream_head
 from prestacop.adapters.postgres_projections import Build, ProjectionStore
 from prestacop.adapters.postgres_tracking import PositionMoved, Retired
 from prestacop.projections.api import Projection
@@ -57,19 +57,20 @@ class Plan:
 class Runner:
     def __init__(
         self,
-        js: JetStreamContext,
+        nc: Client,
         store: ProjectionStore,
         plan: Plan,
         options: RunnerOptions | None = None,
         on_progress: Callable[[list[Worker], dict[str, int]], None] | None = None,
     ) -> None:
-        self.js = js
+        self.nc = nc
+        self.js = nc.jetstream()
         self.store = store
         self.plan = plan
         self.options = options or RunnerOptions()
         self.on_progress = on_progress
         self.workers: list[Worker] = []
-        self.readers: list[StreamReader] = []
+        self.readers: list[LogReader] = []
         self.invalid: Counter[str] = Counter()
         self.heads: dict[str, int] = {}
         self._building: dict[str, Build] = {}
@@ -135,10 +136,10 @@ class Runner:
     async def _generation(self, stop: asyncio.Event) -> bool:
         """Run until stopped (True), or until the builds must be reloaded (False)."""
         streams = sorted({s for w in self.workers for s in w.streams})
-        readers: list[StreamReader] = []
+        readers: list[LogReader] = []
         for stream in streams:
             start = min(w.committed.get(stream, 0) for w in self.workers if stream in w.streams)
-            readers.append(await StreamReader(self.js, stream, start + 1).start())
+            readers.append(await LogReader(self.nc, stream, start + 1, name="projections").start())
         self.readers = readers
         tasks = [asyncio.create_task(self._pump(r)) for r in readers]
         tasks += [
@@ -174,7 +175,7 @@ class Runner:
             for worker in self.workers:
                 worker.recorder.datastore.close()
 
-    async def _pump(self, reader: StreamReader) -> None:
+    async def _pump(self, reader: LogReader) -> None:
         stream = reader.stream
         targets = [w for w in self.workers if stream in w.streams]
         while True:
@@ -203,14 +204,6 @@ class Runner:
                 continue
             self.heads = heads
             await watchdog.tick(self.store, self.workers, heads)
-            for reader in self.readers:
-                if await reader.nudge(heads.get(reader.stream, 0)):
-                    log.warning(
-                        "%s: consumer stalled at %d of %d; restarted it",
-                        reader.stream,
-                        reader.last_seq,
-                        heads[reader.stream],
-                    )
             if previous is not None:
                 for w in self.workers:
                     if w.swap_when_caught_up and not w.swapped.is_set() and w.lag(previous) == 0:
@@ -255,7 +248,7 @@ async def run_projections(
     nc = await connect(nats_url, "prestacop-projections")
     store = ProjectionStore(database_url, namespace)
     try:
-        runner = Runner(nc.jetstream(), store, Plan(projections, sources), options, on_progress)
+        runner = Runner(nc, store, Plan(projections, sources), options, on_progress)
         await runner.run(stop)
     finally:
         with contextlib.suppress(Exception):  # PostgreSQL away: the heartbeat expires anyway

@@ -21,7 +21,7 @@ from nats.errors import Error as NatsError
 from nats.js import JetStreamContext
 from psycopg import sql
 
-from prestacop.adapters.jetstream_reader import StreamHead, stream_head
+from prestacop.adapters.log_reader import StreamHead, stream_head
 from prestacop.adapters.postgres_projections import Build, ProjectionStore
 from prestacop.projections.api import LOG_STREAMS
 from prestacop.projections.watchdog import HEARTBEAT_S

@@ -74,6 +74,9 @@ def nypd_replay(tenant: str) -> Permissions:
     )
 
 
+BOARDS = "PRESTACOP_ALERT_BOARDS"  # alerts.snapshot.BUCKET (security imports no service)
+
+
 def officer(tenant: str) -> Permissions:
     """Alert decisions of one force; reading its alert stream and images."""
     subjects.check_tenant(tenant)
@@ -91,6 +94,9 @@ def officer(tenant: str) -> Permissions:
             f"{_API}.INFO",
             f"{_API}.STREAM.NAMES",  # an object-store read looks its stream up by subject
             "$JS.FC.>",
+            # the force's alert board snapshot: where a console starts (alerts/snapshot.py)
+            f"$KV.{BOARDS}.{tenant}",
+            f"{_API}.DIRECT.GET.KV_{BOARDS}.$KV.{BOARDS}.{tenant}",
         ),
         subscribe=("_INBOX.>", "$JS.FC.>"),
     )
