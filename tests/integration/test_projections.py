@@ -251,9 +251,10 @@ async def test_drones_alerts_and_statistics_follow_the_log(
         for r in rows(store, f"SELECT * FROM {ns}.statistics WHERE tenant = %s", tenant)
     }
     assert stats[("code", "21")] == (1, 65)  # Manhattan below 96th: the code table's $65
-    assert stats[("code", "0")] == (1, 0)
-    assert stats[("day", "2026-03-02")] == (2, 65)
-    assert stats[("weekday", "mon")][0] == 2
+    assert stats[("code", "14")] == (1, 115)  # the review violation, under the officer's code
+    assert stats[("reported_code", "0")] == (1, 115)
+    assert stats[("local_day", "2026-03-02")] == (2, 180)
+    assert stats[("local_weekday", "mon")][0] == 2
     assert stats[("decision", "14")] == (1, 0)
 
 
