@@ -44,6 +44,9 @@ COLUMNS = (
     "stream",
     "seq",
     "received_at",
+    "time_precision",
+    "source_file",
+    "source_line",
 )
 
 
@@ -57,7 +60,7 @@ def status_of(drone_code: int, corrected: int | None, decided: bool) -> str:
 
 class Violations(Projection):
     name = "violations"
-    version = 1
+    version = 2
     tables = {
         "violations": """
             tenant text NOT NULL, violation_id text NOT NULL, drone_id text NOT NULL,
@@ -69,6 +72,7 @@ class Violations(Projection):
             vehicle_color text, vehicle_body_type text, stream text NOT NULL,
             seq bigint NOT NULL, received_at timestamptz NOT NULL,
             decided_by text, decided_at timestamptz, decision_note text, decision_seq bigint,
+            time_precision text NOT NULL DEFAULT 'exact', source_file text, source_line bigint,
             PRIMARY KEY (tenant, violation_id)""",
         "violation_decisions": """
             tenant text NOT NULL, violation_id text NOT NULL, seq bigint NOT NULL,
@@ -114,6 +118,9 @@ class Violations(Projection):
                         env.stream,
                         env.seq,
                         env.received_at,
+                        e.time_precision,
+                        e.source_file,
+                        e.source_line,
                     )
                 )
             else:
