@@ -45,6 +45,7 @@ def register(app: typer.Typer) -> None:
                 officer,
                 control_cmd=control_cmd,
                 escalate_after_s=escalate_after,
+                database_url=where.database_url,
             )
         except (OSError, TimeoutError, NatsError) as err:
             fail(f"cannot reach NATS at {where.nats_url}: {err}")
