@@ -8,6 +8,7 @@ unreadable time) and the views lead back to the raw row.
 from __future__ import annotations
 
 import csv
+import json
 import re
 from collections import Counter, defaultdict
 from datetime import date
@@ -19,6 +20,7 @@ from prestacop.adapters.postgres_projections import ProjectionStore
 from prestacop.bootstrap import LogClient
 from prestacop.nypd_replay.replay import ReplayOptions
 from prestacop.nypd_replay.run import Replayer
+from prestacop.nypd_replay.source import identity
 from tests.conftest import wait_until
 from tests.projection_support import caught_up_to_heads, namespace, projecting, rows
 from tests.unit.test_nypd_translation import HEADER_43, ROW_43
@@ -147,9 +149,10 @@ async def replay_and_project(
     assert report.ok
     ns = namespace()
     store = ProjectionStore(database_url, ns)
-    async with projecting(nats_url, database_url, ns, ["statistics", "violations"]):
+    views = ["statistics", "violations", "replay_runs"]
+    async with projecting(nats_url, database_url, ns, views):
         await wait_until(
-            lambda: caught_up_to_heads(store, log, "statistics", "violations"),
+            lambda: caught_up_to_heads(store, log, *views),
             timeout=60,
             what="views caught up with the replay",
         )
@@ -193,6 +196,7 @@ async def test_a_real_replay_keeps_wrapped_legacy_and_untimed_tickets_traceable_
         '"' + ROW_43.replace("1457617912", "70", 1) + '"',
         ",".join(legacy),
         ",".join(untimed),
+        "73,1,2",  # rejected: the run and its reject land in the force's history
     ]
     path = tmp_path / "fidelity.csv"
     path.write_text("\r\n".join(lines) + "\r\n")
@@ -217,5 +221,16 @@ async def test_a_real_replay_keeps_wrapped_legacy_and_untimed_tickets_traceable_
             tenant,
         )
         assert [(h["local_hour"], h["violations"]) for h in hours] == [(1, 2), (None, 1)]
+        [run] = rows(store, f"SELECT * FROM {ns}.replay_runs WHERE tenant = %s", tenant)
+        assert (run["rows_read"], run["events"], run["rejected"], run["ok"]) == (4, 3, 1, True)
+        assert json.loads(run["rejected_by_reason"]) == {"wrong_field_count": 1}
+        [bad] = rows(store, f"SELECT * FROM {ns}.replay_rejects WHERE tenant = %s", tenant)
+        assert (bad["source_file"], bad["line"], bad["reason"], bad["raw"]) == (
+            "fidelity.csv",
+            5,
+            "wrong_field_count",
+            "73,1,2",
+        )
+        assert bad["source_id"] == identity(str(path)) and bad["run_id"] == run["run_id"]
     finally:
         store.close()

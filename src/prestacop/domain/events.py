@@ -143,6 +143,36 @@ class OperatorDecisionRecorded(Event, frozen=True, kw_only=True, tag="decision")
     note: Note | None = None
 
 
+class ReplayRunRecorded(Event, frozen=True, kw_only=True, tag="replay.run"):
+    """The summary of one NYPD replay run, in the force's history (``replay_runs`` view)."""
+
+    run_id: Token
+    time: UtcTime
+    """When the run finished."""
+    started_at: UtcTime
+    files: list[Annotated[str, Meta(max_length=255)]]
+    rows_read: Annotated[int, Meta(ge=0)]
+    events: Annotated[int, Meta(ge=0)]
+    duplicates: Annotated[int, Meta(ge=0)] = 0
+    found_in_log: Annotated[int, Meta(ge=0)] = 0
+    rejected: Annotated[int, Meta(ge=0)] = 0
+    rejected_by_reason: dict[ShortText, int] = msgspec.field(default_factory=dict)
+    ok: bool = True
+
+
+class ReplayRejectRecorded(Event, frozen=True, kw_only=True, tag="replay.reject"):
+    """A ticket row the replay could not turn into an event: where, why, and the raw row."""
+
+    run_id: Token
+    time: UtcTime
+    source_file: Annotated[str, Meta(max_length=255)]
+    source_id: ShortText | None = None
+    line: Annotated[int, Meta(ge=0)]
+    reason: ShortText
+    detail: Note
+    raw: Annotated[str, Meta(max_length=65_536)]
+
+
 AnyEvent = (
     PositionReported
     | ViolationReported
@@ -150,5 +180,7 @@ AnyEvent = (
     | AlertReleased
     | DroneControlTaken
     | OperatorDecisionRecorded
+    | ReplayRunRecorded
+    | ReplayRejectRecorded
 )
 AlertEvent = AlertClaimed | AlertReleased | DroneControlTaken | OperatorDecisionRecorded

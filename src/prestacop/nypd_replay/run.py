@@ -5,7 +5,9 @@ from __future__ import annotations
 import resource
 import sys
 import time
+import uuid
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 import msgspec
 from nats.js import JetStreamContext
@@ -22,6 +24,7 @@ from prestacop.nypd_replay.replay import (
     ReplayOptions,
     _Log,
 )
+from prestacop.nypd_replay.runlog import record_run
 from prestacop.nypd_replay.worker import frames_from_process, frames_in_process
 
 
@@ -80,6 +83,7 @@ class Replayer:
 
     async def run(self, names: list[str]) -> Report:
         began = time.perf_counter()
+        started_at, run_id = datetime.now(UTC), uuid.uuid4().hex
         log = None
         client = None
         if not self.opts.dry_run:
@@ -112,6 +116,12 @@ class Replayer:
                 results.append(await replay.run())
                 if results[-1].error:
                     break
+            if client is not None:  # the run's summary and rejects, in the force's history
+                rejects.size()  # flushed
+                report = self._report(results, time.perf_counter() - began)
+                await record_run(
+                    client.publisher, self.opts.tenant, run_id, started_at, report, rejects.path
+                )
         finally:
             rejects.close()
             self._closing = True

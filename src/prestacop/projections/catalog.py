@@ -15,11 +15,12 @@ from prestacop.projections.api import Projection
 from prestacop.projections.views.alerts import Alerts
 from prestacop.projections.views.drones import Drones
 from prestacop.projections.views.rejected import Rejected
+from prestacop.projections.views.replay_runs import ReplayRuns
 from prestacop.projections.views.statistics import Statistics
 from prestacop.projections.views.violations import Violations
 
 BUILTINS: dict[str, type[Projection]] = {
-    p.name: p for p in (Violations, Drones, Alerts, Statistics, Rejected)
+    p.name: p for p in (Violations, Drones, Alerts, Statistics, Rejected, ReplayRuns)
 }
 ENTRY_POINT_GROUP = "prestacop.projections"
 NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,30}$")
