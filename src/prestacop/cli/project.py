@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 import typer
@@ -9,6 +10,7 @@ import typer
 from prestacop.cli.common import fail, out, run, settings, urls
 
 if TYPE_CHECKING:
+    from prestacop.projections.status import BuildStatus
     from prestacop.projections.worker import Worker
 
 app = typer.Typer(
@@ -136,6 +138,8 @@ def status(custom: list[str] = CustomOption, namespace: str = NamespaceOption) -
             await nc.drain()
 
     rows = run(go())
+    now = datetime.now(UTC)
+    running = {p.name for p in projections}
     table = Table(
         "projection",
         "build",
@@ -151,7 +155,7 @@ def status(custom: list[str] = CustomOption, namespace: str = NamespaceOption) -
         table.add_row(
             r.build.name,
             r.build.schema,
-            r.build.state,
+            _state(r, now, running),
             ", ".join(
                 f"{s.removeprefix('PRESTACOP_')} {r.positions.get(s, 0)}/{h}"
                 for s, h in r.heads.items()
@@ -163,3 +167,12 @@ def status(custom: list[str] = CustomOption, namespace: str = NamespaceOption) -
             (r.last_error or "")[:60],
         )
     out.print(table)
+
+
+def _state(r: BuildStatus, now: datetime, running: set[str]) -> str:
+    """The build's state, and a warning when nothing keeps it current."""
+    if r.build.name not in running:
+        return f"{r.build.state}, NOT UPDATED (not registered: add it to PRESTACOP_PROJECTIONS)"
+    if r.stalled(now):
+        return f"{r.build.state}, NOT UPDATED (behind the log; is `project run` running?)"
+    return r.build.state
