@@ -22,6 +22,7 @@ from prestacop.domain.events import (
 )
 from prestacop.domain.subjects import quarantine
 from prestacop.gate.records import encoder, quarantine_record
+from prestacop.projections.views.violations import Violations
 from tests.conftest import wait_until
 from tests.projection_support import (
     caught_up,
@@ -439,7 +440,8 @@ async def test_status_shows_each_view_with_its_position_lag_and_errors(
         env={"NATS_URL": nats_url, "DATABASE_URL": database_url, "COLUMNS": "250"},
     )
     assert result.exit_code == 0, result.output
-    lines = [line for line in result.output.splitlines() if "_violations_v1_" in line]
+    build = f"_violations_v{Violations.version}_"
+    lines = [line for line in result.output.splitlines() if build in line]
     assert lines and "live" in lines[0]
     assert f"DRONES {acks[0].seq}/" in result.output
     assert "drones" in result.output

@@ -17,7 +17,8 @@
   local day, local hour, plate state, origin): multi-dimension questions without
   scanning ``violations``. ``statistics`` is the same counts in long form, one
   dimension at a time. ``violation_codes`` and ``fine_schedule`` are the reference
-  tables (seeded from the package's data when the build is created).
+  tables, per force (a force's codes and fines are its own): filled from the package's
+  data with the force's first violation.
 """
 
 from __future__ import annotations
@@ -116,8 +117,8 @@ def _legacy_definitions() -> dict[int, str]:
     }
 
 
-def _seed() -> tuple[str, ...]:
-    """INSERTs filling the reference tables of a new build (data shipped with the package)."""
+def _reference_rows() -> tuple[str, str]:
+    """VALUES lists of the code table and the fine schedule (data shipped with the package)."""
     legacy = _legacy_definitions()
     codes = [
         (c.code, c.definition, legacy.get(c.code))
@@ -140,10 +141,19 @@ def _seed() -> tuple[str, ...]:
                     r.source,
                 )
             )
-    return (
-        f"INSERT INTO violation_codes VALUES {_values(codes)}",
-        f"INSERT INTO fine_schedule VALUES {_values(rates)}",
-    )
+    return _values(codes), _values(rates)
+
+
+_CODES, _RATES = _reference_rows()
+_SEED = (
+    "INSERT INTO violation_codes SELECT t, v.* FROM unnest(%(t)s::text[]) AS t,"
+    f" (VALUES {_CODES}) AS v WHERE NOT EXISTS"
+    " (SELECT 1 FROM violation_codes c WHERE c.tenant = t)",
+    "INSERT INTO fine_schedule SELECT t, v.code, v.valid_from::date, v.valid_until::date,"
+    " v.m, v.o, v.source FROM unnest(%(t)s::text[]) AS t,"
+    f" (VALUES {_RATES}) AS v(code, valid_from, valid_until, m, o, source) WHERE NOT EXISTS"
+    " (SELECT 1 FROM fine_schedule f WHERE f.tenant = t)",
+)
 
 
 def _long_keys(cell: Cell) -> list[tuple[str, str]]:
@@ -188,16 +198,16 @@ class Statistics(Projection):
             seq bigint NOT NULL, corrected_code int,
             PRIMARY KEY (tenant, decision_id)""",
         "violation_codes": """
-            code int PRIMARY KEY, description text, description_2013 text""",
+            tenant text NOT NULL, code int NOT NULL, description text, description_2013 text,
+            PRIMARY KEY (tenant, code)""",
         "fine_schedule": """
-            code int NOT NULL, valid_from date NOT NULL, valid_until date,
-            manhattan_96th_and_below int, all_other_areas int, source text NOT NULL,
-            PRIMARY KEY (code, valid_from)""",
+            tenant text NOT NULL, code int NOT NULL, valid_from date NOT NULL,
+            valid_until date, manhattan_96th_and_below int, all_other_areas int,
+            source text NOT NULL, PRIMARY KEY (tenant, code, valid_from)""",
     }
     indexes = (
         "CREATE INDEX ON statistics_cube (tenant, local_day)",
         "CREATE INDEX ON statistics_decisions (tenant, violation_id, seq)",
-        *_seed(),
     )
 
     def apply(self, batch: Batch, cur: Any) -> None:
@@ -216,6 +226,9 @@ class Statistics(Projection):
                 )  # fmt: skip
             else:
                 decisions.append((env.tenant, e.message_id, e.alert_id, env.seq, e.corrected_code))
+        if seen:  # each force gets the reference tables with its first violation
+            for statement in _SEED:
+                cur.execute(statement, {"t": sorted({k[0] for k in seen})})
         cells: defaultdict[Cell, list[int]] = defaultdict(lambda: [0, 0, 0])
         long: defaultdict[tuple[str, str, str], list[int]] = defaultdict(lambda: [0, 0])
         fresh = self._decisions(cur, decisions, long)
@@ -233,6 +246,33 @@ class Statistics(Projection):
         upsert(cur, "statistics_cube", CUBE, rows, CUBE_KEY, add(*list(CUBE)[-3:]))
         rows = [(*k, *v) for k, v in long.items() if any(v)]
         upsert(cur, "statistics", LONG, rows, ("tenant", "dimension", "key"), add(*list(LONG)[-2:]))
+        self._drop_emptied(cur, cells, long)
+
+    def _drop_emptied(
+        self, cur: Any, cells: dict[Cell, list[int]], long: dict[Any, list[int]]
+    ) -> None:
+        """A cell a decision emptied is deleted: the view stays equal to a rebuild, which
+        never creates it when it reads the decision before the violation."""
+        moved = [k for k, v in cells.items() if v[0] < 0]
+        if moved:
+            types = [CUBE[c] for c in CUBE_KEY]
+            cur.execute(
+                "DELETE FROM statistics_cube c USING unnest("
+                + ", ".join(f"%s::{t}[]" for t in types)
+                + ") AS k("
+                + ", ".join(CUBE_KEY)
+                + ") WHERE c.violations = 0 AND "
+                + " AND ".join(f"c.{c} IS NOT DISTINCT FROM k.{c}" for c in CUBE_KEY),
+                [list(col) for col in zip(*moved, strict=True)],
+            )
+        keys = [k for k, v in long.items() if v[0] < 0]
+        if keys:
+            cur.execute(
+                "DELETE FROM statistics s USING unnest(%s::text[], %s::text[], %s::text[])"
+                " AS k(t, d, key) WHERE s.tenant = k.t AND s.dimension = k.d AND s.key = k.key"
+                " AND s.violations = 0",
+                [list(col) for col in zip(*keys, strict=True)],
+            )
 
     def _decisions(
         self, cur: Any, decisions: list[tuple[Any, ...]], long: dict[Any, list[int]]
