@@ -35,7 +35,7 @@ from prestacop.domain.fines import fine_of_day, schedule
 from prestacop.domain.violation_codes import code_table
 from prestacop.projections.api import Batch, Projection
 from prestacop.projections.local_time import WEEKDAYS, zone_for
-from prestacop.projections.sql import add, upsert
+from prestacop.projections.sql import add, copy_rows, upsert
 
 CUBE_KEY = (
     "tenant",
@@ -243,9 +243,22 @@ class Statistics(Projection):
                     acc[0] += n
                     acc[1] += fines
         rows = [(*k, *v) for k, v in cells.items() if any(v)]
-        upsert(cur, "statistics_cube", CUBE, rows, CUBE_KEY, add(*list(CUBE)[-3:]))
+        if rows:  # about one cell per violation: COPY, then add to the stored cells
+            cur.execute(
+                "CREATE TEMP TABLE IF NOT EXISTS _statistics_cube_in"
+                " (LIKE statistics_cube) ON COMMIT DELETE ROWS"
+            )
+            copy_rows(cur, "_statistics_cube_in", list(CUBE), rows)
+            cur.execute(
+                "INSERT INTO statistics_cube AS t SELECT * FROM _statistics_cube_in"
+                f" ON CONFLICT ({', '.join(CUBE_KEY)}) DO UPDATE SET "
+                + ", ".join(f"{c} = t.{c} + excluded.{c}" for c in list(CUBE)[-3:])
+            )
         rows = [(*k, *v) for k, v in long.items() if any(v)]
-        upsert(cur, "statistics", LONG, rows, ("tenant", "dimension", "key"), add(*list(LONG)[-2:]))
+        upsert(
+            cur, "statistics", LONG, rows, ("tenant", "dimension", "key"), add(*list(LONG)[-2:]),
+            binary=True,
+        )  # fmt: skip
         self._drop_emptied(cur, cells, long)
 
     def _drop_emptied(
@@ -299,7 +312,7 @@ class Statistics(Projection):
         cur.execute(
             "SELECT DISTINCT ON (d.tenant, d.violation_id) d.tenant, d.violation_id, d.seq,"
             " d.corrected_code FROM statistics_decisions d"
-            " JOIN unnest(%s::text[], %s::text[]) AS k(t, id)"
+            " JOIN unnest(%b::text[], %b::text[]) AS k(t, id)"
             " ON d.tenant = k.t AND d.violation_id = k.id"
             " ORDER BY d.tenant, d.violation_id, d.seq DESC",
             ([i[0] for i in items], [i[1] for i in items]),
@@ -316,11 +329,15 @@ class Statistics(Projection):
                     day, hour, state, origin, own, fine, basis,
                 )
             )  # fmt: skip
+        # COPY to a staging table (fast), then keep only ids not seen before (idempotent).
         cur.execute(
-            "INSERT INTO statistics_violations SELECT * FROM unnest("
-            + ", ".join(f"%s::{t}[]" for t in STATE.values())
-            + ") ON CONFLICT DO NOTHING RETURNING violation_id, tenant",
-            [list(c) for c in zip(*rows, strict=True)],
+            "CREATE TEMP TABLE IF NOT EXISTS _statistics_in"
+            " (LIKE statistics_violations) ON COMMIT DELETE ROWS"
+        )
+        copy_rows(cur, "_statistics_in", list(STATE), rows)
+        cur.execute(
+            "INSERT INTO statistics_violations SELECT * FROM _statistics_in"
+            " ON CONFLICT DO NOTHING RETURNING tenant, violation_id"
         )
         inserted = {(r["tenant"], r["violation_id"]) for r in cur.fetchall()}
         for row in rows:
