@@ -10,6 +10,7 @@ import threading
 import time
 from collections import Counter
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from prestacop.adapters.postgres_projections import ProjectionStore
 from prestacop.domain.events import ViolationReported
@@ -89,7 +90,8 @@ async def test_a_projection_written_from_the_how_to_fills_from_the_whole_history
     for _subject, data, _ in events:
         if b'"type":"violation"' in data:
             v = decode(data, type=ViolationReported)
-            expected[(v.drone_id, v.time.date().isoformat())] += 1
+            local = v.time.astimezone(ZoneInfo("America/New_York"))  # the default force zone
+            expected[(v.drone_id, local.date().isoformat())] += 1
     ns = namespace()
     sys.path.insert(0, str(tmp_path))
     try:
@@ -102,9 +104,10 @@ async def test_a_projection_written_from_the_how_to_fills_from_the_whole_history
     assert len(schemas) == 1
     store = ProjectionStore(database_url, ns)
     got = {
-        (r["drone_id"], r["day"].isoformat()): r["violations"]
+        (r["drone_id"], r["local_day"].isoformat()): r["violations"]
         for r in store.query(
-            f"SELECT drone_id, day, violations FROM {ns}.drone_days WHERE tenant = %s", (tenant,)
+            f"SELECT drone_id, local_day, violations FROM {ns}.drone_days WHERE tenant = %s",
+            (tenant,),
         )
     }
     store.close()

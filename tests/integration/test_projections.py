@@ -22,6 +22,7 @@ from prestacop.domain.events import (
 )
 from prestacop.domain.subjects import quarantine
 from prestacop.gate.records import encoder, quarantine_record
+from prestacop.projections.views.violations import Violations
 from tests import factories
 from tests.conftest import wait_until
 from tests.projection_support import (
@@ -239,9 +240,10 @@ async def test_drones_alerts_and_statistics_follow_the_log(
         for r in rows(store, f"SELECT * FROM {ns}.statistics WHERE tenant = %s", tenant)
     }
     assert stats[("code", "21")] == (1, 65)  # Manhattan below 96th: the code table's $65
-    assert stats[("code", "0")] == (1, 0)
-    assert stats[("day", "2026-03-02")] == (2, 65)
-    assert stats[("weekday", "mon")][0] == 2
+    assert stats[("code", "14")] == (1, 115)  # the review violation, under the officer's code
+    assert stats[("reported_code", "0")] == (1, 115)
+    assert stats[("local_day", "2026-03-02")] == (2, 180)
+    assert stats[("local_weekday", "mon")][0] == 2
     assert stats[("decision", "14")] == (1, 0)
 
 
@@ -413,7 +415,6 @@ async def test_status_shows_each_view_with_its_position_lag_and_errors(
     from typer.testing import CliRunner
 
     from prestacop.cli.main import app
-    from prestacop.projections.views.violations import Violations
 
     acks = await publish_events(log, tenant, [violation(f"{tenant}-v", 21)])
     async with projecting(nats_url, database_url, ns, ["violations", "drones"]):

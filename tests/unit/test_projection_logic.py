@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 from collections import Counter
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
 from prestacop.domain.events import AlertClaimed, AlertReleased, OperatorDecisionRecorded
+from prestacop.domain.fines import fine_of_day
 from prestacop.projections.api import Envelope
 from prestacop.projections.catalog import BUILTINS, ProjectionNotFound, load, select
 from prestacop.projections.decoding import decode_chunk
 from prestacop.projections.sample_log import sample_events
 from prestacop.projections.views.alerts import evolve, new_alert
-from prestacop.projections.views.statistics import fine
 
 T = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -70,10 +70,20 @@ def test_an_alert_is_claimed_released_reclaimed_and_resolved_in_order():
 
 
 def test_fines_follow_the_code_table_and_manhattan_below_96th():
-    assert fine(38, "Manhattan", 5) == 65
-    assert fine(38, "Manhattan", 30) == 35  # Harlem: above 96th St.
-    assert fine(38, "Brooklyn", 77) == 35
-    assert fine(0, None, None) == 0
+    today = date(2025, 6, 1)
+    assert fine_of_day(38, today, "Manhattan", 5) == (65, "schedule")
+    assert fine_of_day(38, today, "Manhattan", 30) == (35, "schedule")  # Harlem: above 96th
+    assert fine_of_day(38, today, "Brooklyn", 77) == (35, "schedule")
+    assert fine_of_day(0, today, None, None) == (0, "none")
+
+
+def test_fines_follow_the_schedule_of_the_tickets_day_or_the_sources_amount():
+    assert fine_of_day(21, date(2016, 12, 31), "Bronx", 44) == (45, "schedule")  # 2013 table
+    assert fine_of_day(21, date(2021, 1, 4), "Bronx", 44) == (65, "schedule")
+    assert fine_of_day(5, date(2021, 1, 4), "Queens", 110) == (250, "schedule")
+    assert fine_of_day(5, date(2021, 1, 4), "Queens", 110, own=50) == (50, "source")
+    assert fine_of_day(None, date(2021, 1, 4), "Queens", 110, own=50) == (0, "none")
+    assert fine_of_day(4, date(2001, 1, 1), "Manhattan", 1) == (115, "schedule")  # earliest
 
 
 def test_invalid_messages_yield_no_envelope_but_are_counted_by_reason():

@@ -39,7 +39,12 @@ def register(app: typer.Typer) -> None:
         cfg = settings(tenant)
         where = urls(cfg)
         go = bootstrap.console(
-            where, cfg, officer, control_cmd=control_cmd, escalate_after_s=escalate_after
+            where,
+            cfg,
+            officer,
+            control_cmd=control_cmd,
+            escalate_after_s=escalate_after,
+            database_url=where.database_url,
         )
         try:
             serve(go)

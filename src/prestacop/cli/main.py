@@ -14,7 +14,17 @@ from typing import Any
 import typer
 from typer.core import TyperArgument, TyperGroup, TyperOption
 
-from prestacop.cli import console, demo, drones, nypd, project, quarantine, runtime, security
+from prestacop.cli import (
+    analysis,
+    console,
+    demo,
+    drones,
+    nypd,
+    project,
+    quarantine,
+    runtime,
+    security,
+)
 from prestacop.cli.common import err_console, fail
 
 
@@ -84,6 +94,7 @@ demo.register(app)
 console.register(app)
 quarantine.register(app)
 security.register(app)
+analysis.register(app)
 app.add_typer(nypd.app, name="nypd")
 app.add_typer(project.app, name="project")
 

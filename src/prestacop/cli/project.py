@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 import typer
@@ -11,6 +12,7 @@ from prestacop.cli.common import err_console, fail, out, run, serve, settings, u
 if TYPE_CHECKING:
     from rich.progress import TaskID
 
+    from prestacop.projections.status import BuildStatus
     from prestacop.projections.worker import Worker
 
 app = typer.Typer(
@@ -154,6 +156,8 @@ def status(
 
         print(to_json(rows))
         return
+    now = datetime.now(UTC)
+    running = {p.name for p in projections}
     table = Table(
         "projection",
         "build",
@@ -169,7 +173,7 @@ def status(
         table.add_row(
             r.build.name,
             r.build.schema,
-            r.build.state,
+            _state(r, now, running),
             ", ".join(
                 f"{s.removeprefix('PRESTACOP_')} {r.positions.get(s, 0)}/{h}"
                 for s, h in r.heads.items()
@@ -183,3 +187,12 @@ def status(
     out.print(table)
     runners = rows[0].runners if rows else []
     out.print(f"runner alive: {', '.join(runners)}" if runners else "no runner alive")
+
+
+def _state(r: BuildStatus, now: datetime, running: set[str]) -> str:
+    """The build's state, and a warning when nothing keeps it current."""
+    if r.build.name not in running:
+        return f"{r.build.state}, NOT UPDATED (not registered: add it to PRESTACOP_PROJECTIONS)"
+    if r.stalled(now):
+        return f"{r.build.state}, NOT UPDATED (behind the log; is `project run` running?)"
+    return r.build.state

@@ -23,6 +23,8 @@ from prestacop.domain.events import (
     Event,
     OperatorDecisionRecorded,
     PositionReported,
+    ReplayRejectRecorded,
+    ReplayRunRecorded,
     ViolationReported,
 )
 from prestacop.domain.upcasting import CURRENT_VERSIONS, upcast
@@ -172,6 +174,8 @@ _KIND_OF: dict[type, tuple[str, ...]] = {
     AlertReleased: ("alert",),
     DroneControlTaken: ("alert",),
     OperatorDecisionRecorded: ("alert",),
+    ReplayRunRecorded: ("replay",),
+    ReplayRejectRecorded: ("replay",),
 }
 
 
@@ -191,9 +195,9 @@ def _check_subject(event: AnyEvent, where: subjects.ParsedSubject) -> None:
             "subject_mismatch", f"a {_tag(event)} event belongs on a '{kind}' subject"
             f" (code {getattr(event, 'violation_code', '-')}), not '{where.kind}'"
         )
-    key = event.alert_id if kind == "alert" else event.drone_id  # type: ignore[union-attr]
+    field = {"alert": "alert_id", "replay": "run_id"}.get(kind, "drone_id")
+    key = getattr(event, field)
     if key != where.key:
-        field = "alert_id" if kind == "alert" else "drone_id"
         raise InvalidMessage(
             "subject_mismatch", f"$.{field} {key!r} differs from the subject's {where.key!r}"
         )
@@ -204,6 +208,9 @@ def subject_for(tenant: str, event: AnyEvent) -> str:
     kind = expected_kind(event)
     if kind == "alert":
         return subjects.alert(tenant, event.alert_id)  # type: ignore[union-attr]
+    if kind == "replay":
+        what = "run" if isinstance(event, ReplayRunRecorded) else "reject"
+        return subjects.replay_run(tenant, event.run_id, what)  # type: ignore[union-attr]
     builder = {
         "position": subjects.position,
         "violation": subjects.violation,

@@ -37,6 +37,9 @@ UtcTime = Annotated[datetime, Meta(tz=True)]
 
 Origin = Literal["drone", "nypd_history"]
 LocationPrecision = Literal["gps", "street", "precinct", "borough", "unknown"]
+TimePrecision = Literal["exact", "day"]
+"""``day``: only the date is known (the source's time was blank or unreadable); ``time``
+is then the local midnight of that date."""
 
 
 class Event(msgspec.Struct, frozen=True, kw_only=True, tag_field="type"):
@@ -88,6 +91,15 @@ class ViolationReported(Event, frozen=True, kw_only=True, tag="violation"):
     altitude_m: float | None = None
     heading_deg: Heading | None = None
     battery_pct: Percent | None = None
+    time_precision: TimePrecision = "exact"
+    fine_usd: Annotated[int, Meta(ge=0, le=100_000)] | None = None
+    """The fine the source itself carries (camera layouts); None: the fine schedule in force
+    at the ticket's local date and place applies."""
+    source_file: Annotated[str, Meta(max_length=255)] | None = None
+    """Provenance of history: the file's name, its content identity and the line (or JSON
+    record number) of the raw row, so an analyst can find it."""
+    source_id: ShortText | None = None
+    source_line: Annotated[int, Meta(ge=0)] | None = None
 
 
 class AlertClaimed(Event, frozen=True, kw_only=True, tag="alert.claimed"):
@@ -131,6 +143,36 @@ class OperatorDecisionRecorded(Event, frozen=True, kw_only=True, tag="decision")
     note: Note | None = None
 
 
+class ReplayRunRecorded(Event, frozen=True, kw_only=True, tag="replay.run"):
+    """The summary of one NYPD replay run, in the force's history (``replay_runs`` view)."""
+
+    run_id: Token
+    time: UtcTime
+    """When the run finished."""
+    started_at: UtcTime
+    files: list[Annotated[str, Meta(max_length=255)]]
+    rows_read: Annotated[int, Meta(ge=0)]
+    events: Annotated[int, Meta(ge=0)]
+    duplicates: Annotated[int, Meta(ge=0)] = 0
+    found_in_log: Annotated[int, Meta(ge=0)] = 0
+    rejected: Annotated[int, Meta(ge=0)] = 0
+    rejected_by_reason: dict[ShortText, int] = msgspec.field(default_factory=dict)
+    ok: bool = True
+
+
+class ReplayRejectRecorded(Event, frozen=True, kw_only=True, tag="replay.reject"):
+    """A ticket row the replay could not turn into an event: where, why, and the raw row."""
+
+    run_id: Token
+    time: UtcTime
+    source_file: Annotated[str, Meta(max_length=255)]
+    source_id: ShortText | None = None
+    line: Annotated[int, Meta(ge=0)]
+    reason: ShortText
+    detail: Note
+    raw: Annotated[str, Meta(max_length=65_536)]
+
+
 AnyEvent = (
     PositionReported
     | ViolationReported
@@ -138,5 +180,7 @@ AnyEvent = (
     | AlertReleased
     | DroneControlTaken
     | OperatorDecisionRecorded
+    | ReplayRunRecorded
+    | ReplayRejectRecorded
 )
 AlertEvent = AlertClaimed | AlertReleased | DroneControlTaken | OperatorDecisionRecorded

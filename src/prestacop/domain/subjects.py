@@ -17,7 +17,7 @@ ROOT = "prestacop"
 TENANT_RE = re.compile(r"^[a-z0-9_-]{1,32}$")
 TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
-Kind = Literal["position", "violation", "review", "alert", "history", "quarantine"]
+Kind = Literal["position", "violation", "review", "alert", "history", "quarantine", "replay"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +91,11 @@ def history(tenant: str, drone_id: str) -> str:
     return f"{ROOT}.{tenant}.history.{drone_id}.violation"
 
 
+def replay_run(tenant: str, run_id: str, what: str) -> str:
+    """A replay run's own records in the history: ``what`` is ``run`` or ``reject``."""
+    return f"{ROOT}.{tenant}.history.{run_id}.{what}"
+
+
 def quarantine(tenant: str, stream: str) -> str:
     return f"{ROOT}.{tenant}.quarantine.{stream}"
 
@@ -119,6 +124,8 @@ def parse(subject: str) -> ParsedSubject:
         return ParsedSubject(tenant, parts[4], parts[3])  # type: ignore[arg-type]
     if area == "history" and len(parts) == 5 and parts[4] == "violation":
         return ParsedSubject(tenant, "history", parts[3])
+    if area == "history" and len(parts) == 5 and parts[4] in ("run", "reject"):
+        return ParsedSubject(tenant, "replay", parts[3])
     if area in ("review", "alert", "quarantine") and len(parts) == 4:
         return ParsedSubject(tenant, area, parts[3])  # type: ignore[arg-type]
     raise SubjectError(f"subject {subject!r} has no meaning in protocol v1")

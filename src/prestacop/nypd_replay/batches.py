@@ -11,17 +11,19 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from operator import itemgetter
 
 from prestacop.domain.codec import InvalidMessage
+from prestacop.nypd_replay import source
 from prestacop.nypd_replay.checked import encode_checked
 from prestacop.nypd_replay.frames import Batch, Failed, Finished, Frame, Position, Reject, Started
-from prestacop.nypd_replay.layout import FIELDS, UnknownLayout, detect, record_from_mapping
+from prestacop.nypd_replay.layout import FIELDS, UnknownLayout, detect, record_from_mapping, unwrap
 from prestacop.nypd_replay.reading import frame, json_records, read_header, skip_bytes
 from prestacop.nypd_replay.source import Opened, SourceError, open_source
-from prestacop.nypd_replay.translate import Rejected, translate
+from prestacop.nypd_replay.translate import Provenance, Rejected, translate
 
 Clock = Callable[[], datetime]
 
@@ -39,15 +41,15 @@ def _utcnow() -> datetime:
 class _Builder:
     """Collects one batch: translated events as bytes, and rejects."""
 
-    def __init__(self, tenant: str, now: datetime) -> None:
-        self.tenant, self.now = tenant, now
+    def __init__(self, tenant: str, now: datetime, provenance: Provenance | None = None) -> None:
+        self.tenant, self.now, self.provenance = tenant, now, provenance
         self.subjects: list[str] = []
         self.ids: list[str] = []
         self.payloads: list[bytes] = []
         self.rejects: list[Reject] = []
 
     def add(self, line: int, record: Sequence[str], raw: str) -> None:
-        event = translate(record, self.now)
+        event = translate(record, self.now, self.provenance, line)
         if isinstance(event, Rejected):
             self.rejects.append(Reject(line, event.reason, event.detail, raw))
             return
@@ -89,10 +91,13 @@ def produce(
         yield Failed(str(err))
         return
     try:
+        origin = _provenance(src.name)
         if src.kind == "json":
-            yield from _json_frames(src, tenant, start or Position(), batch_rows, clock, strict)
+            yield from _json_frames(
+                src, tenant, start or Position(), batch_rows, clock, strict, origin
+            )
         else:
-            yield from _csv_frames(src, tenant, start, batch_rows, clock, strict)
+            yield from _csv_frames(src, tenant, start, batch_rows, clock, strict, origin)
     except csv.Error as err:  # only the header is read whole: rows are rejected one by one
         yield Failed(f"{src.name}: line 1: not a CSV ticket file ({err})")
     except (UnknownLayout, ValueError, EOFError, OSError) as err:
@@ -101,8 +106,22 @@ def produce(
         src.close()
 
 
+def _provenance(name: str) -> Provenance:
+    """The file's name and content identity, carried by each event (stdin: ``-``, no id)."""
+    try:
+        return Provenance(os.path.basename(name)[-255:] or name, source.identity(name))
+    except OSError:
+        return Provenance(os.path.basename(name)[-255:] or name, None)
+
+
 def _csv_frames(
-    src: Opened, tenant: str, start: Position | None, batch_rows: int, clock: Clock, strict: bool
+    src: Opened,
+    tenant: str,
+    start: Position | None,
+    batch_rows: int,
+    clock: Clock,
+    strict: bool,
+    origin: Provenance | None = None,
 ) -> Iterator[Frame]:
     text, offset, line = read_header(src.stream)
     if not text.strip():
@@ -120,7 +139,7 @@ def _csv_frames(
     width = layout.width
     records = start.records if start else 0
     for seq, chunk in enumerate(frame(src.stream, offset, line, chunk_records=batch_rows)):
-        out = _Builder(tenant, clock())
+        out = _Builder(tenant, clock(), origin)
         blank = 0
         for line_no, text in zip(chunk.lines, chunk.texts, strict=True):
             line = text.rstrip("\r\n")
@@ -137,6 +156,8 @@ def _csv_frames(
             if not row or (len(row) == 1 and not row[0].strip()):
                 blank += 1
                 continue
+            if len(row) != width:  # a record a tool quoted whole: unwrap it
+                row = unwrap(text, width) or row
             if len(row) != width:
                 out.reject(
                     line_no,
@@ -155,12 +176,18 @@ def _csv_frames(
 
 
 def _json_frames(
-    src: Opened, tenant: str, start: Position, batch_rows: int, clock: Clock, strict: bool
+    src: Opened,
+    tenant: str,
+    start: Position,
+    batch_rows: int,
+    clock: Clock,
+    strict: bool,
+    origin: Provenance | None = None,
 ) -> Iterator[Frame]:
     yield Started("Open Data API export (JSON)", [])
     chunks = json_records(src.stream, chunk_records=batch_rows, skip=start.records)
     for seq, chunk in enumerate(chunks):
-        out = _Builder(tenant, clock())
+        out = _Builder(tenant, clock(), origin)
         for i, (obj, raw) in enumerate(zip(chunk.records, chunk.raws, strict=True)):
             number = chunk.first + i
             if not isinstance(obj, dict):

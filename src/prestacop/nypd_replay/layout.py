@@ -8,6 +8,7 @@ only; each field of a ticket has the few names it goes by.
 
 from __future__ import annotations
 
+import csv
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -29,6 +30,7 @@ FIELDS = (
     "color",
     "house_number",
     "street",
+    "fine_amount",
 )
 F = {name: i for i, name in enumerate(FIELDS)}
 
@@ -48,6 +50,7 @@ _NAMES: dict[str, tuple[str, ...]] = {
     "color": ("vehiclecolor",),
     "house_number": ("housenumber",),
     "street": ("streetname",),
+    "fine_amount": ("fineamount",),
 }
 
 #: Columns of NYC's layouts that carry nothing the event needs (kept out on purpose).
@@ -59,7 +62,7 @@ _IGNORED = frozenset(
     fromhoursineffect tohoursineffect unregisteredvehicle vehicleyear meternumber
     feetfromcurb violationpostcode nostandingorstoppingviolation hydrantviolation
     doubleparkingviolation latitude longitude communityboard communitycouncil
-    censustract bin bbl nta fineamount penaltyamount interestamount reductionamount
+    censustract bin bbl nta penaltyamount interestamount reductionamount
     paymentamount amountdue summonsimage violationstatus judgmententrydate""".split()
 )
 #: Names tools give to a row-number column they add.
@@ -147,3 +150,16 @@ def record_from_mapping(obj: dict[str, object], *, strict: bool = True) -> list[
     if unknown:
         raise UnknownLayout("keys not understood: " + ", ".join(repr(k) for k in unknown))
     return record
+
+
+def unwrap(text: str, width: int) -> list[str] | None:
+    """The fields of a record that a tool quoted whole (``"a,b,""c d"",e"``), if unwrapping
+    it gives exactly ``width`` fields; else None (the record stays rejected)."""
+    body = text.strip()
+    if len(body) < 2 or body[0] != '"' or body[-1] != '"':
+        return None
+    try:
+        row = next(csv.reader([body[1:-1].replace('""', '"')]))
+    except (csv.Error, StopIteration):
+        return None
+    return row if len(row) == width else None

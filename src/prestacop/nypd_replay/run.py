@@ -6,7 +6,9 @@ import os
 import resource
 import sys
 import time
+import uuid
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 import msgspec
 from nats.js import JetStreamContext
@@ -16,6 +18,7 @@ from prestacop.nypd_replay.atomic import AtomicPublisher
 from prestacop.nypd_replay.checkpoint import Counters
 from prestacop.nypd_replay.rejects import RejectFile
 from prestacop.nypd_replay.replay import FileReplay, FileResult, Listener, Quiet, ReplayOptions
+from prestacop.nypd_replay.runlog import record_run
 from prestacop.nypd_replay.senders import AtomicBatch, DryRun, PerMessage, Sender
 from prestacop.nypd_replay.worker import frames_from_process, frames_in_process
 
@@ -82,6 +85,7 @@ class Replayer:
 
     async def run(self, names: list[str]) -> Report:
         began = time.perf_counter()
+        started_at, run_id = datetime.now(UTC), uuid.uuid4().hex
         sender: Sender = DryRun()
         atomic = client = None
         if not self.opts.dry_run:
@@ -118,6 +122,12 @@ class Replayer:
                 results.append(await replay.run())
                 if results[-1].error:
                     break
+            if client is not None:  # the run's summary and rejects, in the force's history
+                rejects.size()  # flushed
+                report = self._report(results, time.perf_counter() - began)
+                await record_run(
+                    client.publisher, self.opts.tenant, run_id, started_at, report, rejects.path
+                )
         finally:
             rejects.close()
             self._closing = True

@@ -7,15 +7,18 @@ so a ticket replayed twice is the same event.
 
 from __future__ import annotations
 
+import csv
+import io
 import re
 from collections.abc import Sequence
 from datetime import datetime
+from importlib.resources import files
 from typing import NamedTuple
 
 from prestacop.domain.events import ViolationReported
 from prestacop.domain.violation_codes import code_table, is_known
 from prestacop.nypd_replay.layout import F
-from prestacop.nypd_replay.nyc_time import BadDate, BadTime, ticket_time
+from prestacop.nypd_replay.nyc_time import BadDate, BadTime, local_to_utc, parse_date, parse_time
 from prestacop.nypd_replay.places import locate
 
 _SUMMONS = re.compile(r"^[A-Za-z0-9_-]{1,60}$")
@@ -24,12 +27,21 @@ _BLANKS = frozenset(
 )
 #: Descriptions seen in the camera data set that differ from the code table's wording.
 _DESCRIPTION_ALIASES = {"UNALTERED COMM VEHICLE": 88}
+#: Where a 2013 definition's short name ends (``Feeding Meter -- parking in ...``).
+_LEGACY_NAME_END = re.compile(r" -- |:|\(")
 
 (SUMMONS, PLATE, STATE, PLATE_TYPE, ISSUE_DATE, CODE, DESCRIPTION, TIME, PRECINCT, COUNTY,
- MAKE, BODY, COLOR, HOUSE, STREET) = (F[name] for name in (
+ MAKE, BODY, COLOR, HOUSE, STREET, FINE) = (F[name] for name in (
     "summons", "plate", "state", "plate_type", "issue_date", "violation_code",
     "violation_description", "violation_time", "precinct", "county", "make", "body_type",
-    "color", "house_number", "street"))  # fmt: skip
+    "color", "house_number", "street", "fine_amount"))  # fmt: skip
+
+
+class Provenance(NamedTuple):
+    """The source file of a replay: its name and content identity (``source.identity``)."""
+
+    file: str
+    id: str | None
 
 
 class Rejected(NamedTuple):
@@ -43,8 +55,28 @@ def message_id(summons: str) -> str:
     return f"nypd-{summons}"
 
 
+def _words(text: str) -> str:
+    return " ".join(text.upper().split())
+
+
+def legacy_descriptions() -> dict[str, int]:
+    """Descriptions of the 2013 code table (older files' wording): each full definition,
+    and its short name (``FEEDING METER``) when no other code shares it."""
+    text = files("prestacop.data").joinpath("violation_codes_2013.csv").read_text("utf-8")
+    rows = [r for r in csv.reader(io.StringIO(text)) if r and r[0].strip().isdigit()]
+    table: dict[str, int] = {}
+    names: dict[str, set[int]] = {}
+    for row in rows:
+        code = int(row[0])
+        table[_words(row[1])] = code
+        names.setdefault(_words(_LEGACY_NAME_END.split(row[1])[0]), set()).add(code)
+    table.update({name: codes.pop() for name, codes in names.items() if len(codes) == 1})
+    return table
+
+
 def _description_codes() -> dict[str, int]:
-    table = {" ".join(c.definition.upper().split()): c.code for c in code_table().values()}
+    table = legacy_descriptions()
+    table.update({_words(c.definition): c.code for c in code_table().values()})
     table.update(_DESCRIPTION_ALIASES)
     return table
 
@@ -64,7 +96,7 @@ def violation_code(code: str, description: str) -> int | Rejected:
         return number
     if not _BY_DESCRIPTION:
         _BY_DESCRIPTION.update(_description_codes())
-    text = " ".join(description.upper().split())
+    text = _words(description)
     if not text:
         return Rejected("no_violation", "no violation code and no violation description")
     found = _BY_DESCRIPTION.get(text)
@@ -98,8 +130,29 @@ def _street(house: str, street: str) -> str | None:
     return text[:128]
 
 
-def translate(record: Sequence[str], now: datetime) -> ViolationReported | Rejected:
-    """A parsed ticket (fields in the order of ``layout.FIELDS``) as a history event."""
+def _fine(text: str) -> int | None:
+    """The source's own fine (camera layouts): whole dollars, or None if absent."""
+    text = text.strip()
+    if not text:
+        return None
+    try:
+        amount = round(float(text))
+    except ValueError:
+        return None
+    return amount if 0 <= amount <= 100_000 else None
+
+
+def translate(
+    record: Sequence[str],
+    now: datetime,
+    provenance: Provenance | None = None,
+    line: int | None = None,
+) -> ViolationReported | Rejected:
+    """A parsed ticket (fields in the order of ``layout.FIELDS``) as a history event.
+
+    A blank or unreadable time keeps the ticket on its date (``time_precision="day"``,
+    local midnight): the date is what statistics need, and inventing a time is worse.
+    """
     summons = record[SUMMONS].strip()
     if not summons or summons.upper() in ("NA", "N/A"):
         return Rejected("blank_summons", "the summons number is blank")
@@ -109,12 +162,18 @@ def translate(record: Sequence[str], now: datetime) -> ViolationReported | Rejec
     if isinstance(code, Rejected):
         return code
     try:
-        clock = record[TIME]
-        when = ticket_time(record[ISSUE_DATE], "" if clock.strip() in _BLANKS else clock)
+        day = parse_date(record[ISSUE_DATE])
     except BadDate as err:
         return Rejected("bad_date", str(err))
-    except BadTime as err:
-        return Rejected("bad_time", str(err))
+    clock = record[TIME].strip()
+    precision = "exact"
+    try:
+        if clock in _BLANKS:
+            raise BadTime(clock)
+        when = local_to_utc(day + parse_time(clock))
+    except BadTime:
+        precision = "day"
+        when = local_to_utc(day)
     if when > now:
         return Rejected(
             "future_date",
@@ -143,4 +202,9 @@ def translate(record: Sequence[str], now: datetime) -> ViolationReported | Rejec
         location_precision=place.precision,
         origin="nypd_history",
         summons_number=summons,
+        time_precision=precision,
+        fine_usd=_fine(record[FINE]),
+        source_file=provenance.file if provenance else None,
+        source_id=provenance.id if provenance else None,
+        source_line=line,
     )

@@ -47,6 +47,7 @@ class ConsoleApp(App[None]):
         Binding("r", "resolve", "Resolve"),
         Binding("u", "release", "Release"),
         Binding("o", "open_image", "Image"),
+        Binding("s", "statistics", "Stats"),
         Binding("q", "quit", "Quit"),
     ]
 
@@ -61,8 +62,11 @@ class ConsoleApp(App[None]):
         image_dir: Path | None = None,
         on_arrival: Callable[[FeedItem], None] | None = None,
         freeze_gc: bool = False,
+        stats: Callable[[], Any] | None = None,
     ) -> None:
         super().__init__()
+        self.stats = stats
+        """Loads the statistics screen's figures (``analysis.charts.read_figures``)."""
         self.alert_log = alert_log
         self.officer_id = officer_id
         self.desk = AlertDesk(alert_log, officer_id, control, clock=clock)
@@ -305,6 +309,14 @@ class ConsoleApp(App[None]):
 
         self.say(f"{what}…")
         self.run_worker(attempt(), group="commands")
+
+    def action_statistics(self) -> None:
+        from prestacop.operator_tui.stats_screen import StatsScreen
+
+        if self.stats is None:
+            self.say("statistics need the database: no DATABASE_URL or running runtime", "error")
+        else:
+            self.push_screen(StatsScreen(self.stats))
 
     def action_claim(self) -> None:
         if alert := self._selected_alert():

@@ -21,10 +21,12 @@ async def run_console_async(
     image_dir: Path | None = None,
     stop: asyncio.Event | None = None,
     connect_timeout_s: float = 10.0,
+    database_url: str | None = None,
 ) -> None:
     """Open the tenant's alert log, run the console until the officer quits, close the log.
 
-    ``stop`` (e.g. the demo's) also ends the console when set.
+    ``stop`` (e.g. the demo's) also ends the console when set. ``database_url``: where the
+    statistics screen reads its figures (without it, the screen says it has none).
     """
     from prestacop.adapters.alert_feed import JetStreamAlertLog
     from prestacop.alerts.control import CommandControl
@@ -50,6 +52,7 @@ async def run_console_async(
             escalate_after=timedelta(seconds=escalate_after_s),
             image_dir=image_dir,
             freeze_gc=True,
+            stats=_stats_loader(database_url, tenant),
         )
         watcher = asyncio.create_task(_exit_on(stop, app)) if stop is not None else None
         try:
@@ -59,6 +62,14 @@ async def run_console_async(
                 watcher.cancel()
     finally:
         await alert_log.close()
+
+
+def _stats_loader(database_url: str | None, tenant: str) -> Any:
+    if not database_url:
+        return None
+    from prestacop.analysis.charts import read_figures
+
+    return lambda: read_figures(database_url, tenant)
 
 
 async def _exit_on(stop: asyncio.Event, app: App[None]) -> None:

@@ -41,6 +41,14 @@ class BuildStatus:
     last_error_at: datetime | None = None
     streams: list[str] = field(default_factory=list)
     runners: list[str] = field(default_factory=list)
+    updated_at: datetime | None = None
+    """When a runner last committed to this build (None: never)."""
+
+    def stalled(self, now: datetime, after_s: float = 60.0) -> bool:
+        """Behind the log and nothing committed for ``after_s``: no runner keeps it current."""
+        if self.lag_events == 0:
+            return False
+        return self.updated_at is None or (now - self.updated_at).total_seconds() > after_s
 
 
 def _lag_seconds(progress: dict[str, dict], heads: dict[str, StreamHead]) -> float:
@@ -85,6 +93,7 @@ def build_status(store: ProjectionStore, build: Build, heads: dict[str, StreamHe
         last_error=dead["error"],
         last_error_at=dead["at"],
         streams=streams,
+        updated_at=max((r["updated_at"] for r in progress.values()), default=None),
     )
 
 

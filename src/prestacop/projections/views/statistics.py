@@ -1,89 +1,400 @@
-"""``statistics``: violation counts and fines by day, hour of day, weekday, code,
-borough, precinct, plate state and origin, and decisions by outcome.
+"""``statistics`` and ``statistics_cube``: violation counts and fines analysts can trust.
 
-Long form, one row per (tenant, dimension, key): a new dimension is a new key,
-not a new column. Counts are of violations as reported (``violations`` holds
-the per-violation code after decisions); times are in UTC. The fine is the code
-table's Manhattan-below-96th one for Manhattan precincts under 23, else the
-one for all other areas; codes without a fine add nothing.
+* **Local time.** Days, hours, weekdays and months are the force's own
+  (``local_time.zone_for``: nypd = America/New_York), and named so (``local_day``).
+* **Final codes.** A violation counts under its code after officers' decisions
+  (``code``; NULL / ``dismissed`` = no violation), the reported code beside it
+  (``reported_code``). A decision moves a violation from one cell to another
+  exactly once: each violation's counted cell is kept in ``statistics_violations``,
+  and decisions are keyed by their message id (``statistics_decisions``), so a
+  redelivered event changes nothing. Decisions may be read before their violation
+  (other stream): the violation then starts in its decided cell.
+* **Fines of the day.** ``domain.fines.fine_of_day``: the source's own amount when it
+  carries one (camera layouts) and the code was not changed, else the schedule in force
+  on the local date and at the place; ``fines_from_source`` says how much came from
+  sources.
+* **Cube.** ``statistics_cube`` has one row per (code, reported code, borough, precinct,
+  local day, local hour, plate state, origin): multi-dimension questions without
+  scanning ``violations``. ``statistics`` is the same counts in long form, one
+  dimension at a time. ``violation_codes`` and ``fine_schedule`` are the reference
+  tables, per force (a force's codes and fines are its own): filled from the package's
+  data with the force's first violation.
 """
 
 from __future__ import annotations
 
+import csv
+import io
 from collections import defaultdict
+from datetime import date
+from importlib.resources import files
 from typing import Any
 
 from prestacop.domain.events import OperatorDecisionRecorded, ViolationReported
+from prestacop.domain.fines import fine_of_day, schedule
 from prestacop.domain.violation_codes import code_table
 from prestacop.projections.api import Batch, Projection
-from prestacop.projections.sql import SEEN_COLUMNS, unseen, upsert
+from prestacop.projections.local_time import WEEKDAYS, zone_for
+from prestacop.projections.sql import add, copy_rows, upsert
 
-WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-COLUMNS = {
+CUBE_KEY = (
+    "tenant",
+    "code",
+    "reported_code",
+    "borough",
+    "precinct",
+    "local_day",
+    "local_hour",
+    "plate_state",
+    "origin",
+)
+CUBE = {
+    "tenant": "text",
+    "code": "int",
+    "reported_code": "int",
+    "borough": "text",
+    "precinct": "int",
+    "local_day": "date",
+    "local_hour": "smallint",
+    "plate_state": "text",
+    "origin": "text",
+    "violations": "bigint",
+    "fines": "bigint",
+    "fines_from_source": "bigint",
+}
+LONG = {
     "tenant": "text",
     "dimension": "text",
     "key": "text",
     "violations": "bigint",
     "fines": "bigint",
 }
+STATE = {
+    "tenant": "text",
+    "violation_id": "text",
+    "reported_code": "int",
+    "code": "int",
+    "decision_seq": "bigint",
+    "borough": "text",
+    "precinct": "int",
+    "local_day": "date",
+    "local_hour": "smallint",
+    "plate_state": "text",
+    "origin": "text",
+    "own_fine": "int",
+    "fine": "int",
+    "fine_basis": "text",
+}
+DECISIONS = {
+    "tenant": "text",
+    "decision_id": "text",
+    "violation_id": "text",
+    "seq": "bigint",
+    "corrected_code": "int",
+}
+Cell = tuple[Any, ...]
+"""A cube key: the values of ``CUBE_KEY``."""
 
 
-def fine(code: int, borough: str | None, precinct: int | None) -> int:
-    info = code_table().get(code)
-    if info is None:
-        return 0
-    below_96th = (borough or "").strip().lower() in ("manhattan", "mn", "ny") and (
-        precinct is not None and 0 < precinct < 23
-    )
-    amount = info.fine_manhattan_below_96th if below_96th else info.fine_elsewhere
-    return amount or 0
+def _literal(value: object) -> str:
+    if value is None:
+        return "NULL"
+    if isinstance(value, int):
+        return str(value)
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def _values(rows: list[tuple[object, ...]]) -> str:
+    return ", ".join("(" + ", ".join(_literal(v) for v in row) + ")" for row in rows)
+
+
+def _legacy_definitions() -> dict[int, str]:
+    text = files("prestacop.data").joinpath("violation_codes_2013.csv").read_text("utf-8")
+    return {
+        int(r[0]): " ".join(r[1].split())
+        for r in csv.reader(io.StringIO(text))
+        if r and r[0].strip().isdigit()
+    }
+
+
+def _reference_rows() -> tuple[str, str]:
+    """VALUES lists of the code table and the fine schedule (data shipped with the package)."""
+    legacy = _legacy_definitions()
+    codes = [
+        (c.code, c.definition, legacy.get(c.code))
+        for c in sorted(code_table().values(), key=lambda c: c.code)
+    ]
+    codes += [
+        (code, None, text) for code, text in sorted(legacy.items()) if code not in code_table()
+    ]
+    rates = []
+    for code, periods in sorted(schedule().items()):
+        for i, r in enumerate(periods):
+            until = periods[i + 1].valid_from if i + 1 < len(periods) else None
+            rates.append(
+                (
+                    code,
+                    r.valid_from.isoformat(),
+                    until.isoformat() if until else None,
+                    r.manhattan_96th_and_below,
+                    r.all_other_areas,
+                    r.source,
+                )
+            )
+    return _values(codes), _values(rates)
+
+
+_CODES, _RATES = _reference_rows()
+_SEED = (
+    "INSERT INTO violation_codes SELECT t, v.* FROM unnest(%(t)s::text[]) AS t,"
+    f" (VALUES {_CODES}) AS v WHERE NOT EXISTS"
+    " (SELECT 1 FROM violation_codes c WHERE c.tenant = t)",
+    "INSERT INTO fine_schedule SELECT t, v.code, v.valid_from::date, v.valid_until::date,"
+    " v.m, v.o, v.source FROM unnest(%(t)s::text[]) AS t,"
+    f" (VALUES {_RATES}) AS v(code, valid_from, valid_until, m, o, source) WHERE NOT EXISTS"
+    " (SELECT 1 FROM fine_schedule f WHERE f.tenant = t)",
+)
+
+
+def _long_keys(cell: Cell) -> list[tuple[str, str]]:
+    _tenant, code, reported, borough, precinct, day, hour, plate_state, origin = cell
+    return [
+        ("local_day", day.isoformat()),
+        ("local_hour", f"{hour:02d}" if hour is not None else "unknown"),
+        ("local_weekday", WEEKDAYS[day.weekday()]),
+        ("local_month", day.isoformat()[:7]),
+        ("code", str(code) if code is not None else "dismissed"),
+        ("reported_code", str(reported)),
+        ("borough", borough or "unknown"),
+        ("precinct", str(precinct) if precinct is not None else "unknown"),
+        ("plate_state", plate_state or "unknown"),
+        ("origin", origin),
+    ]
 
 
 class Statistics(Projection):
     name = "statistics"
-    version = 2  # v2: counts each event once by identity (statistics_seen)
+    version = 2
     tables = {
         "statistics": """
             tenant text NOT NULL, dimension text NOT NULL, key text NOT NULL,
             violations bigint NOT NULL, fines bigint NOT NULL,
             PRIMARY KEY (tenant, dimension, key)""",
-        "statistics_seen": SEEN_COLUMNS,
+        "statistics_cube": """
+            tenant text NOT NULL, code int, reported_code int NOT NULL, borough text,
+            precinct int, local_day date NOT NULL, local_hour smallint, plate_state text,
+            origin text NOT NULL, violations bigint NOT NULL, fines bigint NOT NULL,
+            fines_from_source bigint NOT NULL,
+            UNIQUE NULLS NOT DISTINCT (tenant, code, reported_code, borough, precinct,
+                local_day, local_hour, plate_state, origin)""",
+        "statistics_violations": """
+            tenant text NOT NULL, violation_id text NOT NULL, reported_code int NOT NULL,
+            code int, decision_seq bigint, borough text, precinct int, local_day date NOT NULL,
+            local_hour smallint, plate_state text, origin text NOT NULL, own_fine int,
+            fine int NOT NULL, fine_basis text NOT NULL,
+            PRIMARY KEY (tenant, violation_id)""",
+        "statistics_decisions": """
+            tenant text NOT NULL, decision_id text NOT NULL, violation_id text NOT NULL,
+            seq bigint NOT NULL, corrected_code int,
+            PRIMARY KEY (tenant, decision_id)""",
+        "violation_codes": """
+            tenant text NOT NULL, code int NOT NULL, description text, description_2013 text,
+            PRIMARY KEY (tenant, code)""",
+        "fine_schedule": """
+            tenant text NOT NULL, code int NOT NULL, valid_from date NOT NULL,
+            valid_until date, manhattan_96th_and_below int, all_other_areas int,
+            source text NOT NULL, PRIMARY KEY (tenant, code, valid_from)""",
     }
+    indexes = (
+        "CREATE INDEX ON statistics_cube (tenant, local_day)",
+        "CREATE INDEX ON statistics_decisions (tenant, violation_id, seq)",
+    )
 
     def apply(self, batch: Batch, cur: Any) -> None:
-        acc: defaultdict[tuple[str, str, str], list[int]] = defaultdict(lambda: [0, 0])
-        counted = unseen(cur, "statistics_seen", batch, ViolationReported, OperatorDecisionRecorded)
-        for env in counted:
-            e = env.event
-            t = env.tenant
+        seen: dict[tuple[str, str], tuple[Any, ...]] = {}
+        decisions = []
+        for env, e in batch.of(ViolationReported, OperatorDecisionRecorded):
             if isinstance(e, ViolationReported):
-                amount = fine(e.violation_code, e.borough, e.precinct)
-                time = e.time
-                for dim, key in (
-                    ("day", time.date().isoformat()),
-                    ("hour", f"{time.hour:02d}"),
-                    ("weekday", WEEKDAYS[time.weekday()]),
-                    ("code", str(e.violation_code)),
-                    ("borough", e.borough or "unknown"),
-                    ("precinct", str(e.precinct) if e.precinct is not None else "unknown"),
-                    ("plate_state", e.plate_state or "unknown"),
-                    ("origin", e.origin),
-                ):
-                    cell = acc[(t, dim, key)]
-                    cell[0] += 1
-                    cell[1] += amount
-            elif isinstance(e, OperatorDecisionRecorded):
-                outcome = "dismissed" if e.corrected_code is None else str(e.corrected_code)
-                acc[(t, "decision", outcome)][0] += 1
-        rows = [(*k, v[0], v[1]) for k, v in acc.items()]
+                key = (env.tenant, e.message_id)
+                if key in seen:
+                    continue  # a resend: the first one counts
+                local = e.time.astimezone(zone_for(env.tenant))
+                hour = local.hour if e.time_precision == "exact" else None
+                seen[key] = (
+                    *key, e.violation_code, e.borough, e.precinct, local.date(), hour,
+                    e.plate_state, e.origin, e.fine_usd,
+                )  # fmt: skip
+            else:
+                decisions.append((env.tenant, e.message_id, e.alert_id, env.seq, e.corrected_code))
+        if seen:  # each force gets the reference tables with its first violation
+            for statement in _SEED:
+                cur.execute(statement, {"t": sorted({k[0] for k in seen})})
+        cells: defaultdict[Cell, list[int]] = defaultdict(lambda: [0, 0, 0])
+        long: defaultdict[tuple[str, str, str], list[int]] = defaultdict(lambda: [0, 0])
+        fresh = self._decisions(cur, decisions, long)
+        if seen:
+            self._violations(cur, list(seen.values()), cells)
+        if fresh:
+            self._moves(cur, fresh, cells)
+        for cell, (n, fines, _) in cells.items():
+            if n or fines:
+                for dim, key in _long_keys(cell):
+                    acc = long[(cell[0], dim, key)]
+                    acc[0] += n
+                    acc[1] += fines
+        rows = [(*k, *v) for k, v in cells.items() if any(v)]
+        if rows:  # about one cell per violation: COPY, then add to the stored cells
+            cur.execute(
+                "CREATE TEMP TABLE IF NOT EXISTS _statistics_cube_in"
+                " (LIKE statistics_cube) ON COMMIT DELETE ROWS"
+            )
+            copy_rows(cur, "_statistics_cube_in", list(CUBE), rows)
+            cur.execute(
+                "INSERT INTO statistics_cube AS t SELECT * FROM _statistics_cube_in"
+                f" ON CONFLICT ({', '.join(CUBE_KEY)}) DO UPDATE SET "
+                + ", ".join(f"{c} = t.{c} + excluded.{c}" for c in list(CUBE)[-3:])
+            )
+        rows = [(*k, *v) for k, v in long.items() if any(v)]
         upsert(
-            cur,
-            "statistics",
-            COLUMNS,
-            rows,
-            ("tenant", "dimension", "key"),
-            {
-                "violations": "t.violations + excluded.violations",
-                "fines": "t.fines + excluded.fines",
-            },
+            cur, "statistics", LONG, rows, ("tenant", "dimension", "key"), add(*list(LONG)[-2:]),
+            binary=True,
+        )  # fmt: skip
+        self._drop_emptied(cur, cells, long)
+
+    def _drop_emptied(
+        self, cur: Any, cells: dict[Cell, list[int]], long: dict[Any, list[int]]
+    ) -> None:
+        """A cell a decision emptied is deleted: the view stays equal to a rebuild, which
+        never creates it when it reads the decision before the violation."""
+        moved = [k for k, v in cells.items() if v[0] < 0]
+        if moved:
+            types = [CUBE[c] for c in CUBE_KEY]
+            cur.execute(
+                "DELETE FROM statistics_cube c USING unnest("
+                + ", ".join(f"%s::{t}[]" for t in types)
+                + ") AS k("
+                + ", ".join(CUBE_KEY)
+                + ") WHERE c.violations = 0 AND "
+                + " AND ".join(f"c.{c} IS NOT DISTINCT FROM k.{c}" for c in CUBE_KEY),
+                [list(col) for col in zip(*moved, strict=True)],
+            )
+        keys = [k for k, v in long.items() if v[0] < 0]
+        if keys:
+            cur.execute(
+                "DELETE FROM statistics s USING unnest(%s::text[], %s::text[], %s::text[])"
+                " AS k(t, d, key) WHERE s.tenant = k.t AND s.dimension = k.d AND s.key = k.key"
+                " AND s.violations = 0",
+                [list(col) for col in zip(*keys, strict=True)],
+            )
+
+    def _decisions(
+        self, cur: Any, decisions: list[tuple[Any, ...]], long: dict[Any, list[int]]
+    ) -> dict[tuple[str, str], tuple[int, int | None]]:
+        """Store new decisions (a redelivered one is ignored); the latest new one per violation."""
+        if not decisions:
+            return {}
+        cur.execute(
+            "INSERT INTO statistics_decisions AS t SELECT * FROM unnest("
+            "%s::text[], %s::text[], %s::text[], %s::bigint[], %s::int[])"
+            " ON CONFLICT DO NOTHING RETURNING tenant, violation_id, seq, corrected_code",
+            [list(c) for c in zip(*decisions, strict=True)],
         )
+        latest: dict[tuple[str, str], tuple[int, int | None]] = {}
+        for r in cur.fetchall():
+            tenant, vid, seq, code = r["tenant"], r["violation_id"], r["seq"], r["corrected_code"]
+            long[(tenant, "decision", str(code) if code is not None else "dismissed")][0] += 1
+            if (tenant, vid) not in latest or latest[(tenant, vid)][0] < seq:
+                latest[(tenant, vid)] = (seq, code)
+        return latest
+
+    def _violations(self, cur: Any, items: list[tuple[Any, ...]], cells: Any) -> None:
+        """Insert new violations in the cell of their latest decision (if read before them)."""
+        cur.execute(
+            "SELECT DISTINCT ON (d.tenant, d.violation_id) d.tenant, d.violation_id, d.seq,"
+            " d.corrected_code FROM statistics_decisions d"
+            " JOIN unnest(%b::text[], %b::text[]) AS k(t, id)"
+            " ON d.tenant = k.t AND d.violation_id = k.id"
+            " ORDER BY d.tenant, d.violation_id, d.seq DESC",
+            ([i[0] for i in items], [i[1] for i in items]),
+        )
+        decided = {(r["tenant"], r["violation_id"]): r for r in cur.fetchall()}
+        rows = []
+        for tenant, vid, reported, borough, precinct, day, hour, state, origin, own in items:
+            d = decided.get((tenant, vid))
+            code = reported if d is None else d["corrected_code"]
+            fine, basis = _fine(code, reported, day, borough, precinct, own)
+            rows.append(
+                (
+                    tenant, vid, reported, code, d["seq"] if d else None, borough, precinct,
+                    day, hour, state, origin, own, fine, basis,
+                )
+            )  # fmt: skip
+        # COPY to a staging table (fast), then keep only ids not seen before (idempotent).
+        cur.execute(
+            "CREATE TEMP TABLE IF NOT EXISTS _statistics_in"
+            " (LIKE statistics_violations) ON COMMIT DELETE ROWS"
+        )
+        copy_rows(cur, "_statistics_in", list(STATE), rows)
+        cur.execute(
+            "INSERT INTO statistics_violations SELECT * FROM _statistics_in"
+            " ON CONFLICT DO NOTHING RETURNING tenant, violation_id"
+        )
+        inserted = {(r["tenant"], r["violation_id"]) for r in cur.fetchall()}
+        for row in rows:
+            if (row[0], row[1]) in inserted:
+                _count(cells, row, +1)
+
+    def _moves(
+        self, cur: Any, fresh: dict[tuple[str, str], tuple[int, int | None]], cells: Any
+    ) -> None:
+        """Move each decided violation from its counted cell to its new one, once."""
+        keys = list(fresh)
+        cur.execute(
+            "SELECT s.* FROM statistics_violations s"
+            " JOIN unnest(%s::text[], %s::text[], %s::bigint[]) AS k(t, id, seq)"
+            " ON s.tenant = k.t AND s.violation_id = k.id"
+            " WHERE s.decision_seq IS NULL OR s.decision_seq < k.seq FOR UPDATE OF s",
+            ([k[0] for k in keys], [k[1] for k in keys], [fresh[k][0] for k in keys]),
+        )
+        updates = []
+        for r in cur.fetchall():
+            old = tuple(r[c] for c in STATE)
+            seq, code = fresh[(r["tenant"], r["violation_id"])]
+            fine, basis = _fine(
+                code, r["reported_code"], r["local_day"], r["borough"], r["precinct"], r["own_fine"]
+            )
+            new = (*old[:3], code, seq, *old[5:12], fine, basis)
+            _count(cells, old, -1)
+            _count(cells, new, +1)
+            updates.append((r["tenant"], r["violation_id"], code, seq, fine, basis))
+        if updates:
+            cur.execute(
+                "UPDATE statistics_violations s SET code = u.code, decision_seq = u.seq,"
+                " fine = u.fine, fine_basis = u.basis FROM unnest(%s::text[], %s::text[],"
+                " %s::int[], %s::bigint[], %s::int[], %s::text[])"
+                " AS u(t, id, code, seq, fine, basis)"
+                " WHERE s.tenant = u.t AND s.violation_id = u.id",
+                [list(c) for c in zip(*updates, strict=True)],
+            )
+
+
+def _fine(
+    code: int | None,
+    reported: int,
+    day: date,
+    borough: str | None,
+    precinct: int | None,
+    own: int | None,
+) -> tuple[int, str]:
+    """The source's amount was charged for the reported code: a corrected code uses the schedule."""
+    return fine_of_day(code, day, borough, precinct, own if code == reported else None)
+
+
+def _count(cells: Any, state: tuple[Any, ...], sign: int) -> None:
+    """Add (``sign`` = 1) or take back (-1) one violation, given as a ``STATE`` row."""
+    (tenant, _vid, reported, code, _seq, borough, precinct, day, hour, plate_state, origin,
+     _own, fine, basis) = state  # fmt: skip
+    acc = cells[(tenant, code, reported, borough, precinct, day, hour, plate_state, origin)]
+    acc[0] += sign
+    acc[1] += sign * fine
+    acc[2] += sign * fine if basis == "source" else 0

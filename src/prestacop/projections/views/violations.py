@@ -43,6 +43,9 @@ COLUMNS = (
     "stream",
     "seq",
     "received_at",
+    "time_precision",
+    "source_file",
+    "source_line",
 )
 
 
@@ -70,6 +73,7 @@ class Violations(Projection):
             vehicle_color text, vehicle_body_type text, stream text NOT NULL,
             seq bigint NOT NULL, received_at timestamptz NOT NULL,
             decided_by text, decided_at timestamptz, decision_note text, decision_seq bigint,
+            time_precision text NOT NULL DEFAULT 'exact', source_file text, source_line bigint,
             status text NOT NULL GENERATED ALWAYS AS ({STATUS}) STORED,
             PRIMARY KEY (tenant, violation_id)""",
         "violation_decisions": """
@@ -115,6 +119,9 @@ class Violations(Projection):
                         env.stream,
                         env.seq,
                         env.received_at,
+                        e.time_precision,
+                        e.source_file,
+                        e.source_line,
                     )
                 )
             elif isinstance(e, OperatorDecisionRecorded):

@@ -1,0 +1,1 @@
+"""Analysis tools over the log and the views: Parquet export, terminal charts (server install)."""
