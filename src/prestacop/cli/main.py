@@ -12,7 +12,17 @@ import os
 
 import typer
 
-from prestacop.cli import console, demo, drones, nypd, project, quarantine, runtime, security
+from prestacop.cli import (
+    console,
+    demo,
+    drones,
+    nypd,
+    pg_creds,
+    project,
+    quarantine,
+    runtime,
+    security,
+)
 
 app = typer.Typer(
     name="prestacop",
@@ -26,6 +36,7 @@ demo.register(app)
 console.register(app)
 quarantine.register(app)
 security.register(app)
+pg_creds.register(app)
 app.add_typer(nypd.app, name="nypd")
 app.add_typer(project.app, name="project")
 
