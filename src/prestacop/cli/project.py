@@ -24,14 +24,25 @@ NamespaceOption = typer.Option(
 CustomOption = typer.Option(
     [], "--custom", "-c", help="An analyst's projection: module:Class or an entry point name."
 )
+ForceOption = typer.Option(
+    None,
+    "--tenant",
+    "-t",
+    help="The force whose rights and events --custom projections have (required with --custom).",
+)
 
 
-def _check(names: list[str] | None, custom: list[str]) -> None:
+def _check(names: list[str] | None, custom: list[str], tenant: str | None = "") -> None:
+    from prestacop.domain.subjects import SubjectError, check_tenant
     from prestacop.projections.catalog import ProjectionNotFound, select
 
     try:
         select(names, custom)
-    except ProjectionNotFound as err:
+        if tenant is None and custom:
+            fail("an analyst's projection runs as one force: add --tenant T", 2)
+        if tenant:
+            check_tenant(tenant)
+    except (ProjectionNotFound, SubjectError) as err:
         fail(str(err), 2)
 
 
@@ -40,6 +51,7 @@ def run_(
     names: list[str] | None = NamesArgument,
     custom: list[str] = CustomOption,
     namespace: str = NamespaceOption,
+    tenant: str | None = ForceOption,
 ) -> None:
     """Keep views up to date from the log until Ctrl-C (exactly once, resumes where it was)."""
     import asyncio
@@ -47,7 +59,7 @@ def run_(
     from prestacop.cli.drones import stop_on_signals
     from prestacop.projections.runner import run_projections
 
-    _check(names or None, custom)
+    _check(names or None, custom, tenant)
     found = urls(settings(), postgres=True)
 
     async def go() -> None:
@@ -60,6 +72,7 @@ def run_(
             names or None,
             custom,
             namespace=namespace,
+            tenant=tenant,
         )
 
     out.print(
@@ -74,6 +87,7 @@ def rebuild(
     names: list[str] | None = NamesArgument,
     custom: list[str] = CustomOption,
     namespace: str = NamespaceOption,
+    tenant: str | None = ForceOption,
 ) -> None:
     """Replay the whole log into fresh tables beside the live ones; swap when caught up."""
     import time
@@ -81,7 +95,7 @@ def rebuild(
     from prestacop.projections.rebuild import rebuild_projections
 
     chosen = names or ([] if custom else None)
-    _check(chosen, custom)
+    _check(chosen, custom, tenant)
     found = urls(settings(), postgres=True)
     last = [0.0]
 
@@ -106,6 +120,7 @@ def rebuild(
             custom,
             namespace=namespace,
             on_progress=progress,
+            tenant=tenant,
         )
     )
     for schema in schemas:
