@@ -84,7 +84,7 @@ def main() -> None:
                 sql.SQL(
                     "INSERT INTO {}.violations (tenant, violation_id, drone_id, time,"
                     " location_precision, drone_code, status, origin, stream, seq, received_at)"
-                    " SELECT 'f' || (i % 10), 'v' || i, 'd1', %s, 'gps', 21, 'reported',"
+                    " SELECT 'f' || (i %% 10), 'v' || i, 'd1', %s, 'gps', 21, 'reported',"
                     " 'drone', 'S', i, %s FROM generate_series(1, %s) i"
                 ).format(sql.Identifier(viol.schema)),
                 (T0, T0, args.rows),

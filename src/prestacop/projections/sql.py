@@ -18,10 +18,25 @@ def copy_rows(
     """Append rows with COPY (no conflict handling: for append-only tables or staging).
 
     Under row-level security (a force's own projection) PostgreSQL refuses COPY: the
-    rows then go in with one multi-row INSERT, checked by the policies."""
-    active = cur.execute("SELECT row_security_active(%s::regclass) AS on", (table,)).fetchone()
-    if active is not None and (active["on"] if isinstance(active, dict) else active[0]):
-        _insert_rows(cur, table, columns, list(rows))
+    rows then go in with one ``INSERT ... SELECT FROM unnest(arrays)``, checked by the
+    policies (about half COPY's speed)."""
+    found = cur.execute(
+        "SELECT row_security_active(%s::regclass),"
+        " array(SELECT format_type(a.atttypid, a.atttypmod) FROM unnest(%s::text[])"
+        "  WITH ORDINALITY AS c(name, i) JOIN pg_attribute a ON a.attname = c.name"
+        "  AND a.attrelid = %s::regclass ORDER BY c.i)",
+        (table, list(columns), table),
+    ).fetchone()
+    assert found is not None
+    rls, types = found.values() if isinstance(found, dict) else found
+    if rls:
+        unnest = sql.SQL(", ").join(sql.SQL("%s::{}[]").format(sql.SQL(t)) for t in types)
+        stmt = sql.SQL("INSERT INTO {} ({}) SELECT * FROM unnest({})").format(
+            sql.Identifier(table), sql.SQL(", ").join(map(sql.Identifier, columns)), unnest
+        )
+        rows = list(rows)
+        if rows:
+            cur.execute(stmt, [list(col) for col in zip(*rows, strict=True)])
         return
     stmt = sql.SQL("COPY {} ({}) FROM STDIN").format(
         sql.Identifier(table), sql.SQL(", ").join(map(sql.Identifier, columns))
@@ -29,20 +44,6 @@ def copy_rows(
     with cur.copy(stmt) as copy:
         for row in rows:
             copy.write_row(row)
-
-
-def _insert_rows(
-    cur: Cursor[Any], table: str, columns: Sequence[str], rows: list[Sequence[Any]]
-) -> None:
-    cols = sql.SQL(", ").join(map(sql.Identifier, columns))
-    one = sql.SQL("({})").format(sql.SQL(", ").join(sql.Placeholder() * len(columns)))
-    step = 65_535 // len(columns)  # the protocol's limit of parameters per statement
-    for i in range(0, len(rows), step):
-        part = rows[i : i + step]
-        stmt = sql.SQL("INSERT INTO {} ({}) VALUES {}").format(
-            sql.Identifier(table), cols, sql.SQL(", ").join([one] * len(part))
-        )
-        cur.execute(stmt, [v for row in part for v in row])
 
 
 def upsert(
