@@ -141,6 +141,7 @@ def projections(
     *,
     namespace: str = "prestacop",
     on_progress: Progress | None = None,
+    tenant: str | None = None,
 ) -> Service:
     """The projection runner; PostgreSQL is checked first, so a wrong URL, user or database
     is said with the server's words instead of a pool retrying forever."""
@@ -156,6 +157,7 @@ def projections(
             custom,
             namespace=namespace,
             on_progress=on_progress,
+            tenant=tenant,
         )
 
     return run
@@ -168,12 +170,19 @@ async def rebuild(
     *,
     namespace: str = "prestacop",
     on_progress: Progress | None = None,
+    tenant: str | None = None,
 ) -> list[str]:
     from prestacop.projections.rebuild import rebuild_projections
 
     database_url = await asyncio.to_thread(_checked_database, urls)
     return await rebuild_projections(
-        urls.nats_url, database_url, names, custom, namespace=namespace, on_progress=on_progress
+        urls.nats_url,
+        database_url,
+        names,
+        custom,
+        namespace=namespace,
+        on_progress=on_progress,
+        tenant=tenant,
     )
 
 

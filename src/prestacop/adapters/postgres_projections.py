@@ -12,11 +12,13 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from eventsourcing.postgres import PostgresDatastore
 from psycopg import conninfo, sql
 
+from prestacop.adapters import postgres_security as security
 from prestacop.adapters.postgres_tracking import BuildRecorder
 from prestacop.ports.projection import Projection
 
@@ -38,12 +40,17 @@ class Build:
 def datastore(database_url: str, schema: str, pool_size: int = 1) -> PostgresDatastore:
     """An eventsourcing datastore from a libpq URL (Unix sockets included)."""
     info = conninfo.conninfo_to_dict(database_url)
+    user = str(info.get("user", "postgres"))
+    passfile = info.get("passfile")
     return PostgresDatastore(
         dbname=str(info.get("dbname", "postgres")),
         host=str(info.get("host", "localhost")),
         port=str(info.get("port", "5432")),
-        user=str(info.get("user", "postgres")),
+        user=user,
         password=str(info.get("password", "")),
+        get_password_func=(
+            (lambda: security.read_passfile(Path(str(passfile)), user)) if passfile else None
+        ),
         schema=schema,
         pool_size=pool_size,
         max_overflow=1,
@@ -93,6 +100,8 @@ class ProjectionStore:
                     " schema text NOT NULL REFERENCES {}.builds)"
                 ).format(self._m, self._m)
             )
+            security.ensure_auth(cur)
+            security.secure_all(cur)
 
     def heartbeat(self, runner: str) -> None:
         """A running runner says so every few seconds (``project status`` reads it)."""
@@ -136,8 +145,11 @@ class ProjectionStore:
     def live(self, name: str) -> Build | None:
         return next((b for b in self.builds(name) if b.state == "live"), None)
 
-    def create_build(self, projection: type[Projection], source: str) -> Build:
-        """A fresh, empty build beside any existing ones (state ``building``)."""
+    def create_build(
+        self, projection: type[Projection], source: str, tenant: str | None = None
+    ) -> Build:
+        """A fresh, empty build beside any existing ones (state ``building``); a force's
+        own projection (``tenant``) may write its tables as that force's projector only."""
         with self._ds.transaction(commit=True) as cur:
             cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (self.meta,))
             row = cur.execute(
@@ -168,10 +180,19 @@ class ProjectionStore:
         recorder = self.recorder(build)
         recorder.create_table()
         recorder.datastore.close()
+        with self._ds.transaction(commit=True) as cur:
+            security.secure_all(cur, schema)
+            if tenant is not None:
+                security.grant_projector(cur, schema, list(projection.tables), tenant)
         return build
 
-    def recorder(self, build: Build, pool_size: int = 1) -> BuildRecorder:
-        return BuildRecorder(datastore(self.database_url, build.schema, pool_size), self.meta)
+    def recorder(
+        self, build: Build, tenant: str | None = None, pool_size: int = 1
+    ) -> BuildRecorder:
+        """``tenant``: the build is a force's own projection; it applies as its projector."""
+        recorder = BuildRecorder(datastore(self.database_url, build.schema, pool_size), self.meta)
+        recorder.run_as = security.projector_role(tenant) if tenant else None
+        return recorder
 
     def swap(self, build: Build, drop_old: bool = True) -> Build | None:
         """Make ``build`` the live one in one transaction; returns the build it replaced."""
@@ -198,12 +219,14 @@ class ProjectionStore:
             for table in tables:
                 cur.execute(
                     sql.SQL(
-                        "DROP VIEW IF EXISTS {ns}.{t}; CREATE VIEW {ns}.{t} AS"
-                        " SELECT * FROM {s}.{t}"
+                        "DROP VIEW IF EXISTS {ns}.{t}; CREATE VIEW {ns}.{t}"
+                        " WITH (security_invoker = true) AS SELECT * FROM {s}.{t};"
+                        " GRANT SELECT ON {ns}.{t} TO {analysts}"
                     ).format(
                         ns=sql.Identifier(self.namespace),
                         t=sql.Identifier(table),
                         s=sql.Identifier(build.schema),
+                        analysts=sql.Identifier(security.ANALYSTS),
                     )
                 )
             cur.execute(

@@ -37,6 +37,8 @@ class BuildRecorder(PostgresTrackingRecorder):
 
     def __init__(self, datastore: PostgresDatastore, meta_schema: str) -> None:
         super().__init__(datastore, tracking_table_name="tracking")
+        self.run_as: str | None = None
+        """The role ``apply`` runs as (a force's projector), when not the owner."""
         self.schema = datastore.schema
         self.meta_schema = meta_schema
         ident = sql.Identifier(self.schema)
@@ -125,13 +127,23 @@ class BuildRecorder(PostgresTrackingRecorder):
                 f" {tracking.notification_id} does not move forward"
             )
 
+    def _apply_as(self, projection: Projection, envelopes: list[Envelope], cur: Any) -> None:
+        """``apply`` with the rights of ``run_as`` only (inside a savepoint: a failure also
+        rolls the role back)."""
+        if self.run_as is None:
+            projection.apply(Batch(envelopes), cur)
+            return
+        cur.execute(sql.SQL("SET LOCAL ROLE {}").format(sql.Identifier(self.run_as)))
+        projection.apply(Batch(envelopes), cur)
+        cur.execute("RESET ROLE")
+
     def _apply(
         self, projection: Projection, envelopes: list[Envelope], cur: Any, result: WriteResult
     ) -> None:
         conn = cur.connection
         try:
             with conn.transaction():
-                projection.apply(Batch(envelopes), cur)
+                self._apply_as(projection, envelopes, cur)
             result.applied = len(envelopes)
             return
         except Exception as err:
@@ -139,7 +151,7 @@ class BuildRecorder(PostgresTrackingRecorder):
         for env in envelopes:  # find the poison: each event in its own savepoint
             try:
                 with conn.transaction():
-                    projection.apply(Batch([env]), cur)
+                    self._apply_as(projection, [env], cur)
                 result.applied += 1
             except Exception as err:
                 error = f"{type(err).__name__}: {err}"

@@ -20,6 +20,7 @@ from prestacop.cli import (
     demo,
     drones,
     nypd,
+    pg_creds,
     project,
     quarantine,
     runtime,
@@ -95,6 +96,7 @@ console.register(app)
 quarantine.register(app)
 security.register(app)
 analysis.register(app)
+pg_creds.register(app)
 app.add_typer(nypd.app, name="nypd")
 app.add_typer(project.app, name="project")
 

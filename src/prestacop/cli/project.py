@@ -28,14 +28,25 @@ NamespaceOption = typer.Option(
 CustomOption = typer.Option(
     [], "--custom", "-c", help="An analyst's projection: module:Class or an entry point name."
 )
+ForceOption = typer.Option(
+    None,
+    "--tenant",
+    "-t",
+    help="The force whose rights and events --custom projections have (required with --custom).",
+)
 
 
-def _check(names: list[str] | None, custom: list[str]) -> None:
+def _check(names: list[str] | None, custom: list[str], tenant: str | None = "") -> None:
+    from prestacop.domain.subjects import SubjectError, check_tenant
     from prestacop.projections.catalog import ProjectionNotFound, select
 
     try:
         select(names, custom)
-    except ProjectionNotFound as err:
+        if tenant is None and custom:
+            fail("an analyst's projection runs as one force: add --tenant T", 2)
+        if tenant:
+            check_tenant(tenant)
+    except (ProjectionNotFound, SubjectError) as err:
         fail(str(err), 2)
 
 
@@ -44,18 +55,19 @@ def run_(
     names: list[str] | None = NamesArgument,
     custom: list[str] = CustomOption,
     namespace: str = NamespaceOption,
+    tenant: str | None = ForceOption,
 ) -> None:
     """Keep views up to date from the log until Ctrl-C (exactly once, resumes where it was)."""
     from prestacop import bootstrap
 
-    _check(names or None, custom)
+    _check(names or None, custom, tenant)
     found = urls(settings(), postgres=True)
 
     out.print(
         f"projecting {', '.join(names or ['all built-in views'])}"
         f"{' + ' + ', '.join(custom) if custom else ''}; Ctrl-C to stop"
     )
-    serve(bootstrap.projections(found, names or None, custom, namespace=namespace))
+    serve(bootstrap.projections(found, names or None, custom, namespace=namespace, tenant=tenant))
 
 
 @app.command()
@@ -63,16 +75,24 @@ def rebuild(
     names: list[str] | None = NamesArgument,
     custom: list[str] = CustomOption,
     namespace: str = NamespaceOption,
+    tenant: str | None = ForceOption,
 ) -> None:
     """Replay the whole log into fresh tables beside the live ones; swap when caught up."""
     from prestacop import bootstrap
 
     chosen = names or ([] if custom else None)
-    _check(chosen, custom)
+    _check(chosen, custom, tenant)
     found = urls(settings(), postgres=True)
     with RebuildProgress() as bar:
         schemas = run(
-            bootstrap.rebuild(found, chosen, custom, namespace=namespace, on_progress=bar.update)
+            bootstrap.rebuild(
+                found,
+                chosen,
+                custom,
+                namespace=namespace,
+                on_progress=bar.update,
+                tenant=tenant,
+            )
         )
     for schema in schemas:
         out.print(f"swapped in {schema}")

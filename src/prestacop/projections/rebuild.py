@@ -24,6 +24,7 @@ async def rebuild_projections(
     options: RunnerOptions | None = None,
     on_progress: Progress | None = None,
     stop: asyncio.Event | None = None,
+    tenant: str | None = None,
 ) -> list[str]:
     """Rebuild ``names`` (all built-ins when None) and ``custom``; returns the new schemas."""
     from prestacop.adapters.nats_connection import connect
@@ -31,7 +32,8 @@ async def rebuild_projections(
     projections, sources = select(names, custom)
     nc = await connect(nats_url, "prestacop-rebuild")
     store = ProjectionStore(database_url, namespace)
-    plan = Plan(projections, sources, rebuild=True)
+    tenants = dict.fromkeys(sources, tenant) if tenant else {}
+    plan = Plan(projections, sources, rebuild=True, tenants=tenants)
     runner = Runner(nc, store, plan, options, on_progress)
     try:
         await runner.run(stop or asyncio.Event())

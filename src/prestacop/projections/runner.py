@@ -52,6 +52,8 @@ class Plan:
     sources: dict[str, str] = field(default_factory=dict)
     rebuild: bool = False
     """True: fill fresh builds beside the live ones and stop once all are swapped in."""
+    tenants: dict[str, str] = field(default_factory=dict)
+    """Projection name -> the force whose rights (and events) an analyst's projection has."""
 
 
 class Runner:
@@ -98,6 +100,7 @@ class Runner:
         workers = []
         for cls in self.plan.projections:
             source = self.plan.sources.get(cls.name, f"{cls.__module__}:{cls.__qualname__}")
+            tenant = self.plan.tenants.get(cls.name)
             live = self.store.live(cls.name)
             build = self._building.get(cls.name)
             if build is None and (self.plan.rebuild or live is None or live.version != cls.version):
@@ -108,7 +111,7 @@ class Runner:
                         live.version,
                         cls.version,
                     )
-                build = self.store.create_build(cls, source)
+                build = self.store.create_build(cls, source, tenant)
                 if live is None and not self.plan.rebuild:
                     self.store.swap(build)  # a first build: visible at once, filling
                     build = self.store.live(cls.name) or build
@@ -120,7 +123,7 @@ class Runner:
                 swap = False
             else:
                 swap = True
-            recorder = self.store.recorder(build)
+            recorder = self.store.recorder(build, tenant)
             workers.append(
                 Worker(
                     cls(),
@@ -129,6 +132,7 @@ class Runner:
                     live=not swap,
                     swap_when_caught_up=swap,
                     committed=recorder.positions(cls.streams),
+                    tenant=tenant,
                 )
             )
         return workers
@@ -238,9 +242,11 @@ async def run_projections(
     namespace: str = "prestacop",
     options: RunnerOptions | None = None,
     on_progress: Callable[[list[Worker], dict[str, int]], None] | None = None,
+    tenant: str | None = None,
 ) -> None:
     """Keep the built-in views (or ``names``) and ``custom`` projections up to date until
-    ``stop`` is set: the background service that ``prestacop demo`` and ``project run`` use."""
+    ``stop`` is set: the background service that ``prestacop demo`` and ``project run`` use.
+    With ``tenant``, the custom projections run with that force's rights and events only."""
     from prestacop.adapters.nats_connection import connect
     from prestacop.projections.catalog import select
 
@@ -248,7 +254,8 @@ async def run_projections(
     nc = await connect(nats_url, "prestacop-projections")
     store = ProjectionStore(database_url, namespace)
     try:
-        runner = Runner(nc, store, Plan(projections, sources), options, on_progress)
+        plan = Plan(projections, sources, tenants=dict.fromkeys(sources, tenant) if tenant else {})
+        runner = Runner(nc, store, plan, options, on_progress)
         await runner.run(stop)
     finally:
         with contextlib.suppress(Exception):  # PostgreSQL away: the heartbeat expires anyway

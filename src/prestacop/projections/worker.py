@@ -35,6 +35,8 @@ class Worker:
     live: bool
     swap_when_caught_up: bool
     committed: dict[str, int]
+    tenant: str | None = None
+    """A force's own projection sees that force's events only."""
     fed: dict[str, int] = field(default_factory=dict)
     pending: deque[Segment] = field(default_factory=deque)
     pending_events: int = 0
@@ -69,6 +71,8 @@ class Worker:
             return
         if first_seq <= done:
             envs = [e for e in envs if e.seq > done]
+        if self.tenant is not None:
+            envs = [e for e in envs if e.tenant == self.tenant]
         self.fed[stream] = last_seq
         self.pending.append(
             Segment(stream, last_seq, last_time, envs, last_seq - max(done, first_seq - 1))

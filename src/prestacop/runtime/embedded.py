@@ -207,8 +207,10 @@ class EmbeddedRuntime:
                 "pgserver not installed: `pip install 'prestacop[embedded]'`"
             ) from err
         stop_postgres(self.home)  # one left by a killed runtime would never be stopped
+        from prestacop.runtime.postgres_auth import secure
+
         self._pg = pgserver.get_server(self.home / "postgres", cleanup_mode="stop")
-        return str(self._pg.get_uri())
+        return secure(self._pg, self.home)  # the owner role's URL (scram, passfile)
 
     def stop(self) -> None:
         if self._pg is not None:
