@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 from nats.aio.client import Client
 from nats.js import JetStreamContext
@@ -79,8 +80,10 @@ async def open_log(
     ack_timeout: float = 10.0,
     setup: bool = True,
     on_status: StatusCallback | None = None,
+    creds: str | Path | None = None,
 ) -> LogClient:
-    nc = await connect(nats_url, name, on_status=on_status)
+    """``creds``: a ``.creds`` file (default ``$NATS_CREDS``; none on an open server)."""
+    nc = await connect(nats_url, name, on_status=on_status, creds=creds)
     js = nc.jetstream()
     if setup:
         await ensure_topology(js)

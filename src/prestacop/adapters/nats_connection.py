@@ -1,9 +1,19 @@
-"""Opening NATS connections that survive a server restart."""
+"""Opening NATS connections that survive a server restart, with credentials and TLS.
+
+The one place a NATS connection is made: credentials come from a ``.creds`` file
+(``creds=`` or ``$NATS_CREDS``), never from the URL; TLS trusts ``tls_ca`` (or
+``$NATS_CA``); ``url`` may list several servers separated by commas (a cluster).
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+import os
+import ssl
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 
 import nats
 from nats.aio.client import Client
@@ -13,12 +23,57 @@ log = logging.getLogger(__name__)
 StatusCallback = Callable[[str], Awaitable[None] | None]
 
 
+class CredentialsError(ValueError):
+    """Credentials given where they may leak, or a file that cannot be used."""
+
+
+def _is_refusal(text: str) -> bool:
+    text = text.lower()
+    return any(w in text for w in ("authorization", "authentication", "revoked", "expired"))
+
+
+def servers_of(url: str) -> list[str]:
+    """``nats://a:4222,nats://b:4222`` -> both; a password inside a URL is refused."""
+    servers = [u.strip() for u in url.split(",") if u.strip()]
+    for server in servers:
+        if "@" in server:
+            raise CredentialsError(
+                "credentials in NATS_URL are refused (they show in logs and `ps`): "
+                "use a .creds file with --creds or NATS_CREDS"
+            )
+    return servers
+
+
+def credential_options(creds: str | Path | None, tls_ca: str | Path | None) -> dict[str, object]:
+    """nats-py options for a ``.creds`` file and a CA: user JWT, own inbox, TLS context."""
+    options: dict[str, object] = {}
+    creds = creds or os.environ.get("NATS_CREDS") or None
+    if creds:
+        from prestacop.security.nats_jwt import decode, jwt_of_creds
+
+        path = Path(creds)
+        try:
+            claims = decode(jwt_of_creds(path.read_text()))
+        except (OSError, ValueError) as err:
+            raise CredentialsError(f"NATS credentials {path}: {err}") from None
+        options["user_credentials"] = str(path)
+        allowed = claims.get("nats", {}).get("sub", {}).get("allow", [])
+        if allowed and allowed[0].startswith("_INBOX_"):
+            options["inbox_prefix"] = allowed[0].removesuffix(".>")  # replies it may read
+    tls_ca = tls_ca or os.environ.get("NATS_CA") or None
+    if tls_ca:
+        options["tls"] = ssl.create_default_context(cafile=str(tls_ca))
+    return options
+
+
 async def connect(
     url: str,
     name: str,
     *,
     on_status: StatusCallback | None = None,
     connect_timeout: float = 5.0,
+    creds: str | Path | None = None,
+    tls_ca: str | Path | None = None,
     **options: object,
 ) -> Client:
     """Connect with endless reconnects; ``on_status`` hears 'connected'/'disconnected'/...
@@ -46,22 +101,40 @@ async def connect(
         log.warning("%s: reconnected to NATS", name)
         await notify("connected")
 
-    async def error(err: Exception) -> None:
-        log.debug("%s: NATS error %r", name, err)
+    refused: asyncio.Future[str] = asyncio.get_running_loop().create_future()
 
-    nc = await nats.connect(
-        url,
-        name=name,
-        connect_timeout=connect_timeout,
-        max_reconnect_attempts=-1,
-        reconnect_time_wait=0.5,
-        allow_reconnect=True,
-        disconnected_cb=disconnected,
-        reconnected_cb=reconnected,
-        error_cb=error,
-        pending_size=8 * 1024 * 1024,
-        **options,  # type: ignore[arg-type]
+    async def error(err: Exception) -> None:
+        text = str(err) or type(err).__name__
+        if _is_refusal(text) and not refused.done():
+            refused.set_result(text)  # a first connection refused: no point retrying forever
+        log.warning("%s: NATS error %s", name, text) if opened else log.debug("%s: %s", name, text)
+
+    connecting = asyncio.ensure_future(
+        nats.connect(
+            servers_of(url),
+            name=name,
+            connect_timeout=connect_timeout,
+            max_reconnect_attempts=-1,
+            reconnect_time_wait=0.5,
+            allow_reconnect=True,
+            disconnected_cb=disconnected,
+            reconnected_cb=reconnected,
+            error_cb=error,
+            pending_size=8 * 1024 * 1024,
+            **credential_options(creds, tls_ca),  # type: ignore[arg-type]
+            **options,  # type: ignore[arg-type]
+        )
     )
+    await asyncio.wait([connecting, refused], return_when=asyncio.FIRST_COMPLETED)
+    if not connecting.done():
+        connecting.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await connecting
+        raise CredentialsError(
+            f"{name}: the NATS server refused these credentials ({refused.result()})"
+        )
+    refused.cancel()
+    nc = connecting.result()
     opened.append(nc)
     await notify("connected")
     return nc

@@ -12,7 +12,7 @@ import os
 
 import typer
 
-from prestacop.cli import console, demo, drones, nypd, project, quarantine, runtime, security
+from prestacop.cli import console, demo, drones, nypd, project, quarantine, runtime, tenants
 
 app = typer.Typer(
     name="prestacop",
@@ -25,13 +25,20 @@ drones.register(app)
 demo.register(app)
 console.register(app)
 quarantine.register(app)
-security.register(app)
+tenants.register(app)
 app.add_typer(nypd.app, name="nypd")
 app.add_typer(project.app, name="project")
 
 
 @app.callback()
-def main(verbose: bool = typer.Option(False, "--verbose", "-v", help="Log more.")) -> None:
+def main(
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Log more."),
+    creds: str | None = typer.Option(
+        None, "--creds", help="NATS .creds file for every connection (default $NATS_CREDS)."
+    ),
+) -> None:
+    if creds:
+        os.environ["NATS_CREDS"] = creds  # read by the one connect function
     logging.basicConfig(
         level=logging.DEBUG if verbose else os.environ.get("PRESTACOP_LOG", "WARNING"),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

@@ -15,7 +15,13 @@ def register(app: typer.Typer) -> None:
     app.command()(setup)
 
 
-def up() -> None:
+def up(
+    secure: bool = typer.Option(
+        False,
+        "--secure/--insecure",
+        help="Operator mode: one NATS account per force, credentials under $PRESTACOP_HOME.",
+    ),
+) -> None:
     """Start the embedded runtime (nats-server with JetStream + PostgreSQL) until Ctrl-C.
 
     Data lives under $PRESTACOP_HOME (default ~/.prestacop). Other commands in other
@@ -27,7 +33,7 @@ def up() -> None:
     cfg = settings()
     if (found := find_urls(cfg)) is not None:
         fail(f"servers already given or running: NATS {found.nats_url}, DB {found.database_url}")
-    runtime = EmbeddedRuntime(cfg.home)
+    runtime = EmbeddedRuntime(cfg.home, secure=secure)
     try:
         started = runtime.start()
     except EmbeddedRuntimeError as err:
@@ -36,6 +42,11 @@ def up() -> None:
         from prestacop.bootstrap import open_log
 
         async def topology() -> None:
+            if secure:  # the default force's account, streams and images
+                from prestacop.security.tenants import add_tenant
+
+                await add_tenant(started.nats_url, cfg.home, cfg.tenant)
+                return
             client = await open_log(started.nats_url, "prestacop-up")
             await client.close()
 

@@ -11,6 +11,7 @@ import asyncio
 import os
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from prestacop.adapters.publisher import PubAck
@@ -48,6 +49,7 @@ class DroneClient:
         *,
         log: LogClient | None = None,
         window: int = 256,
+        creds: str | Path | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         if nats_url is None and log is None:
@@ -59,12 +61,17 @@ class DroneClient:
         self._owns_log = log is None
         self._window = window
         self._clock = clock
+        self._creds = creds  # the drone's .creds file (default $NATS_CREDS)
 
     async def connect(self) -> DroneClient:
         if self._log is None:
             assert self._url is not None
             self._log = await open_log(
-                self._url, f"drone-{self.drone_id}", window=self._window, setup=False
+                self._url,
+                f"drone-{self.drone_id}",
+                window=self._window,
+                setup=False,
+                creds=self._creds,
             )
         return self
 

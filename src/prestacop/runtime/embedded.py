@@ -101,9 +101,15 @@ class EmbeddedRuntime:
         nats_port: int | None = None,
         postgres: bool = True,
         nats_config: str = "",
+        secure: bool = False,
     ) -> None:
-        """``nats_config`` is appended to nats-server's config (e.g. an authorization block)."""
+        """``nats_config`` is appended to nats-server's config.
+
+        ``secure``: operator mode, one account per force, credentials under ``home/secrets``
+        (see ``prestacop.security.authority``); nothing is reachable without a ``.creds`` file.
+        """
         self.home = Path(home)
+        self.secure = secure
         self.nats_config = nats_config
         self.nats_port = nats_port
         self.postgres = postgres
@@ -135,7 +141,11 @@ class EmbeddedRuntime:
             f"server_name: {server_name}\n"
             f"max_payload: 1MB\n"
             f"jetstream {{\n  store_dir: {json.dumps(str(store))}\n"
-            f"  max_memory_store: 256MB\n}}\n" + self.nats_config
+            f"  max_memory_store: {'64GB' if self.secure else '256MB'}\n"
+            # operator mode reserves each account's limits: declare room for many forces
+            + ("  max_file_store: 100TB\n" if self.secure else "")
+            + "}\n"
+            + self._security_config() + self.nats_config
         )
         log = open(self.home / "nats-server.log", "ab")
         self._nats = subprocess.Popen(
@@ -149,6 +159,13 @@ class EmbeddedRuntime:
         log.close()
         wait_for_port(port, 15.0, self._nats, server_name)
         return f"nats://127.0.0.1:{port}"
+
+    def _security_config(self) -> str:
+        if not self.secure:
+            return ""
+        from prestacop.security.authority import Authority
+
+        return Authority(self.home).ensure().server_config(self.home / "nats-accounts")
 
     def _start_postgres(self) -> str:
         try:

@@ -1,16 +1,14 @@
-"""The permissions of each role, as NATS subject allow-lists.
+"""The permissions of each role inside its force's NATS account, as subject allow-lists.
 
-The gate rejects a message whose payload does not match its subject; these
-permissions make the server refuse, before the log, a publisher that writes
-where it does not belong: a drone only under its own id, the NYPD replay only
-to history, officers only to alert subjects. Pure data: rendered into a
-nats-server ``authorization`` block by ``render_authorization``.
+A force's account is its own subject space: nothing here can name another force's
+data. Inside it, each role gets only what its job needs, and each non-service user
+gets an inbox of its own (``inbox_prefix``), so that no drone or officer can listen to
+the replies the force's services receive. Pure data: written into user JWTs.
 """
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from prestacop.domain import subjects
 
@@ -21,21 +19,23 @@ _API = "$JS.API"
 @dataclass(frozen=True)
 class Permissions:
     publish: tuple[str, ...]
-    subscribe: tuple[str, ...] = ("_INBOX.>",)
+    subscribe: tuple[str, ...]
     deny_publish: tuple[str, ...] = ()
+    limits: tuple[tuple[str, int], ...] = ()
+    """Per-user limits (``subs``, ``data``, ``payload`` in bytes): how much one user may take."""
+
+    @property
+    def inbox_prefix(self) -> str:
+        return self.subscribe[0].removesuffix(".>")
 
 
-@dataclass(frozen=True)
-class User:
-    name: str
-    password: str
-    permissions: Permissions | None = field(default=None)
-    """``None``: a back-end service with full rights (projections, gate)."""
+def inbox(role: str, ident: str = "") -> str:
+    """A user's own reply subjects: ``_INBOX_<role>.<id>`` (the client learns it from its creds)."""
+    return f"_INBOX_{role}" + (f".{ident}" if ident else "")
 
 
 def _image_upload() -> tuple[str, ...]:
-    # A new object: read its (absent) info, write chunks and metadata. No purge:
-    # a drone cannot erase other images' chunks.
+    # A new object: read its (absent) info, write chunks and metadata. No purge, no delete.
     return (
         f"$O.{subjects.IMAGE_BUCKET}.C.>",
         f"$O.{subjects.IMAGE_BUCKET}.M.>",
@@ -46,6 +46,7 @@ def _image_upload() -> tuple[str, ...]:
 
 
 def drone(tenant: str, drone_id: str) -> Permissions:
+    """Its own reports and images; reads nothing but the acks in its own inbox."""
     subjects.check_tenant(tenant)
     subjects.check_token(drone_id, "drone id")
     return Permissions(
@@ -54,28 +55,35 @@ def drone(tenant: str, drone_id: str) -> Permissions:
             subjects.violation(tenant, drone_id),
             subjects.review(tenant, drone_id),
             *_image_upload(),
-        )
+        ),
+        subscribe=(f"{inbox('DRONE', drone_id)}.>",),
+        limits=(("subs", 10), ("payload", 1024 * 1024)),
     )
 
 
 def nypd_replay(tenant: str) -> Permissions:
     """History only; reading the history tail back is what resuming needs."""
     subjects.check_tenant(tenant)
+    h = subjects.HISTORY.name
     return Permissions(
         publish=(
             f"{subjects.ROOT}.{tenant}.history.>",
-            f"{_API}.STREAM.INFO.{subjects.HISTORY.name}",
-            f"{_API}.STREAM.MSG.GET.{subjects.HISTORY.name}",
-            f"{_API}.DIRECT.GET.{subjects.HISTORY.name}.>",
-            f"{_API}.CONSUMER.CREATE.{subjects.HISTORY.name}.>",
-            f"{_API}.CONSUMER.DELETE.{subjects.HISTORY.name}.>",
-            f"{_API}.CONSUMER.MSG.NEXT.{subjects.HISTORY.name}.>",
-        )
+            f"{_API}.STREAM.INFO.{h}",
+            f"{_API}.STREAM.MSG.GET.{h}",
+            f"{_API}.DIRECT.GET.{h}.>",
+        ),
+        subscribe=(f"{inbox('REPLAY')}.>",),
+        limits=(("subs", 100), ("payload", 1024 * 1024)),
     )
 
 
-def officer(tenant: str) -> Permissions:
-    """Alert decisions of one force; reading its alert stream and images."""
+def officer(tenant: str, officer_id: str = "") -> Permissions:
+    """Alert decisions of one force; reading its alerts, drones and images.
+
+    Reading needs ephemeral consumers (the alert feed, object-store reads): an officer
+    may create them, never a durable one and never delete any (the services' durables
+    stay theirs); ephemerals go by themselves when idle.
+    """
     subjects.check_tenant(tenant)
     read = (subjects.ALERTS.name, _IMAGES, subjects.DRONES.name)
     return Permissions(
@@ -86,26 +94,12 @@ def officer(tenant: str) -> Permissions:
             *(f"{_API}.DIRECT.GET.{s}.>" for s in read),
             *(f"{_API}.CONSUMER.CREATE.{s}.>" for s in read),
             *(f"{_API}.CONSUMER.CREATE.{s}" for s in read),  # unnamed: object-store reads
-            *(f"{_API}.CONSUMER.DELETE.{s}.>" for s in read),
             *(f"{_API}.CONSUMER.MSG.NEXT.{s}.>" for s in read),
             f"{_API}.INFO",
             f"{_API}.STREAM.NAMES",  # an object-store read looks its stream up by subject
             "$JS.FC.>",
         ),
-        subscribe=("_INBOX.>", "$JS.FC.>"),
+        subscribe=(f"{inbox('OFFICER', officer_id or 'any')}.>", "$JS.FC.>"),
+        deny_publish=(f"{_API}.CONSUMER.DURABLE.>", f"{_API}.CONSUMER.DELETE.>"),
+        limits=(("subs", 100), ("payload", 64 * 1024)),
     )
-
-
-def render_authorization(users: list[User]) -> str:
-    """A nats-server ``authorization { users = [...] }`` block (JSON is valid NATS config)."""
-    entries = []
-    for user in users:
-        entry: dict[str, object] = {"user": user.name, "password": user.password}
-        if user.permissions is not None:
-            p = user.permissions
-            entry["permissions"] = {
-                "publish": {"allow": list(p.publish), "deny": list(p.deny_publish)},
-                "subscribe": {"allow": list(p.subscribe)},
-            }
-        entries.append(entry)
-    return "authorization " + json.dumps({"users": entries}, indent=2) + "\n"

@@ -1,0 +1,205 @@
+"""Issue 9's NATS attacks, replayed as the role that tried them: refused, the other force intact."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from nats.errors import Error as NatsError
+from nats.js.errors import APIError, NotFoundError
+
+from prestacop.adapters.nats_connection import CredentialsError, connect
+from prestacop.adapters.publisher import AckTimeout, PublishError
+from prestacop.bootstrap import LogClient, open_log
+from prestacop.domain import subjects
+from prestacop.drone import DroneClient
+from tests.security.conftest import Secured
+
+
+async def count(client: LogClient, stream: str, subject: str = ">") -> int:
+    info = await client.js.stream_info(stream, subjects_filter=subject)
+    return sum((info.state.subjects or {}).values())
+
+
+async def a_lapd_image(services: dict[str, LogClient]) -> str:
+    image_id = uuid.uuid4().hex
+    await services["lapd"].images.put("lapd", image_id, b"lapd-evidence", "image/jpeg")
+    return image_id
+
+
+async def test_a_drone_publishes_its_own_reports_and_images(
+    secured: Secured, services: dict[str, LogClient], as_role: Callable[..., Path]
+) -> None:
+    async with DroneClient("nypd", "d1", secured.url, creds=as_role("nypd", "drone", "d1")) as d:
+        await d.report_position(40.7, -73.9)
+        await d.report_violation(21, b"jpeg", 40.7, -73.9, image_id="img-d1")
+    assert await services["nypd"].images.get("nypd", "img-d1") == b"jpeg"
+    assert await services["lapd"].images.get("nypd", "img-d1") is None  # not in lapd's account
+
+
+@pytest.mark.parametrize(
+    "subject",
+    [
+        subjects.position("nypd", "d2"),  # another drone
+        subjects.alert("nypd", "a1"),  # an officer's decision
+        subjects.history("nypd", "d1"),  # the NYPD replay's history
+        subjects.position("lapd", "d1"),  # another force's subject (and another account)
+    ],
+)
+async def test_a_drone_cannot_publish_elsewhere(
+    secured: Secured, services: dict[str, LogClient], as_role: Callable[..., Path], subject: str
+) -> None:
+    drone = await open_log(
+        secured.url, "d1", setup=False, ack_timeout=1.0, creds=as_role("nypd", "drone", "d1")
+    )
+    try:
+        with pytest.raises(AckTimeout):
+            await drone.publisher.publish_and_wait(subject, b"{}")
+    finally:
+        await drone.close()
+    for force in ("nypd", "lapd"):
+        for stream in (subjects.DRONES, subjects.ALERTS, subjects.HISTORY):
+            assert await count(services[force], stream.name, subject) == 0
+
+
+@pytest.mark.parametrize("wiretap", ["_INBOX.>", ">", "$O.>", "prestacop.>"])
+async def test_a_drone_reads_nothing(
+    secured: Secured, services: dict[str, LogClient], as_role: Callable[..., Path], wiretap: str
+) -> None:
+    errors: list[str] = []
+    nc = await connect(secured.url, "tap", creds=as_role("nypd", "drone", "d1"))
+    nc._error_cb = lambda e: errors.append(str(e))  # type: ignore[assignment,misc,return-value]
+    heard: list[bytes] = []
+
+    async def hear(msg: object) -> None:
+        heard.append(msg.data)  # type: ignore[attr-defined]
+
+    try:
+        await nc.subscribe(wiretap, cb=hear)
+        await nc.flush()
+        # the force's own services work meanwhile: pulls, image reads, publishes
+        await services["nypd"].publisher.publish_and_wait(subjects.position("nypd", "d7"), b"{}")
+        await services["nypd"].images.put("nypd", uuid.uuid4().hex, b"x" * 1000, "image/jpeg")
+        await a_lapd_image(services)
+        await nc.flush()
+    finally:
+        await nc.close()
+    assert heard == []
+    assert any("permissions violation" in e.lower() for e in errors), errors
+
+
+async def test_a_force_sees_only_its_own_streams_and_images(
+    services: dict[str, LogClient],
+) -> None:
+    image_id = await a_lapd_image(services)
+    nypd = services["nypd"]
+    names = [s.config.name for s in await nypd.js.streams_info()]
+    assert "PRESTACOP_DRONES" in names
+    # the image is not addressable from nypd's account, under any name
+    assert await nypd.images.get("lapd", image_id) is None
+    assert await services["lapd"].images.get("lapd", image_id) == b"lapd-evidence"
+
+
+async def test_the_same_message_id_from_two_forces_is_stored_twice(
+    services: dict[str, LogClient],
+) -> None:
+    msg_id = uuid.uuid4().hex
+    for force in ("nypd", "lapd"):
+        ack = await services[force].publisher.publish_and_wait(
+            subjects.position(force, "d1"), b"{}", headers={"Nats-Msg-Id": msg_id}
+        )
+        assert not ack.duplicate, force
+
+
+@pytest.mark.xfail(strict=True, reason="object store: a drone may write a delete marker")
+async def test_a_drone_cannot_delete_or_purge_images(
+    secured: Secured, services: dict[str, LogClient], as_role: Callable[..., Path]
+) -> None:
+    image_id = uuid.uuid4().hex
+    await services["nypd"].images.put("nypd", image_id, b"evidence", "image/jpeg")
+    nc = await connect(secured.url, "d1", creds=as_role("nypd", "drone", "d1"))
+    try:
+        store = await nc.jetstream().object_store(subjects.IMAGE_BUCKET)
+        with pytest.raises((APIError, NatsError, asyncio.TimeoutError)):
+            await asyncio.wait_for(store.delete(subjects.image_name("nypd", image_id)), 2)
+        with pytest.raises((APIError, NatsError, asyncio.TimeoutError)):
+            await asyncio.wait_for(nc.jetstream().purge_stream(f"OBJ_{subjects.IMAGE_BUCKET}"), 2)
+    finally:
+        await nc.close()
+    assert await services["nypd"].images.get("nypd", image_id) == b"evidence"
+
+
+async def test_an_officer_cannot_delete_or_create_the_services_consumers(
+    secured: Secured, services: dict[str, LogClient], as_role: Callable[..., Path]
+) -> None:
+    from nats.js.api import ConsumerConfig
+
+    durable = "gate-" + uuid.uuid4().hex[:6]
+    await services["nypd"].js.add_consumer(
+        subjects.DRONES.name, ConsumerConfig(durable_name=durable)
+    )
+    nc = await connect(secured.url, "o1", creds=as_role("nypd", "officer", "o1"))
+    try:
+        jsm = nc.jetstream()
+        with pytest.raises((APIError, NatsError, asyncio.TimeoutError)):
+            await asyncio.wait_for(jsm.delete_consumer(subjects.DRONES.name, durable), 2)
+        with pytest.raises((APIError, NatsError, asyncio.TimeoutError)):
+            await asyncio.wait_for(
+                jsm.add_consumer(subjects.DRONES.name, ConsumerConfig(durable_name="mine")), 2
+            )
+    finally:
+        await nc.close()
+    assert (await services["nypd"].js.consumer_info(subjects.DRONES.name, durable)).name
+    with pytest.raises(NotFoundError):
+        await services["nypd"].js.consumer_info(subjects.DRONES.name, "mine")
+
+
+async def test_the_replay_writes_history_only(
+    secured: Secured, services: dict[str, LogClient], as_role: Callable[..., Path]
+) -> None:
+    replay = await open_log(
+        secured.url, "r", setup=False, ack_timeout=1.0, creds=as_role("nypd", "replay")
+    )
+    try:
+        ack = await replay.publisher.publish_and_wait(subjects.history("nypd", "pct-1"), b"{}")
+        assert ack.stream == subjects.HISTORY.name
+        with pytest.raises(PublishError):
+            await replay.publisher.publish_and_wait(subjects.position("nypd", "d9"), b"{}")
+    finally:
+        await replay.close()
+    assert await count(services["nypd"], subjects.DRONES.name, subjects.position("nypd", "d9")) == 0
+
+
+async def test_a_revoked_drone_is_refused_from_then_on(
+    secured: Secured, services: dict[str, LogClient], as_role: Callable[..., Path]
+) -> None:
+    from prestacop.security.tenants import revoke
+
+    drone_id = "d-" + uuid.uuid4().hex[:8]
+    creds = as_role("nypd", "drone", drone_id)
+    connected = await DroneClient("nypd", drone_id, secured.url, creds=creds).connect()
+    await connected.report_position(40.7, -73.9)
+    await revoke(secured.url, secured.home, "nypd", "drone", drone_id)
+    with pytest.raises(CredentialsError):
+        await DroneClient("nypd", drone_id, secured.url, creds=creds).connect()
+    # the connection opened before the revocation is cut off too
+    with pytest.raises((AckTimeout, PublishError, NatsError)):
+        await asyncio.wait_for(connected.report_position(40.7, -73.9), 5)
+    await connected.close()
+    # other drones of the force are untouched
+    async with DroneClient("nypd", "d1", secured.url, creds=as_role("nypd", "drone", "d1")) as d:
+        await d.report_position(40.7, -73.9)
+
+
+async def test_no_credentials_no_connection(secured: Secured) -> None:
+    with pytest.raises(CredentialsError):
+        await connect(secured.url, "anonymous", creds=None)
+
+
+def test_a_password_in_the_url_is_refused_without_echoing_it() -> None:
+    with pytest.raises(CredentialsError) as err:
+        asyncio.run(connect("nats://user:s3cret-pw@127.0.0.1:1", "x"))
+    assert "s3cret-pw" not in str(err.value)
