@@ -11,6 +11,7 @@ import pytest
 from nats.errors import Error as NatsError
 from nats.js.errors import APIError, NotFoundError
 
+from prestacop.adapters.images import HEADER_ROOM, MAX_IMAGE_BYTES, ImageExists, ImageStore
 from prestacop.adapters.nats_connection import CredentialsError, connect
 from prestacop.adapters.publisher import AckTimeout, PublishError
 from prestacop.bootstrap import LogClient, open_log
@@ -114,22 +115,64 @@ async def test_the_same_message_id_from_two_forces_is_stored_twice(
         assert not ack.duplicate, force
 
 
-@pytest.mark.xfail(strict=True, reason="object store: a drone may write a delete marker")
-async def test_a_drone_cannot_delete_or_purge_images(
+async def test_no_drone_can_replace_delete_purge_or_roll_up_an_image(
     secured: Secured, services: dict[str, LogClient], as_role: Callable[..., Path]
 ) -> None:
     image_id = uuid.uuid4().hex
-    await services["nypd"].images.put("nypd", image_id, b"evidence", "image/jpeg")
-    nc = await connect(secured.url, "d1", creds=as_role("nypd", "drone", "d1"))
+    async with DroneClient("nypd", "d1", secured.url, creds=as_role("nypd", "drone", "d1")) as d:
+        await d.log.images.put("nypd", image_id, b"evidence", "image/jpeg")
+    nc = await connect(secured.url, "d2", creds=as_role("nypd", "drone", "d2"))
+    js = nc.jetstream()
+    subject = subjects.image("nypd", image_id)
     try:
-        store = await nc.jetstream().object_store(subjects.IMAGE_BUCKET)
+        with pytest.raises(APIError):  # replace: a second message on the subject is refused
+            await js.publish(subject, b"forged")
+        with pytest.raises(APIError):  # the same, as a rollup
+            await js.publish(subject, b"forged", headers={"Nats-Rollup": "all"})
+        with pytest.raises(ImageExists):
+            await ImageStore(js).put("nypd", image_id, b"forged", "image/jpeg")
         with pytest.raises((APIError, NatsError, asyncio.TimeoutError)):
-            await asyncio.wait_for(store.delete(subjects.image_name("nypd", image_id)), 2)
+            await asyncio.wait_for(js.delete_msg(subjects.IMAGES.name, 1), 2)
         with pytest.raises((APIError, NatsError, asyncio.TimeoutError)):
-            await asyncio.wait_for(nc.jetstream().purge_stream(f"OBJ_{subjects.IMAGE_BUCKET}"), 2)
+            await asyncio.wait_for(js.purge_stream(subjects.IMAGES.name), 2)
     finally:
         await nc.close()
     assert await services["nypd"].images.get("nypd", image_id) == b"evidence"
+
+
+async def test_even_a_service_cannot_alter_an_image(services: dict[str, LogClient]) -> None:
+    """Write-once is the stream's rule, not a permission: it holds for every role."""
+    image_id = uuid.uuid4().hex
+    nypd = services["nypd"]
+    await nypd.images.put("nypd", image_id, b"evidence", "image/jpeg")
+    await nypd.images.put("nypd", image_id, b"evidence", "image/jpeg")  # a retry: fine
+    with pytest.raises(APIError):
+        await nypd.js.publish(
+            subjects.image("nypd", image_id), b"x", headers={"Nats-Rollup": "sub"}
+        )
+    seq = (
+        await nypd.js.get_msg(subjects.IMAGES.name, subject=subjects.image("nypd", image_id))
+    ).seq
+    with pytest.raises(APIError):
+        await nypd.js.delete_msg(subjects.IMAGES.name, seq)
+    with pytest.raises(APIError):
+        await nypd.js.purge_stream(subjects.IMAGES.name)
+    assert await nypd.images.get("nypd", image_id) == b"evidence"
+
+
+async def test_an_oversized_image_is_refused_by_the_server(
+    secured: Secured, services: dict[str, LogClient], as_role: Callable[..., Path]
+) -> None:
+    image_id = uuid.uuid4().hex
+    nc = await connect(secured.url, "d1", creds=as_role("nypd", "drone", "d1"))
+    try:  # around the client's own check, as a hostile drone would
+        with pytest.raises((APIError, NatsError)):
+            await nc.jetstream().publish(
+                subjects.image("nypd", image_id), b"\0" * (MAX_IMAGE_BYTES + HEADER_ROOM + 1)
+            )
+    finally:
+        await nc.close()
+    assert await services["nypd"].images.get("nypd", image_id) is None
 
 
 async def test_an_officer_cannot_delete_or_create_the_services_consumers(

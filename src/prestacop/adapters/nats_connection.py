@@ -120,7 +120,7 @@ async def connect(
             disconnected_cb=disconnected,
             reconnected_cb=reconnected,
             error_cb=error,
-            pending_size=8 * 1024 * 1024,
+            pending_size=32 * 1024 * 1024,  # room for a few 8 MiB images
             **credential_options(creds, tls_ca),  # type: ignore[arg-type]
             **options,  # type: ignore[arg-type]
         )

@@ -66,17 +66,21 @@ def up(
         out.print("stopped.")
 
 
-def setup() -> None:
-    """Create or update the streams and the image bucket (idempotent)."""
+def setup(
+    replicas: int = typer.Option(1, help="Replicas of every stream (3 on a cluster)."),
+) -> None:
+    """Create or update the streams of the log and the images (idempotent)."""
     from prestacop.adapters.nats_connection import connect
-    from prestacop.adapters.topology import ensure_topology
+    from prestacop.adapters.topology import TopologyOptions, ensure_topology
 
     found = urls(settings())
 
     async def go() -> list[str]:
         nc = await connect(found.nats_url, "prestacop-setup")
         try:
-            return await ensure_topology(nc.jetstream())
+            return await ensure_topology(
+                nc.jetstream(), TopologyOptions(replicas=replicas), update=True
+            )
         finally:
             await nc.drain()
 

@@ -139,7 +139,7 @@ class EmbeddedRuntime:
         conf.write_text(
             f"listen: 127.0.0.1:{port}\n"
             f"server_name: {server_name}\n"
-            f"max_payload: 1MB\n"
+            f"max_payload: 9MB\n"  # an image (8 MiB) in one message; streams cap the rest
             f"jetstream {{\n  store_dir: {json.dumps(str(store))}\n"
             f"  max_memory_store: {'64GB' if self.secure else '256MB'}\n"
             # operator mode reserves each account's limits: declare room for many forces

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from prestacop.adapters.images import HEADER_ROOM, MAX_IMAGE_BYTES
 from prestacop.domain import subjects
 
-_IMAGES = f"OBJ_{subjects.IMAGE_BUCKET}"
+_IMAGES = subjects.IMAGES.name
 _API = "$JS.API"
 
 
@@ -34,17 +35,6 @@ def inbox(role: str, ident: str = "") -> str:
     return f"_INBOX_{role}" + (f".{ident}" if ident else "")
 
 
-def _image_upload() -> tuple[str, ...]:
-    # A new object: read its (absent) info, write chunks and metadata. No purge, no delete.
-    return (
-        f"$O.{subjects.IMAGE_BUCKET}.C.>",
-        f"$O.{subjects.IMAGE_BUCKET}.M.>",
-        f"{_API}.STREAM.INFO.{_IMAGES}",
-        f"{_API}.STREAM.MSG.GET.{_IMAGES}",
-        f"{_API}.DIRECT.GET.{_IMAGES}.>",
-    )
-
-
 def drone(tenant: str, drone_id: str) -> Permissions:
     """Its own reports and images; reads nothing but the acks in its own inbox."""
     subjects.check_tenant(tenant)
@@ -54,10 +44,11 @@ def drone(tenant: str, drone_id: str) -> Permissions:
             subjects.position(tenant, drone_id),
             subjects.violation(tenant, drone_id),
             subjects.review(tenant, drone_id),
-            *_image_upload(),
+            # a new image only: the image stream refuses a second message on a subject
+            subjects.image(tenant, "*"),
         ),
         subscribe=(f"{inbox('DRONE', drone_id)}.>",),
-        limits=(("subs", 10), ("payload", 1024 * 1024)),
+        limits=(("subs", 10), ("payload", MAX_IMAGE_BYTES + HEADER_ROOM)),
     )
 
 
@@ -80,12 +71,12 @@ def nypd_replay(tenant: str) -> Permissions:
 def officer(tenant: str, officer_id: str = "") -> Permissions:
     """Alert decisions of one force; reading its alerts, drones and images.
 
-    Reading needs ephemeral consumers (the alert feed, object-store reads): an officer
+    Reading needs ephemeral consumers (the alert feed): an officer
     may create them, never a durable one and never delete any (the services' durables
     stay theirs); ephemerals go by themselves when idle.
     """
     subjects.check_tenant(tenant)
-    read = (subjects.ALERTS.name, _IMAGES, subjects.DRONES.name)
+    read = (subjects.ALERTS.name, subjects.DRONES.name)
     return Permissions(
         publish=(
             f"{subjects.ROOT}.{tenant}.alert.*",
@@ -93,10 +84,10 @@ def officer(tenant: str, officer_id: str = "") -> Permissions:
             *(f"{_API}.STREAM.MSG.GET.{s}" for s in read),
             *(f"{_API}.DIRECT.GET.{s}.>" for s in read),
             *(f"{_API}.CONSUMER.CREATE.{s}.>" for s in read),
-            *(f"{_API}.CONSUMER.CREATE.{s}" for s in read),  # unnamed: object-store reads
             *(f"{_API}.CONSUMER.MSG.NEXT.{s}.>" for s in read),
+            f"{_API}.DIRECT.GET.{_IMAGES}.>",
+            f"{_API}.DIRECT.GET.{_IMAGES}",
             f"{_API}.INFO",
-            f"{_API}.STREAM.NAMES",  # an object-store read looks its stream up by subject
             "$JS.FC.>",
         ),
         subscribe=(f"{inbox('OFFICER', officer_id or 'any')}.>", "$JS.FC.>"),
