@@ -8,6 +8,7 @@ names it, and gives each message a unique id so that a retry is never stored twi
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import os
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -20,6 +21,7 @@ from prestacop.domain.codec import InvalidMessage, encode_checked
 from prestacop.domain.events import (
     HUMAN_REVIEW_CODE,
     SCHEMA_VERSION,
+    VIOLATION_VERSION,
     AnyEvent,
     PositionReported,
     ViolationReported,
@@ -147,13 +149,15 @@ class DroneClient:
         """
         event = ViolationReported(
             message_id=message_id or new_id(),
-            v=SCHEMA_VERSION,
+            v=VIOLATION_VERSION,
             drone_id=self.drone_id,
             time=time or self._clock(),
             latitude=latitude,
             longitude=longitude,
             violation_code=violation_code,
             image_id=image_id or new_id(),
+            image_sha256=hashlib.sha256(image).hexdigest(),
+            image_size=len(image),
             **details,
         )
         subject, data = encode_checked(self.tenant, event, self._clock())

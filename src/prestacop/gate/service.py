@@ -59,19 +59,29 @@ class Gate:
         stream, seq = meta.stream, meta.sequence.stream
         try:
             event = codec.decode(msg.subject, msg.data, received_at)
-            if (
-                isinstance(event, ViolationReported)
-                and event.image_id is not None
-                and not await self._images.exists(tenant_of(msg.subject), event.image_id)
-            ):
-                raise codec.InvalidMessage(
-                    "missing_image", f"$.image_id {event.image_id!r} is not in the image store"
-                )
+            if isinstance(event, ViolationReported) and event.image_id is not None:
+                await self._check_image(tenant_of(msg.subject), event)
         except codec.InvalidMessage as bad:
             return quarantine_record(
                 stream, seq, msg.subject, received_at, bad.reason, bad.detail, msg.data
             )
         return None
+
+    async def _check_image(self, tenant: str, event: ViolationReported) -> None:
+        """The image is stored and, for a v2 violation, is the one it names (bytes, size)."""
+        assert event.image_id is not None
+        stored = await self._images.digest(tenant, event.image_id)
+        if stored is None:
+            raise codec.InvalidMessage(
+                "missing_image", f"$.image_id {event.image_id!r} is not in the image store"
+            )
+        named = (event.image_sha256, event.image_size)
+        if named != (None, None) and named != stored:
+            raise codec.InvalidMessage(
+                "image_mismatch",
+                f"$.image_sha256/$.image_size {named[0]}/{named[1]} differ from the stored "
+                f"image {event.image_id!r}: {stored[0]}/{stored[1]}",
+            )
 
     async def quarantine(self, record: Quarantined) -> None:
         subject = subjects.quarantine(tenant_of(record.subject), record.stream)

@@ -1,0 +1,73 @@
+"""A violation is bound to its image's bytes (protocol v2): the gate checks the stored image."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from datetime import UTC, datetime
+
+import msgspec
+import pytest
+
+from prestacop.bootstrap import LogClient
+from prestacop.domain import codec, subjects
+from prestacop.domain.events import ViolationReported
+from prestacop.gate.service import Gate
+from tests.integration.test_protocol_doc import read_back
+
+IMAGE = b"\xff\xd8 the photograph"
+
+
+def violation(tenant: str, image_id: str, **fields: object) -> tuple[str, bytes]:
+    event = ViolationReported(
+        message_id=uuid.uuid4().hex,
+        drone_id="d1",
+        time=datetime.now(UTC),
+        latitude=40.7,
+        longitude=-73.9,
+        violation_code=21,
+        image_id=image_id,
+        **fields,  # type: ignore[arg-type]
+    )
+    return subjects.violation(tenant, "d1"), msgspec.json.encode(event)
+
+
+@pytest.mark.parametrize(
+    ("fields", "reason"),
+    [
+        ({"image_sha256": hashlib.sha256(IMAGE).hexdigest(), "image_size": len(IMAGE)}, None),
+        (
+            {"image_sha256": hashlib.sha256(b"other").hexdigest(), "image_size": len(IMAGE)},
+            "image_mismatch",
+        ),
+        ({"image_sha256": hashlib.sha256(IMAGE).hexdigest(), "image_size": 1}, "image_mismatch"),
+        ({"v": 1}, None),  # v1: read as v2 without a digest
+    ],
+)
+async def test_the_gate_checks_the_image_a_violation_names(
+    log: LogClient, tenant: str, fields: dict[str, object], reason: str | None
+) -> None:
+    image_id = uuid.uuid4().hex
+    await log.images.put(tenant, image_id, IMAGE, "image/jpeg")
+    subject, data = violation(tenant, image_id, **fields)
+    ack = await log.publisher.publish_and_wait(subject, data)
+    stored = await read_back(log.js, subject, ack.stream, ack.seq)
+    verdict = await Gate(log.js, log.publisher, log.images).judge(stored)
+    assert (verdict.reason if verdict else None) == reason
+    assert codec.decode_event(data).v == 2
+
+
+async def test_the_sdk_sends_v2_with_the_digest(log: LogClient, tenant: str) -> None:
+    from prestacop.drone import DroneClient
+
+    drone = await DroneClient(tenant, "d1", log=log).connect()
+    ack = await drone.report_violation(21, IMAGE, 40.7, -73.9)
+    stored = await read_back(log.js, subjects.violation(tenant, "d1"), ack.stream, ack.seq)
+    event = codec.decode_event(stored.data)
+    assert isinstance(event, ViolationReported)
+    assert (event.v, event.image_sha256, event.image_size) == (
+        2,
+        hashlib.sha256(IMAGE).hexdigest(),
+        len(IMAGE),
+    )
+    assert await Gate(log.js, log.publisher, log.images).judge(stored) is None
