@@ -246,3 +246,23 @@ def test_a_password_in_the_url_is_refused_without_echoing_it() -> None:
     with pytest.raises(CredentialsError) as err:
         asyncio.run(connect("nats://user:s3cret-pw@127.0.0.1:1", "x"))
     assert "s3cret-pw" not in str(err.value)
+
+
+async def test_the_secured_runtime_speaks_tls_only(secured: Secured, tmp_path: Path) -> None:
+    """Without trusting the CA (or without TLS at all) no connection is made."""
+    import socket
+
+    host, port = secured.url.removeprefix("nats://").split(":")
+    with socket.create_connection((host, int(port)), timeout=5) as s:
+        info = s.recv(4096)
+    assert b'"tls_required":true' in info.replace(b" ", b"")
+    other_ca = tmp_path / "other"
+    from prestacop.security.tls import ensure_tls
+
+    with pytest.raises(CredentialsError, match="certificate"):
+        await connect(
+            secured.url,
+            "mitm",
+            creds=secured.authority.service_creds("nypd"),
+            tls_ca=ensure_tls(other_ca).ca,
+        )

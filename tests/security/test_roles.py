@@ -74,7 +74,12 @@ async def test_the_console_pointed_at_another_force_sees_nothing_of_it(
 
 
 def cli(secured: Secured, *args: str) -> tuple[int, str]:
-    env = {"PRESTACOP_HOME": str(secured.home), "NATS_URL": secured.url, "NATS_CREDS": ""}
+    env = {
+        "PRESTACOP_HOME": str(secured.home),
+        "NATS_URL": secured.url,
+        "NATS_CREDS": "",
+        "NATS_CA": secured.ca,
+    }
     result = CliRunner().invoke(app, list(args), env=env)
     return result.exit_code, result.output
 
@@ -117,7 +122,12 @@ def test_no_secret_in_a_command_line_or_its_output(secured: Secured, tmp_path: P
     """A command run with credentials shows no seed in `ps` nor in its output, even failing."""
     creds = secured.authority.service_creds("nypd")
     seed = next(ln for ln in creds.read_text().splitlines() if ln.startswith("SU"))
-    env = {**os.environ, "PRESTACOP_HOME": str(tmp_path), "NATS_URL": secured.url}
+    env = {
+        **os.environ,
+        "PRESTACOP_HOME": str(tmp_path),
+        "NATS_URL": secured.url,
+        "NATS_CA": secured.ca,
+    }
     proc = subprocess.Popen(
         [sys.executable, "-m", "prestacop.cli", "--creds", str(creds), "setup"],
         env=env,

@@ -29,7 +29,8 @@ class CredentialsError(ValueError):
 
 def _is_refusal(text: str) -> bool:
     text = text.lower()
-    return any(w in text for w in ("authorization", "authentication", "revoked", "expired"))
+    words = ("authorization", "authentication", "revoked", "expired", "certificate")
+    return any(w in text for w in words)
 
 
 def servers_of(url: str) -> list[str]:
@@ -131,7 +132,8 @@ async def connect(
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await connecting
         raise CredentialsError(
-            f"{name}: the NATS server refused these credentials ({refused.result()})"
+            f"{name}: the NATS server refused these credentials, or its certificate is not "
+            f"trusted ({refused.result()})"
         )
     refused.cancel()
     nc = connecting.result()

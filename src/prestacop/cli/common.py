@@ -42,6 +42,9 @@ def _default_creds(cfg: Settings) -> None:
     authority = Authority(cfg.home)
     if not os.environ.get("NATS_CREDS") and cfg.tenant in authority.tenants():
         os.environ["NATS_CREDS"] = str(authority.service_creds(cfg.tenant))
+    live = RuntimeUrls.load_live(cfg.home / "runtime.json")
+    if not os.environ.get("NATS_CA") and live is not None and live.nats_ca:
+        os.environ["NATS_CA"] = live.nats_ca  # the secured embedded runtime's own CA
 
 
 def urls(cfg: Settings, *, postgres: bool = False) -> RuntimeUrls:

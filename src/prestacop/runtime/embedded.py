@@ -30,6 +30,8 @@ class RuntimeUrls:
     nats_url: str
     database_url: str | None
     nats_pid: int
+    nats_ca: str | None = None
+    """The CA a client must trust (secured runtime: TLS), else None."""
 
     def save(self, path: Path) -> None:
         path.write_text(json.dumps(asdict(self)))
@@ -126,7 +128,8 @@ class EmbeddedRuntime:
         nats_url = self._start_nats()
         database_url = self._start_postgres() if self.postgres else None
         assert self._nats is not None
-        self.urls = RuntimeUrls(nats_url, database_url, self._nats.pid)
+        ca = str(self.home / "secrets" / "tls" / "ca.pem") if self.secure else None
+        self.urls = RuntimeUrls(nats_url, database_url, self._nats.pid, ca)
         self.urls.save(self.urls_file)
         return self.urls
 
@@ -145,7 +148,8 @@ class EmbeddedRuntime:
             # operator mode reserves each account's limits: declare room for many forces
             + ("  max_file_store: 100TB\n" if self.secure else "")
             + "}\n"
-            + self._security_config() + self.nats_config
+            + self._security_config()
+            + self.nats_config
         )
         log = open(self.home / "nats-server.log", "ab")
         self._nats = subprocess.Popen(
@@ -164,8 +168,11 @@ class EmbeddedRuntime:
         if not self.secure:
             return ""
         from prestacop.security.authority import Authority
+        from prestacop.security.tls import ensure_tls
 
-        return Authority(self.home).ensure().server_config(self.home / "nats-accounts")
+        return ensure_tls(self.home).server_config() + Authority(self.home).ensure().server_config(
+            self.home / "nats-accounts"
+        )
 
     def _start_postgres(self) -> str:
         try:
