@@ -108,7 +108,8 @@ async def connect(
         text = str(err) or type(err).__name__
         if _is_refusal(text) and not refused.done():
             refused.set_result(text)  # a first connection refused: no point retrying forever
-        log.warning("%s: NATS error %s", name, text) if opened else log.debug("%s: %s", name, text)
+        loud = _is_refusal(text) or "permissions violation" in text.lower()
+        log.log(logging.WARNING if loud else logging.DEBUG, "%s: NATS error %s", name, text)
 
     connecting = asyncio.ensure_future(
         nats.connect(
@@ -121,7 +122,7 @@ async def connect(
             disconnected_cb=disconnected,
             reconnected_cb=reconnected,
             error_cb=error,
-            pending_size=32 * 1024 * 1024,  # room for a few 8 MiB images
+            pending_size=8 * 1024 * 1024,
             **credential_options(creds, tls_ca),  # type: ignore[arg-type]
             **options,  # type: ignore[arg-type]
         )
