@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import threading
 
@@ -21,6 +22,9 @@ def up(
         "--secure/--insecure",
         help="Operator mode: one NATS account per force, credentials under $PRESTACOP_HOME.",
     ),
+    cluster: int = typer.Option(
+        1, "--cluster", help="Nodes of a secured nats-server cluster (3 or 5), routes with TLS."
+    ),
 ) -> None:
     """Start the embedded runtime (nats-server with JetStream + PostgreSQL) until Ctrl-C.
 
@@ -33,19 +37,35 @@ def up(
     cfg = settings()
     if (found := find_urls(cfg)) is not None:
         fail(f"servers already given or running: NATS {found.nats_url}, DB {found.database_url}")
-    runtime = EmbeddedRuntime(cfg.home, secure=secure)
+    from prestacop.runtime.cluster import EmbeddedCluster
+
+    secure = secure or cluster > 1
+    runtime: EmbeddedRuntime | EmbeddedCluster = (
+        EmbeddedCluster(cfg.home, cluster, postgres=True)
+        if cluster > 1
+        else EmbeddedRuntime(cfg.home, secure=secure)
+    )
     try:
         started = runtime.start()
     except EmbeddedRuntimeError as err:
         fail(str(err))
+    if started.nats_ca:
+        os.environ["NATS_CA"] = started.nats_ca
     try:
+        from prestacop.adapters.topology import TopologyOptions
         from prestacop.bootstrap import open_log
 
         async def topology() -> None:
             if secure:  # the default force's account, streams and images
                 from prestacop.security.tenants import add_tenant
 
-                await add_tenant(started.nats_url, cfg.home, cfg.tenant)
+                replicas = 3 if cluster > 1 else 1
+                await add_tenant(
+                    started.nats_url,
+                    cfg.home,
+                    cfg.tenant,
+                    topology=TopologyOptions(replicas=replicas),
+                )
                 return
             client = await open_log(started.nats_url, "prestacop-up")
             await client.close()
@@ -54,6 +74,12 @@ def up(
         out.print(f"[bold green]PrestaCop runtime up[/] (data in {cfg.home})")
         out.print(f"  NATS_URL={started.nats_url}")
         out.print(f"  DATABASE_URL={started.database_url}")
+        if secure:
+            out.print(f"  NATS_CA={started.nats_ca}")
+            out.print(
+                f"  force {cfg.tenant}: `prestacop tenant add NAME` for more, "
+                "`prestacop creds ...` for users"
+            )
         out.print("Ctrl-C stops both servers.")
         stop = threading.Event()
         # Ctrl-C, SIGTERM or a closed terminal stop both servers. SIGINT is set explicitly:
