@@ -266,3 +266,44 @@ async def test_the_secured_runtime_speaks_tls_only(secured: Secured, tmp_path: P
             creds=secured.authority.service_creds("nypd"),
             tls_ca=ensure_tls(other_ca).ca,
         )
+
+
+async def test_a_drone_hears_its_own_quarantine_verdicts_and_no_one_elses(
+    secured: Secured, services: dict[str, LogClient], as_role: Callable[..., Path]
+) -> None:
+    from prestacop.gate.service import Gate
+    from tests.conftest import wait_until
+    from tests.integration.test_protocol_doc import read_back
+
+    drone_id = "d-" + uuid.uuid4().hex[:8]
+    heard: list[dict[str, object]] = []
+    drone = await DroneClient(
+        "nypd", drone_id, secured.url, creds=as_role("nypd", "drone", drone_id)
+    ).connect()
+    await drone.on_feedback(heard.append)
+    errors: list[str] = []
+    spy = await connect(secured.url, "spy", creds=as_role("nypd", "drone", "d1"))
+    spy._error_cb = lambda e: errors.append(str(e))  # type: ignore[assignment,misc,return-value]
+    spied: list[bytes] = []
+
+    async def spy_hear(msg: object) -> None:
+        spied.append(msg.data)  # type: ignore[attr-defined]
+
+    await spy.subscribe(subjects.feedback("nypd", drone_id), cb=spy_hear)
+    try:
+        subject = subjects.position("nypd", drone_id)
+        bad = b'{"type": "position", "message_id": "m-1", "latitude": 91}'
+        ack = await drone.log.publisher.publish_and_wait(subject, bad)
+        svc = services["nypd"]
+        gate = Gate(svc.js, svc.publisher, svc.images)
+        record = await gate.judge(await read_back(svc.js, subject, ack.stream, ack.seq))
+        assert record is not None
+        await gate.quarantine(record)
+        await wait_until(lambda: heard, what="the verdict")
+        assert heard[0]["message_id"] == "m-1" and heard[0]["reason"] == "invalid_field"
+        assert heard[0]["seq"] == ack.seq
+        await spy.flush()
+        assert spied == [] and any("permissions violation" in e.lower() for e in errors)
+    finally:
+        await spy.close()
+        await drone.close()

@@ -100,6 +100,11 @@ def quarantine(tenant: str, stream: str) -> str:
     return f"{ROOT}.{tenant}.quarantine.{stream}"
 
 
+def feedback(tenant: str, drone_id: str) -> str:
+    """Where a drone hears the verdict on its messages set aside (core NATS, not stored)."""
+    return f"{ROOT}.{tenant}.feedback.{drone_id}"
+
+
 def image(tenant: str, image_id: str) -> str:
     """The image's own subject in the image stream (at most one message, ever)."""
     return f"{ROOT}.{tenant}.image.{image_id}"

@@ -17,6 +17,7 @@ from typing import Any
 
 from prestacop.adapters.publisher import PubAck
 from prestacop.bootstrap import LogClient, open_log
+from prestacop.domain import subjects
 from prestacop.domain.codec import InvalidMessage, encode_checked
 from prestacop.domain.events import (
     HUMAN_REVIEW_CODE,
@@ -81,6 +82,16 @@ class DroneClient:
         if self._owns_log and self._log is not None:
             await self._log.close()
             self._log = None
+
+    async def on_feedback(self, callback: Callable[[dict[str, Any]], None]) -> Any:
+        """Hear each verdict on this drone's messages set aside: ``message_id``, ``reason``,
+        ``detail``, ``stream``, ``seq`` (while connected; the quarantine stream keeps all)."""
+        import msgspec
+
+        async def hear(msg: Any) -> None:
+            callback(msgspec.json.decode(msg.data))
+
+        return await self.log.nc.subscribe(subjects.feedback(self.tenant, self.drone_id), cb=hear)
 
     async def __aenter__(self) -> DroneClient:
         return await self.connect()

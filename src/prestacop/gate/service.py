@@ -14,6 +14,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+import msgspec
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
@@ -90,6 +91,30 @@ class Gate:
         )
         self.counters.quarantined[record.reason] += 1
         log.info("quarantined %s/%s: %s", record.stream, record.seq, record.detail)
+        await self._tell_the_drone(record)
+
+    async def _tell_the_drone(self, record: Quarantined) -> None:
+        """The verdict on the drone's own feedback subject (only it may read it)."""
+        try:
+            where = subjects.parse(record.subject)
+        except subjects.SubjectError:
+            return  # no drone to tell
+        if where.kind not in ("position", "violation", "review"):
+            return
+        try:
+            message_id = msgspec.json.decode(record.payload).get("message_id")
+        except (msgspec.DecodeError, AttributeError):
+            message_id = None
+        verdict = {
+            "message_id": message_id if isinstance(message_id, str) else None,
+            "stream": record.stream,
+            "seq": record.seq,
+            "reason": record.reason,
+            "detail": record.detail,
+        }
+        await self._publisher.notify(
+            subjects.feedback(where.tenant, where.key), msgspec.json.encode(verdict)
+        )
 
     async def run_stream(self, stream: str, stop: asyncio.Event) -> None:
         spec = next(spec for spec in subjects.LOG_STREAMS if spec.name == stream)

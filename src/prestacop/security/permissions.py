@@ -47,7 +47,7 @@ def drone(tenant: str, drone_id: str) -> Permissions:
             # a new image only: the image stream refuses a second message on a subject
             subjects.image(tenant, "*"),
         ),
-        subscribe=(f"{inbox('DRONE', drone_id)}.>",),
+        subscribe=(f"{inbox('DRONE', drone_id)}.>", subjects.feedback(tenant, drone_id)),
         limits=(("subs", 10), ("payload", MAX_IMAGE_BYTES + HEADER_ROOM)),
     )
 
