@@ -9,10 +9,12 @@ from datetime import UTC, datetime
 import msgspec
 import pytest
 
+from prestacop.adapters.images import ImageStore
 from prestacop.bootstrap import LogClient
 from prestacop.domain import codec, subjects
 from prestacop.domain.events import ViolationReported
 from prestacop.gate.service import Gate
+from tests.conftest import wait_until
 from tests.integration.test_protocol_doc import read_back
 
 IMAGE = b"\xff\xd8 the photograph"
@@ -71,3 +73,45 @@ async def test_the_sdk_sends_v2_with_the_digest(log: LogClient, tenant: str) -> 
         len(IMAGE),
     )
     assert await Gate(log.js, log.publisher, log.images).judge(stored) is None
+
+
+async def test_a_violation_arriving_before_its_image_is_judged_when_the_image_arrives(
+    log: LogClient, tenant: str
+) -> None:
+    import asyncio
+
+    image_id = uuid.uuid4().hex
+    fields = {"image_sha256": hashlib.sha256(IMAGE).hexdigest(), "image_size": len(IMAGE)}
+    subject, data = violation(tenant, image_id, **fields)
+    ack = await log.publisher.publish_and_wait(subject, data)  # before its image
+    stored = await read_back(log.js, subject, ack.stream, ack.seq)
+    looked: list[str] = []
+
+    class Watched(ImageStore):
+        async def digest(self, tenant: str, image_id: str) -> tuple[str, int] | None:
+            found = await super().digest(tenant, image_id)
+            looked.append("found" if found else "missing")
+            return found
+
+    gate = Gate(log.js, log.publisher, Watched(log.js))
+    judging = asyncio.create_task(gate.judge(stored))
+    await wait_until(lambda: "missing" in looked, what="the gate to find no image yet")
+    await log.images.put(tenant, image_id, IMAGE, "image/jpeg")
+    assert await judging is None
+    assert looked[-1] == "found"
+
+
+async def test_an_image_that_never_comes_is_missing_after_a_bounded_wait(
+    log: LogClient, tenant: str
+) -> None:
+    import time
+
+    subject, data = violation(tenant, uuid.uuid4().hex)
+    ack = await log.publisher.publish_and_wait(subject, data)
+    stored = await read_back(log.js, subject, ack.stream, ack.seq)
+    gate = Gate(log.js, log.publisher, log.images)
+    gate.image_wait_s = 0.5
+    started = time.monotonic()
+    verdict = await gate.judge(stored)
+    assert verdict is not None and verdict.reason == "missing_image"
+    assert time.monotonic() - started < 5

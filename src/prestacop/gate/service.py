@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -43,6 +44,10 @@ def tenant_of(subject: str) -> str:
     return token if subjects.TENANT_RE.match(token) else "_invalid"
 
 
+IMAGE_WAIT_S = 3.0
+"""How long a violation waits for its image before it is set aside as ``missing_image``."""
+
+
 class Gate:
     def __init__(
         self, js: JetStreamContext, publisher: Publisher, images: ImageStore, batch: int = 512
@@ -52,6 +57,7 @@ class Gate:
         self._images = images
         self._batch = batch
         self.counters = GateCounters()
+        self.image_wait_s = IMAGE_WAIT_S
 
     async def judge(self, msg: Msg) -> Quarantined | None:
         """The reason a message must be set aside, or None if it is a valid event."""
@@ -72,6 +78,12 @@ class Gate:
         """The image is stored and, for a v2 violation, is the one it names (bytes, size)."""
         assert event.image_id is not None
         stored = await self._images.digest(tenant, event.image_id)
+        deadline = time.monotonic() + self.image_wait_s
+        while stored is None and time.monotonic() < deadline:
+            # the image may still be on its way (sent after the violation, or slower): wait
+            # a bounded time, so a violation is not set aside forever for arriving first
+            await asyncio.sleep(0.1)
+            stored = await self._images.digest(tenant, event.image_id)
         if stored is None:
             raise codec.InvalidMessage(
                 "missing_image", f"$.image_id {event.image_id!r} is not in the image store"
