@@ -146,3 +146,49 @@ def test_no_secret_in_a_command_line_or_its_output(secured: Secured, tmp_path: P
         timeout=60,
     )
     assert bad.returncode != 0 and "pw-123" not in bad.stdout + bad.stderr
+
+
+async def test_the_replay_resumes_with_its_own_rights(
+    secured: Secured, services: dict[str, LogClient], as_role: Callable[..., Path]
+) -> None:
+    """What a replay run does on start (topology check, ids already stored) with replay creds."""
+    from prestacop.nypd_replay.stored import last_sequence, stored_ids
+
+    replay = await open_log(secured.url, "r", creds=as_role("nypd", "replay"))  # setup checks
+    try:
+        ack = await replay.publisher.publish_and_wait(
+            subjects.history("nypd", "pct-7"), b"{}", msg_id="h-" + uuid.uuid4().hex
+        )
+        assert await last_sequence(replay.js) >= ack.seq
+        assert len(await stored_ids(replay.js, "nypd", ack.seq - 1)) == 1
+    finally:
+        await replay.close()
+
+
+async def test_no_officer_can_redefine_the_gate_consumer(
+    secured: Secured, services: dict[str, LogClient], as_role: Callable[..., Path]
+) -> None:
+    import json
+
+    from nats.js.api import ConsumerConfig
+
+    nypd = services["nypd"]
+    await nypd.js.add_consumer(
+        subjects.ALERTS.name, ConsumerConfig(durable_name="gate", description="the gate's")
+    )
+    officer = await open_log(secured.url, "o", setup=False, creds=as_role("nypd", "officer", "o1"))
+    request = {
+        "stream_name": subjects.ALERTS.name,
+        "config": {"durable_name": "gate", "description": "mine", "ack_policy": "explicit"},
+    }
+    try:
+        for subject in (
+            f"$JS.API.CONSUMER.CREATE.{subjects.ALERTS.name}.gate",
+            f"$JS.API.CONSUMER.DURABLE.CREATE.{subjects.ALERTS.name}.gate",
+        ):
+            with pytest.raises(Exception):  # noqa: B017 (no responder or timeout: refused)
+                await officer.nc.request(subject, json.dumps(request).encode(), timeout=1)
+    finally:
+        await officer.close()
+    info = await nypd.js.consumer_info(subjects.ALERTS.name, "gate")
+    assert info.config.description == "the gate's"

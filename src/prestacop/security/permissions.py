@@ -30,6 +30,20 @@ class Permissions:
         return self.subscribe[0].removesuffix(".>")
 
 
+SERVICE_DURABLES = ("gate",)
+"""The services' durable consumers: no other role may create (so redefine) them."""
+
+
+def _not_the_services_consumers() -> tuple[str, ...]:
+    # A named create on an existing durable is an update: keep those names the services'.
+    named = (f"{_API}.CONSUMER.CREATE.*.{name}" for name in SERVICE_DURABLES)
+    return (
+        f"{_API}.CONSUMER.DURABLE.>",
+        f"{_API}.CONSUMER.DELETE.>",
+        *(n + suffix for n in named for suffix in ("", ".>")),
+    )
+
+
 def inbox(role: str, ident: str = "") -> str:
     """A user's own reply subjects: ``_INBOX_<role>.<id>`` (the client learns it from its creds)."""
     return f"_INBOX_{role}" + (f".{ident}" if ident else "")
@@ -59,11 +73,17 @@ def nypd_replay(tenant: str) -> Permissions:
     return Permissions(
         publish=(
             f"{subjects.ROOT}.{tenant}.history.>",
-            f"{_API}.STREAM.INFO.{h}",
+            f"{_API}.STREAM.INFO.*",  # checking the topology exists before a run
             f"{_API}.STREAM.MSG.GET.{h}",
             f"{_API}.DIRECT.GET.{h}.>",
+            # resuming reads the ids already in the log with an ephemeral consumer
+            f"{_API}.CONSUMER.CREATE.{h}",
+            f"{_API}.CONSUMER.CREATE.{h}.>",
+            f"{_API}.CONSUMER.INFO.{h}.>",
+            f"{_API}.CONSUMER.MSG.NEXT.{h}.>",
         ),
         subscribe=(f"{inbox('REPLAY')}.>",),
+        deny_publish=_not_the_services_consumers(),
         limits=(("subs", 100), ("payload", 1024 * 1024)),
     )
 
@@ -91,6 +111,6 @@ def officer(tenant: str, officer_id: str = "") -> Permissions:
             "$JS.FC.>",
         ),
         subscribe=(f"{inbox('OFFICER', officer_id or 'any')}.>", "$JS.FC.>"),
-        deny_publish=(f"{_API}.CONSUMER.DURABLE.>", f"{_API}.CONSUMER.DELETE.>"),
+        deny_publish=_not_the_services_consumers(),
         limits=(("subs", 100), ("payload", 64 * 1024)),
     )
