@@ -7,7 +7,9 @@ PostgreSQL), creates the topology, then runs each publisher in its own process
 - ``sdk``: ``DroneClient.report_position(wait=False)``: build the event, validate it
   exactly as the receiver will, publish with our ``Publisher`` (windowed, own acks);
 - ``publisher``: the same ``Publisher`` with pre-encoded bytes (the transport alone);
-- ``raw``: nats-py ``js.publish_async`` with a payload of the same size (the baseline).
+- ``raw``: nats-py ``js.publish_async`` with a payload of the same size (the baseline);
+- ``sdk_secured``: ``sdk`` against a second server in the secured mode (operator, the
+  force's own account, TLS, a ``.creds`` file): the cost of security, same run.
 
 All send ``Nats-Msg-Id`` (de-duplication on), to the same stream, from N concurrent
 drone tasks sharing one connection, with the same window of unacknowledged messages.
@@ -35,8 +37,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-MODES = ("raw", "publisher", "sdk")
+MODES = ("raw", "publisher", "sdk", "sdk_secured")
 TARGET_RATIO = 1.5
+SECURED_TARGET = 1.10  # the secured path at most 10% slower than the plain one
 
 
 def sample_payload(drone_id: str) -> bytes:
@@ -137,7 +140,8 @@ async def worker(
             assert isinstance(fut, asyncio.Future)
             return fut
 
-        start = await drive(drones, messages, send_sdk if mode == "sdk" else send_publisher, lat)
+        send = send_sdk if mode.startswith("sdk") else send_publisher
+        start = await drive(drones, messages, send, lat)
         await log.publisher.flush()
         elapsed = time.perf_counter() - start
         await log.close()
@@ -156,13 +160,17 @@ async def worker(
     }
 
 
-def run_worker(mode: str, nats_url: str, args: argparse.Namespace) -> dict:
+def run_worker(
+    mode: str, nats_url: str, args: argparse.Namespace, env: dict[str, str] | None = None
+) -> dict:
     cmd = [
         sys.executable, __file__, "--worker", mode, "--nats-url", nats_url,
         "--drones", str(args.drones), "--messages", str(args.messages),
         "--window", str(args.window), "--payload-hex", sample_payload("d0000").hex(),
     ]  # fmt: skip
-    done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    done = subprocess.run(
+        cmd, capture_output=True, text=True, check=False, env={**os.environ, **(env or {})}
+    )
     if done.returncode != 0:
         raise SystemExit(f"{mode} worker failed:\n{done.stderr}")
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -204,24 +212,40 @@ def main() -> None:
     from prestacop.adapters.nats_connection import connect
     from prestacop.adapters.topology import ensure_topology
     from prestacop.runtime.embedded import EmbeddedRuntime
+    from prestacop.security.authority import Authority
+    from prestacop.security.tenants import add_tenant
 
-    with tempfile.TemporaryDirectory(prefix="prestacop-bench-") as home:
-        with EmbeddedRuntime(Path(home), postgres=False) as urls:
+    with (
+        tempfile.TemporaryDirectory(prefix="prestacop-bench-") as home,
+        EmbeddedRuntime(Path(home) / "plain", postgres=False) as urls,
+        EmbeddedRuntime(Path(home) / "secured", postgres=False, secure=True) as secured,
+    ):
+        assert secured.nats_ca
+        secured_env = {"NATS_CA": secured.nats_ca}
 
-            async def topology() -> None:
-                nc = await connect(urls.nats_url, "bench-setup")
-                await ensure_topology(nc.jetstream())
-                await nc.drain()
+        async def topology() -> None:
+            nc = await connect(urls.nats_url, "bench-setup")
+            await ensure_topology(nc.jetstream())
+            await nc.drain()
+            os.environ["NATS_CA"] = secured_env["NATS_CA"]
+            await add_tenant(secured.nats_url, Path(home) / "secured", "bench")
+            del os.environ["NATS_CA"]
 
-            asyncio.run(topology())
-            results: dict[str, list[dict]] = {m: [] for m in MODES}
-            for run in range(args.runs):
-                order = MODES if run % 2 == 0 else tuple(reversed(MODES))
-                for mode in order:
+        asyncio.run(topology())
+        creds = Authority(Path(home) / "secured").service_creds("bench")
+        secured_env["NATS_CREDS"] = str(creds)
+        results: dict[str, list[dict]] = {m: [] for m in MODES}
+        for run in range(args.runs):
+            order = MODES if run % 2 == 0 else tuple(reversed(MODES))
+            for mode in order:
+                if mode == "sdk_secured":
+                    results[mode].append(run_worker(mode, secured.nats_url, args, secured_env))
+                else:
                     results[mode].append(run_worker(mode, urls.nats_url, args))
     summary = {m: median_of(r) for m, r in results.items()}
     # the SDK's time per event in units of raw's: <= 1.5 is the target, < 1 is faster than raw
     ratio = summary["raw"]["events_per_s"] / summary["sdk"]["events_per_s"]
+    secured_ratio = summary["sdk"]["events_per_s"] / summary["sdk_secured"]["events_per_s"]
     print(
         json.dumps(
             {
@@ -236,6 +260,10 @@ def main() -> None:
                 "sdk_time_per_event_vs_raw": round(ratio, 2),
                 "target": f"SDK within {TARGET_RATIO}x of raw",
                 "target_met": ratio <= TARGET_RATIO,
+                "sdk_secured_tls_accounts": summary["sdk_secured"],
+                "secured_time_per_event_vs_plain": round(secured_ratio, 2),
+                "secured_target": f"secured within {SECURED_TARGET}x of plain",
+                "secured_target_met": secured_ratio <= SECURED_TARGET,
             },
             indent=2,
         )

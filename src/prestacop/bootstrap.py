@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from nats import errors as nats_errors
@@ -104,8 +105,10 @@ async def open_log(
     ack_timeout: float = 10.0,
     setup: bool = True,
     on_status: StatusCallback | None = None,
+    creds: str | Path | None = None,
 ) -> LogClient:
-    nc = await connect(nats_url, name, on_status=on_status)
+    """``creds``: a ``.creds`` file (default ``$NATS_CREDS``; none on an open server)."""
+    nc = await connect(nats_url, name, on_status=on_status, creds=creds)
     js = nc.jetstream()
     if setup:
         await ensure_topology(js)

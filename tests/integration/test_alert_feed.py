@@ -137,38 +137,6 @@ async def test_the_feed_survives_the_server_going_away_and_loses_nothing(
             await rt_log.close()
 
 
-async def test_an_officer_with_officer_rights_only_follows_claims_and_reads_the_drone(
-    tmp_path: Path,
-) -> None:
-    from prestacop.security import permissions
-    from prestacop.security.permissions import User
-
-    users = [User("svc", "svc-pw"), User("jane", "jane-pw", permissions.officer("nypd"))]
-    runtime = EmbeddedRuntime(
-        tmp_path, postgres=False, nats_config=permissions.render_authorization(users)
-    )
-    with runtime as urls:
-        as_user = urls.nats_url.replace("nats://", "nats://{}@")
-        service = await open_log(as_user.format("svc:svc-pw"), "svc")  # creates the topology
-        officer_log = await JetStreamAlertLog.open(
-            as_user.format("jane:jane-pw"), "nypd", setup=False
-        )
-        console = await Following(officer_log, "jane").start()
-        try:
-            alert_id = await raise_alert(service, "nypd")
-            await wait_until(lambda: console.desk.board.get(alert_id) is not None, what="alert")
-            await console.desk.claim(alert_id)
-            last = await officer_log.last_on_alert(alert_id)
-            assert last is not None and isinstance(last.event, AlertClaimed)
-            violation = console.desk.board.get(alert_id).violation  # type: ignore[union-attr]
-            assert violation.image_id is not None
-            assert await officer_log.image(violation.image_id) == b"img"
-            assert await officer_log.last_position("d1") is None  # none sent: read, not denied
-        finally:
-            await officer_log.close()
-            await service.close()
-
-
 async def _reviews(log: LogClient, tenant: str, n: int) -> list[str]:
     """``n`` alerts raised at once (their images are never fetched: none is stored)."""
     from prestacop.domain.codec import encode_checked

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 
 from prestacop.adapters.publisher import NoStreamError
-from prestacop.adapters.topology import ensure_topology
+from prestacop.adapters.topology import TopologyOptions, ensure_topology
 from prestacop.bootstrap import LogClient
 from prestacop.domain import subjects
 from prestacop.drone import DroneClient, InvalidMessage
@@ -20,10 +20,22 @@ async def count_on(log: LogClient, stream: str, subject: str) -> int:
 
 async def test_setup_is_idempotent(log: LogClient) -> None:
     again = await ensure_topology(log.js)
-    assert any("updated stream PRESTACOP_DRONES" in line for line in again)
+    assert any("kept stream PRESTACOP_DRONES" in line for line in again)
     info = await log.js.stream_info(subjects.DRONES.name)
     assert info.config.max_age in (0, None)
     assert info.config.storage == "file"
+
+
+async def test_starting_a_program_never_changes_an_existing_stream(log: LogClient) -> None:
+    """Only `prestacop setup` updates streams: a program asking for other replicas or limits
+    on start (as gate run, simulate and the demo did) leaves them as they are."""
+    before = (await log.js.stream_info(subjects.DRONES.name)).config
+    await ensure_topology(log.js, TopologyOptions(drones_dedup_s=1.0, max_msg_bytes=1024))
+    after = (await log.js.stream_info(subjects.DRONES.name)).config
+    assert (after.duplicate_window, after.max_msg_size) == (
+        before.duplicate_window,
+        before.max_msg_size,
+    )
 
 
 async def test_a_message_sent_twice_is_stored_once(log: LogClient, tenant: str) -> None:

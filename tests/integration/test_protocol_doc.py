@@ -1,14 +1,13 @@
 """docs/protocol.md is enough to talk to PrestaCop: its examples, sent by hand, are accepted.
 
 Each example is published with plain nats-py (no SDK, no codec on the way out) to the
-subject the document names, its image uploaded first as the document says (once with
-nats-py's object store, once with the raw JetStream recipe of section 6). Then the log
+subject the document names, its image uploaded first as the document says (section 6:
+one write-once message on the image's own subject). Then the log
 must hold it in the named stream and the validation gate must find nothing wrong.
 """
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 import random
@@ -22,7 +21,6 @@ import nats
 import pytest
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
-from nats.js.api import ObjectMeta
 
 from prestacop.adapters.images import ImageStore
 from prestacop.bootstrap import LogClient
@@ -33,7 +31,7 @@ from prestacop.simulator.images import vehicle_png
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "protocol.md"
 EXAMPLE = re.compile(
-    r"(?:Upload the image as object `(?P<image>[^`]+)` in bucket `PRESTACOP_IMAGES`, then "
+    r"(?:Upload the image on `(?P<image>[^`]+)` \(section 6\), then "
     r"publish|Publish) on\s+`(?P<subject>[^`]+)` \(stream `(?P<stream>[A-Z_]+)`\):\n\n"
     r"```json\n(?P<body>.*?)\n```",
     re.S,
@@ -56,10 +54,10 @@ class Example:
             body = body.replace(f'"{old}"', f'"{old}-{tenant}"')
             subject = subject.replace(f".{old}", f".{old}-{tenant}")
             if image:
-                image = image.replace(f"/{old}", f"/{old}-{tenant}")
+                image = image.replace(f".{old}", f".{old}-{tenant}")
         subject = subject.replace("prestacop.nypd.", f"prestacop.{tenant}.")
         if image:
-            image = image.replace("nypd/", f"{tenant}/")
+            image = image.replace("prestacop.nypd.", f"prestacop.{tenant}.")
         return Example(subject, self.stream, body, image)
 
 
@@ -97,30 +95,15 @@ def test_the_doc_explains_every_quarantine_reason() -> None:
     assert [r for r in codec.REASONS if f"| `{r}` |" not in text] == []
 
 
-async def upload_with_object_store(js: JetStreamContext, name: str, data: bytes) -> None:
-    store = await js.object_store("PRESTACOP_IMAGES")
-    await store.put(name, data, meta=ObjectMeta(name=name, description="image/png"))
-
-
-async def upload_by_raw_recipe(js: JetStreamContext, name: str, data: bytes) -> None:
-    """Section 6 for a library without an object store: chunks, then the object's info."""
-    nuid = hashlib.sha1(name.encode()).hexdigest()[:22]
-    chunk = 128 * 1024
-    parts = [data[i : i + chunk] for i in range(0, len(data), chunk)]
-    for part in parts:
-        await js.publish(f"$O.PRESTACOP_IMAGES.C.{nuid}", part)
-    info = {
-        "name": name,
-        "description": "image/png",
-        "bucket": "PRESTACOP_IMAGES",
-        "nuid": nuid,
-        "size": len(data),
-        "chunks": len(parts),
-        "digest": "SHA-256=" + base64.urlsafe_b64encode(hashlib.sha256(data).digest()).decode(),
-        "options": {"max_chunk_size": chunk},
-    }
-    meta_subject = f"$O.PRESTACOP_IMAGES.M.{base64.urlsafe_b64encode(name.encode()).decode()}"
-    await js.publish(meta_subject, json.dumps(info).encode(), headers={"Nats-Rollup": "sub"})
+async def upload_by_recipe(js: JetStreamContext, subject: str, data: bytes) -> None:
+    """Section 6: one message on the image's subject, with its content type and id."""
+    image_id = subject.rsplit(".", 1)[1]
+    msg_id = f"image:{image_id}:{hashlib.sha256(data).hexdigest()[:32]}"
+    headers = {"Content-Type": "image/png", "Nats-Msg-Id": msg_id}
+    ack = await js.publish(subject, data, headers=headers)
+    assert ack.stream == "PRESTACOP_IMAGES"
+    again = await js.publish(subject, data, headers=headers)  # a resend: a duplicate, not an error
+    assert again.duplicate
 
 
 async def read_back(js: JetStreamContext, subject: str, stream: str, seq: int) -> Msg:
@@ -141,14 +124,15 @@ async def test_every_example_sent_by_hand_is_stored_where_the_doc_says_and_accep
     nc = await nats.connect(nats_url)
     js = nc.jetstream()
     gate = Gate(log.js, log.publisher, log.images)
-    uploads = [upload_with_object_store, upload_by_raw_recipe]
+    uploads = 0
     try:
         for example in (e.for_tenant(tenant) for e in examples()):
             body = example.body.encode()
             if example.image:
                 image = vehicle_png("KDT4417", "GRAY", random.Random(1))
-                await uploads.pop(0)(js, example.image, image)
-                image_id = example.image.split("/", 1)[1]
+                await upload_by_recipe(js, example.image, image)
+                uploads += 1
+                image_id = example.image.rsplit(".", 1)[1]
                 assert await ImageStore(js).get(tenant, image_id) == image
             message_id = json.loads(body)["message_id"]
             ack = await js.publish(example.subject, body, headers={"Nats-Msg-Id": message_id})
@@ -161,7 +145,7 @@ async def test_every_example_sent_by_hand_is_stored_where_the_doc_says_and_accep
             assert verdict is None, verdict
     finally:
         await nc.close()
-    assert uploads == []  # both ways of uploading were exercised
+    assert uploads == 2  # both examples with an image
 
 
 async def test_a_message_that_breaks_the_doc_is_judged_invalid_with_its_reason(

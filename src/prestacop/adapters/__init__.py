@@ -1,1 +1,1 @@
-"""Infrastructure: NATS JetStream (log, object store) and PostgreSQL."""
+"""Infrastructure: NATS JetStream (log, images) and PostgreSQL."""

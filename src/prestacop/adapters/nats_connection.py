@@ -1,11 +1,19 @@
-"""Opening NATS connections that survive a server restart."""
+"""Opening NATS connections that survive a server restart, with credentials and TLS.
+
+The one place a NATS connection is made: credentials come from a ``.creds`` file
+(``creds=`` or ``$NATS_CREDS``), never from the URL; TLS trusts ``tls_ca`` (or
+``$NATS_CA``); ``url`` may list several servers separated by commas (a cluster).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import socket
+import ssl
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 
 from nats.aio.client import Client
 
@@ -32,12 +40,58 @@ class NatsUnreachable(ConnectionError):
         self.url = url
 
 
+class CredentialsError(ValueError):
+    """Credentials given where they may leak, or a file that cannot be used."""
+
+
+def _is_refusal(text: str) -> bool:
+    text = text.lower()
+    words = ("authorization", "authentication", "revoked", "expired", "certificate")
+    return any(w in text for w in words)
+
+
+def servers_of(url: str) -> list[str]:
+    """``nats://a:4222,nats://b:4222`` -> both; a password inside a URL is refused."""
+    servers = [u.strip() for u in url.split(",") if u.strip()]
+    for server in servers:
+        if "@" in server:
+            raise CredentialsError(
+                "credentials in NATS_URL are refused (they show in logs and `ps`): "
+                "use a .creds file with --creds or NATS_CREDS"
+            )
+    return servers
+
+
+def credential_options(creds: str | Path | None, tls_ca: str | Path | None) -> dict[str, object]:
+    """nats-py options for a ``.creds`` file and a CA: user JWT, own inbox, TLS context."""
+    options: dict[str, object] = {}
+    creds = creds or os.environ.get("NATS_CREDS") or None
+    if creds:
+        from prestacop.security.nats_jwt import decode, jwt_of_creds
+
+        path = Path(creds)
+        try:
+            claims = decode(jwt_of_creds(path.read_text()))
+        except (OSError, ValueError) as err:
+            raise CredentialsError(f"NATS credentials {path}: {err}") from None
+        options["user_credentials"] = str(path)
+        allowed = claims.get("nats", {}).get("sub", {}).get("allow", [])
+        if allowed and allowed[0].startswith("_INBOX_"):
+            options["inbox_prefix"] = allowed[0].removesuffix(".>")  # replies it may read
+    tls_ca = tls_ca or os.environ.get("NATS_CA") or None
+    if tls_ca:
+        options["tls"] = ssl.create_default_context(cafile=str(tls_ca))
+    return options
+
+
 async def connect(
     url: str,
     name: str,
     *,
     on_status: StatusCallback | None = None,
     connect_timeout: float = 5.0,
+    creds: str | Path | None = None,
+    tls_ca: str | Path | None = None,
     **options: object,
 ) -> Client:
     """Connect once, then reconnect endlessly; ``on_status`` hears 'connected'/'disconnected'.
@@ -72,7 +126,9 @@ async def connect(
         await notify("connected")
 
     async def error(err: Exception) -> None:
-        log.debug("%s: NATS error %r", name, err)
+        text = str(err) or type(err).__name__
+        loud = _is_refusal(text) or "permissions violation" in text.lower()
+        log.log(logging.WARNING if loud else logging.DEBUG, "%s: NATS error %s", name, text)
         if not opened:
             failed.append(err)
             first_failure.set()
@@ -80,7 +136,7 @@ async def connect(
     nc = Client()
     attempt = asyncio.create_task(
         nc.connect(
-            url,
+            servers_of(url),
             name=name,
             connect_timeout=connect_timeout,
             max_reconnect_attempts=-1,
@@ -90,6 +146,7 @@ async def connect(
             reconnected_cb=reconnected,
             error_cb=error,
             pending_size=8 * 1024 * 1024,
+            **credential_options(creds, tls_ca),  # type: ignore[arg-type]
             **options,  # type: ignore[arg-type]
         )
     )
@@ -105,7 +162,13 @@ async def connect(
             await asyncio.gather(attempt, return_exceptions=True)
             await nc.close()
     if attempt.cancelled() or attempt.exception() is not None:
-        raise NatsUnreachable(url, failed[0] if failed else attempt.exception())
+        cause = failed[0] if failed else attempt.exception()
+        if cause is not None and _is_refusal(str(cause)):
+            raise CredentialsError(
+                f"{name}: the NATS server refused these credentials, or its certificate is not "
+                f"trusted ({cause})"
+            )
+        raise NatsUnreachable(url, cause)
     opened.append(nc)
     try:
         check_server(nc)

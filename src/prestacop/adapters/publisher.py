@@ -115,6 +115,10 @@ class _Window:
 class Publisher:
     """Publishes to JetStream with a bounded window of unacknowledged messages."""
 
+    async def notify(self, subject: str, data: bytes) -> None:
+        """A core NATS message, not stored (e.g. a drone's feedback): best effort."""
+        await self._nc.publish(subject, data)
+
     def __init__(self, nc: Client, *, window: int = 1024, ack_timeout: float = 10.0) -> None:
         self._nc = nc
         self._window = _Window(window)

@@ -9,19 +9,19 @@ from nats.js import JetStreamContext
 from nats.js.api import (
     DiscardPolicy,
     KeyValueConfig,
-    ObjectStoreConfig,
     RetentionPolicy,
     StorageType,
     StreamConfig,
 )
-from nats.js.errors import BadRequestError, NotFoundError
+from nats.js.errors import NotFoundError
 
+from prestacop.adapters.images import HEADER_ROOM, MAX_IMAGE_BYTES
 from prestacop.alerts.snapshot import BUCKET as BOARDS_BUCKET
 from prestacop.domain.subjects import (
     ALERTS,
     DRONES,
     HISTORY,
-    IMAGE_BUCKET,
+    IMAGES,
     QUARANTINE,
     StreamSpec,
 )
@@ -41,6 +41,7 @@ class TopologyOptions:
     alerts_dedup_s: float = 3600.0
     history_dedup_s: float = 120.0
     quarantine_dedup_s: float = 600.0
+    images_dedup_s: float = 600.0
     max_msg_bytes: int = 64 * 1024
 
 
@@ -64,6 +65,12 @@ def stream_configs(opts: TopologyOptions) -> list[StreamConfig]:
             deny_purge=True,
         )
 
+    images = dataclasses.replace(
+        config(IMAGES, opts.images_dedup_s, MAX_IMAGE_BYTES + HEADER_ROOM),
+        max_msgs_per_subject=1,  # write-once: one image per subject, ever,
+        discard_new_per_subject=True,  # a second one is refused, not swapped in
+        allow_rollup_hdrs=False,
+    )
     return [
         config(DRONES, opts.drones_dedup_s),
         config(ALERTS, opts.alerts_dedup_s),
@@ -71,38 +78,33 @@ def stream_configs(opts: TopologyOptions) -> list[StreamConfig]:
         dataclasses.replace(config(HISTORY, opts.history_dedup_s), allow_atomic=True),
         # a record carries the raw message, base64 at worst: room for 4/3 of the largest
         config(QUARANTINE, opts.quarantine_dedup_s, 2 * opts.max_msg_bytes),
+        images,
     ]
 
 
-async def ensure_topology(js: JetStreamContext, opts: TopologyOptions | None = None) -> list[str]:
-    """Create the streams and the image bucket, or bring them to the wanted config.
+async def ensure_topology(
+    js: JetStreamContext, opts: TopologyOptions | None = None, *, update: bool = False
+) -> list[str]:
+    """Create the missing streams (the log and the images); existing ones are kept as they are
+    unless ``update`` (``prestacop setup`` only): no program changes a stream's replicas or
+    limits as a side effect of starting.
 
-    Returns a line per object saying what was done, for the CLI to print.
+    Returns a line per stream saying what was done, for the CLI to print.
     """
     opts = opts or TopologyOptions()
     done: list[str] = []
     for cfg in stream_configs(opts):
         try:
-            await js.stream_info(cfg.name)  # type: ignore[arg-type]
+            info = await js.stream_info(cfg.name)  # type: ignore[arg-type]
         except NotFoundError:
             await js.add_stream(cfg)
-            done.append(f"created stream {cfg.name} {cfg.subjects}")
+            done.append(f"created stream {cfg.name} {cfg.subjects} R{cfg.num_replicas}")
             continue
-        await js.update_stream(cfg)
-        done.append(f"updated stream {cfg.name} {cfg.subjects}")
-    try:
-        await js.object_store(IMAGE_BUCKET)
-        done.append(f"kept object store {IMAGE_BUCKET}")
-    except (NotFoundError, BadRequestError):
-        await js.create_object_store(
-            IMAGE_BUCKET,
-            ObjectStoreConfig(
-                description="Violation images, named <tenant>/<image_id>.",
-                storage=StorageType.FILE,
-                replicas=opts.replicas,
-            ),
-        )
-        done.append(f"created object store {IMAGE_BUCKET}")
+        if update:
+            await js.update_stream(cfg)
+            done.append(f"updated stream {cfg.name} {cfg.subjects} R{cfg.num_replicas}")
+        else:
+            done.append(f"kept stream {cfg.name} R{info.config.num_replicas}")
     try:
         await js.stream_info(f"KV_{BOARDS_BUCKET}")
         done.append(f"kept key-value bucket {BOARDS_BUCKET}")

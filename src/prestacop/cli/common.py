@@ -48,9 +48,26 @@ def say(message: str) -> None:
 
 def settings(tenant: str | None = None) -> Settings:
     try:
-        return Settings(tenant=tenant) if tenant else Settings()
+        cfg = Settings(tenant=tenant) if tenant else Settings()
     except ValueError as err:
         fail(str(err), 2)
+    _default_creds(cfg)
+    return cfg
+
+
+def _default_creds(cfg: Settings) -> None:
+    """On the operator's machine, a command acts for its force with that force's service
+    credentials, unless --creds/NATS_CREDS says who it is."""
+    import os
+
+    from prestacop.security.authority import Authority
+
+    authority = Authority(cfg.home)
+    if not os.environ.get("NATS_CREDS") and cfg.tenant in authority.tenants():
+        os.environ["NATS_CREDS"] = str(authority.service_creds(cfg.tenant))
+    live = RuntimeUrls.load_live(cfg.home / "runtime.json")
+    if not os.environ.get("NATS_CA") and live is not None and live.nats_ca:
+        os.environ["NATS_CA"] = live.nats_ca  # the secured embedded runtime's own CA
 
 
 def urls(cfg: Settings, *, postgres: bool = False) -> RuntimeUrls:

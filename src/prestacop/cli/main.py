@@ -24,7 +24,7 @@ from prestacop.cli import (
     project,
     quarantine,
     runtime,
-    security,
+    tenants,
 )
 from prestacop.cli.common import err_console, fail
 
@@ -94,7 +94,7 @@ drones.register(app)
 demo.register(app)
 console.register(app)
 quarantine.register(app)
-security.register(app)
+tenants.register(app)
 analysis.register(app)
 pg_creds.register(app)
 app.add_typer(nypd.app, name="nypd")
@@ -115,7 +115,12 @@ def main(
     _: bool = typer.Option(
         False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
     ),
+    creds: str | None = typer.Option(
+        None, "--creds", help="NATS .creds file for every connection (default $NATS_CREDS)."
+    ),
 ) -> None:
+    if creds:
+        os.environ["NATS_CREDS"] = creds  # read by the one connect function
     logging.basicConfig(
         level=logging.DEBUG if verbose else os.environ.get("PRESTACOP_LOG", "WARNING"),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

@@ -28,6 +28,14 @@ def up(
         help="NATS port (default: the one this home used before, else a free one).",
     ),
     json_out: bool = typer.Option(False, "--json", help="Print the URLs as one JSON document."),
+    secure: bool = typer.Option(
+        False,
+        "--secure/--insecure",
+        help="Operator mode: one NATS account per force, credentials under $PRESTACOP_HOME.",
+    ),
+    cluster: int = typer.Option(
+        1, "--cluster", help="Nodes of a secured nats-server cluster (3 or 5), routes with TLS."
+    ),
 ) -> None:
     """Start the embedded runtime (nats-server with JetStream + PostgreSQL) until Ctrl-C.
 
@@ -43,27 +51,57 @@ def up(
         fail(f"a runtime already runs in {cfg.home} (NATS {live.nats_url}): `prestacop down`")
     if (found := find_urls(cfg)) is not None:
         fail(f"NATS_URL is set ({found.nats_url}): unset it to start the embedded runtime", 2)
-    runtime = EmbeddedRuntime(cfg.home, nats_port=nats_port)
+    from prestacop.runtime.cluster import EmbeddedCluster
+
+    secure = secure or cluster > 1
+    runtime: EmbeddedRuntime | EmbeddedCluster = (
+        EmbeddedCluster(cfg.home, cluster, postgres=True)
+        if cluster > 1
+        else EmbeddedRuntime(cfg.home, nats_port=nats_port, secure=secure)
+    )
     try:
         started = runtime.start()
     except EmbeddedRuntimeError as err:
         runtime.stop()
         fail(f"{err} (another port: --nats-port)")
+    if started.nats_ca:
+        os.environ["NATS_CA"] = started.nats_ca
     try:
+        from prestacop.adapters.topology import TopologyOptions
         from prestacop.bootstrap import open_log
 
         async def topology() -> None:
+            if secure:  # the default force's account, streams and images
+                from prestacop.security.tenants import add_tenant
+
+                replicas = 3 if cluster > 1 else 1
+                await add_tenant(
+                    started.nats_url,
+                    cfg.home,
+                    cfg.tenant,
+                    topology=TopologyOptions(replicas=replicas),
+                )
+                return
             client = await open_log(started.nats_url, "prestacop-up")
             await client.close()
 
         run(topology())
         if json_out:
             doc = {"nats_url": started.nats_url, "database_url": started.database_url}
+            if secure:
+                doc["nats_ca"] = started.nats_ca
             print(json.dumps({**doc, "home": str(cfg.home)}), flush=True)
         else:
             out.print(f"[bold green]PrestaCop runtime up[/] (data in {cfg.home})")
             out.print(f"  NATS_URL={started.nats_url}", markup=False, highlight=False)
             out.print(f"  DATABASE_URL={started.database_url}", markup=False, highlight=False)
+            if secure:
+                out.print(f"  NATS_CA={started.nats_ca}", markup=False, highlight=False)
+                out.print(
+                    f"  force {cfg.tenant}: `prestacop tenant add NAME` for more, "
+                    "`prestacop creds ...` for users",
+                    markup=False,
+                )
             out.print("Ctrl-C (or `prestacop down`) stops both servers.")
         stop = threading.Event()
         # Ctrl-C, SIGTERM or a closed terminal stop both servers. SIGINT is set explicitly:
@@ -117,17 +155,21 @@ def _alive(pid: int) -> bool:
         return False
 
 
-def setup() -> None:
-    """Create or update the streams and the image bucket (idempotent)."""
+def setup(
+    replicas: int = typer.Option(1, help="Replicas of every stream (3 on a cluster)."),
+) -> None:
+    """Create or update the streams of the log and the images (idempotent)."""
     from prestacop.adapters.nats_connection import connect
-    from prestacop.adapters.topology import ensure_topology
+    from prestacop.adapters.topology import TopologyOptions, ensure_topology
 
     found = urls(settings())
 
     async def go() -> list[str]:
         nc = await connect(found.nats_url, "prestacop-setup")
         try:
-            return await ensure_topology(nc.jetstream())
+            return await ensure_topology(
+                nc.jetstream(), TopologyOptions(replicas=replicas), update=True
+            )
         finally:
             await nc.drain()
 

@@ -40,6 +40,7 @@ Reason = Literal[
     "unknown_code",
     "future_time",
     "missing_image",
+    "image_mismatch",
     "subject_mismatch",
     "unknown_subject",
 ]

@@ -17,6 +17,8 @@ import msgspec
 from msgspec import Meta
 
 SCHEMA_VERSION = 1
+VIOLATION_VERSION = 2
+"""v2 adds ``image_sha256`` and ``image_size``; a v1 violation is read as v2 without them."""
 
 #: The violation code a drone sends when it cannot qualify an offence itself.
 HUMAN_REVIEW_CODE = 0
@@ -69,6 +71,7 @@ class ViolationReported(Event, frozen=True, kw_only=True, tag="violation"):
     The event's ``message_id`` is the violation's id everywhere else.
     """
 
+    v: int = VIOLATION_VERSION
     drone_id: Token
     time: UtcTime
     latitude: Latitude | None
@@ -100,6 +103,9 @@ class ViolationReported(Event, frozen=True, kw_only=True, tag="violation"):
     record number) of the raw row, so an analyst can find it."""
     source_id: ShortText | None = None
     source_line: Annotated[int, Meta(ge=0)] | None = None
+    image_sha256: Annotated[str, Meta(pattern=r"^[0-9a-f]{64}$")] | None = None
+    """v2: the image's SHA-256 (hex) and size in bytes bind the violation to its evidence."""
+    image_size: Annotated[int, Meta(ge=0, le=8 * 1024 * 1024)] | None = None
 
 
 class AlertClaimed(Event, frozen=True, kw_only=True, tag="alert.claimed"):

@@ -49,8 +49,13 @@ QUARANTINE = StreamSpec(
     (f"{ROOT}.*.quarantine.*",),
     "Messages set aside by validation, with their reason and log position.",
 )
+IMAGES = StreamSpec(
+    "PRESTACOP_IMAGES",
+    (f"{ROOT}.*.image.*",),
+    "Violation images: one write-once message per image.",
+)
 LOG_STREAMS = (DRONES, ALERTS, HISTORY)
-IMAGE_BUCKET = "PRESTACOP_IMAGES"
+
 
 
 class SubjectError(ValueError):
@@ -100,9 +105,14 @@ def quarantine(tenant: str, stream: str) -> str:
     return f"{ROOT}.{tenant}.quarantine.{stream}"
 
 
-def image_name(tenant: str, image_id: str) -> str:
-    """Object name of an image in the image bucket."""
-    return f"{tenant}/{image_id}"
+def feedback(tenant: str, drone_id: str) -> str:
+    """Where a drone hears the verdict on its messages set aside (core NATS, not stored)."""
+    return f"{ROOT}.{tenant}.feedback.{drone_id}"
+
+
+def image(tenant: str, image_id: str) -> str:
+    """The image's own subject in the image stream (at most one message, ever)."""
+    return f"{ROOT}.{tenant}.image.{image_id}"
 
 
 @dataclass(frozen=True, slots=True)

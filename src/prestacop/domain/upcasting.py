@@ -46,3 +46,9 @@ def upcast(obj: dict[str, Any]) -> dict[str, Any]:
         version += 1
         obj["v"] = version
     return obj
+
+
+@register("violation", 1)
+def _violation_v1(obj: dict[str, Any]) -> dict[str, Any]:
+    """v1 had no image digest: read as v2 without one (the gate cannot check its bytes)."""
+    return obj

@@ -8,17 +8,21 @@ names it, and gives each message a unique id so that a retry is never stored twi
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import os
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from prestacop.adapters.publisher import PubAck, is_transient
 from prestacop.bootstrap import LogClient, open_log
+from prestacop.domain import subjects
 from prestacop.domain.codec import InvalidMessage, encode_checked
 from prestacop.domain.events import (
     HUMAN_REVIEW_CODE,
     SCHEMA_VERSION,
+    VIOLATION_VERSION,
     AnyEvent,
     PositionReported,
     ViolationReported,
@@ -48,6 +52,7 @@ class DroneClient:
         *,
         log: LogClient | None = None,
         window: int = 256,
+        creds: str | Path | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         retry_for: float = 60.0,
     ) -> None:
@@ -61,12 +66,17 @@ class DroneClient:
         self._window = window
         self._clock = clock
         self._retry_for = retry_for
+        self._creds = creds  # the drone's .creds file (default $NATS_CREDS)
 
     async def connect(self) -> DroneClient:
         if self._log is None:
             assert self._url is not None
             self._log = await open_log(
-                self._url, f"drone-{self.drone_id}", window=self._window, setup=False
+                self._url,
+                f"drone-{self.drone_id}",
+                window=self._window,
+                setup=False,
+                creds=self._creds,
             )
         return self
 
@@ -74,6 +84,16 @@ class DroneClient:
         if self._owns_log and self._log is not None:
             await self._log.close()
             self._log = None
+
+    async def on_feedback(self, callback: Callable[[dict[str, Any]], None]) -> Any:
+        """Hear each verdict on this drone's messages set aside: ``message_id``, ``reason``,
+        ``detail``, ``stream``, ``seq`` (while connected; the quarantine stream keeps all)."""
+        import msgspec
+
+        async def hear(msg: Any) -> None:
+            callback(msgspec.json.decode(msg.data))
+
+        return await self.log.nc.subscribe(subjects.feedback(self.tenant, self.drone_id), cb=hear)
 
     async def __aenter__(self) -> DroneClient:
         return await self.connect()
@@ -169,13 +189,15 @@ class DroneClient:
         """
         event = ViolationReported(
             message_id=message_id or new_id(),
-            v=SCHEMA_VERSION,
+            v=VIOLATION_VERSION,
             drone_id=self.drone_id,
             time=time or self._clock(),
             latitude=latitude,
             longitude=longitude,
             violation_code=violation_code,
             image_id=image_id or new_id(),
+            image_sha256=hashlib.sha256(image).hexdigest(),
+            image_size=len(image),
             **details,
         )
         subject, data = encode_checked(self.tenant, event, self._clock())

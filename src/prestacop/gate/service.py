@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+import msgspec
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
@@ -49,6 +51,10 @@ def tenant_of(subject: str) -> str:
     return token if subjects.TENANT_RE.match(token) else "_invalid"
 
 
+IMAGE_WAIT_S = 3.0
+"""How long a violation waits for its image before it is set aside as ``missing_image``."""
+
+
 class Gate:
     def __init__(
         self,
@@ -64,6 +70,7 @@ class Gate:
         self._batch = batch
         self._ack_wait = ack_wait
         self.counters = GateCounters()
+        self.image_wait_s = IMAGE_WAIT_S
 
     async def judge(self, msg: Msg) -> Quarantined | None:
         """The reason a message must be set aside, or None if it is a valid event."""
@@ -72,19 +79,35 @@ class Gate:
         stream, seq = meta.stream, meta.sequence.stream
         try:
             event = codec.decode(msg.subject, msg.data, received_at)
-            if (
-                isinstance(event, ViolationReported)
-                and event.image_id is not None
-                and not await self._images.exists(tenant_of(msg.subject), event.image_id)
-            ):
-                raise codec.InvalidMessage(
-                    "missing_image", f"$.image_id {event.image_id!r} is not in the image store"
-                )
+            if isinstance(event, ViolationReported) and event.image_id is not None:
+                await self._check_image(tenant_of(msg.subject), event)
         except codec.InvalidMessage as bad:
             return quarantine_record(
                 stream, seq, msg.subject, received_at, bad.reason, bad.detail, msg.data
             )
         return None
+
+    async def _check_image(self, tenant: str, event: ViolationReported) -> None:
+        """The image is stored and, for a v2 violation, is the one it names (bytes, size)."""
+        assert event.image_id is not None
+        stored = await self._images.digest(tenant, event.image_id)
+        deadline = time.monotonic() + self.image_wait_s
+        while stored is None and time.monotonic() < deadline:
+            # the image may still be on its way (sent after the violation, or slower): wait
+            # a bounded time, so a violation is not set aside forever for arriving first
+            await asyncio.sleep(0.1)
+            stored = await self._images.digest(tenant, event.image_id)
+        if stored is None:
+            raise codec.InvalidMessage(
+                "missing_image", f"$.image_id {event.image_id!r} is not in the image store"
+            )
+        named = (event.image_sha256, event.image_size)
+        if named != (None, None) and named != stored:
+            raise codec.InvalidMessage(
+                "image_mismatch",
+                f"$.image_sha256/$.image_size {named[0]}/{named[1]} differ from the stored "
+                f"image {event.image_id!r}: {stored[0]}/{stored[1]}",
+            )
 
     async def quarantine(self, record: Quarantined) -> None:
         subject = subjects.quarantine(tenant_of(record.subject), record.stream)
@@ -93,6 +116,30 @@ class Gate:
         )
         self.counters.quarantined[record.reason] += 1
         log.info("quarantined %s/%s: %s", record.stream, record.seq, record.detail)
+        await self._tell_the_drone(record)
+
+    async def _tell_the_drone(self, record: Quarantined) -> None:
+        """The verdict on the drone's own feedback subject (only it may read it)."""
+        try:
+            where = subjects.parse(record.subject)
+        except subjects.SubjectError:
+            return  # no drone to tell
+        if where.kind not in ("position", "violation", "review"):
+            return
+        try:
+            message_id = msgspec.json.decode(record.payload).get("message_id")
+        except (msgspec.DecodeError, AttributeError):
+            message_id = None
+        verdict = {
+            "message_id": message_id if isinstance(message_id, str) else None,
+            "stream": record.stream,
+            "seq": record.seq,
+            "reason": record.reason,
+            "detail": record.detail,
+        }
+        await self._publisher.notify(
+            subjects.feedback(where.tenant, where.key), msgspec.json.encode(verdict)
+        )
 
     async def _consumer(self, stream: str) -> None:
         """Create the durable consumer, or bring an older one to explicit acks.

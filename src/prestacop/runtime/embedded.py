@@ -32,6 +32,8 @@ class RuntimeUrls:
     nats_pid: int
     owner_pid: int = 0
     """The process that started the servers (``prestacop up``): ``prestacop down`` stops it."""
+    nats_ca: str | None = None
+    """The CA a client must trust (secured runtime: TLS), else None."""
 
     def save(self, path: Path) -> None:
         path.write_text(json.dumps(asdict(self)))
@@ -133,9 +135,15 @@ class EmbeddedRuntime:
         nats_port: int | None = None,
         postgres: bool = True,
         nats_config: str = "",
+        secure: bool = False,
     ) -> None:
-        """``nats_config`` is appended to nats-server's config (e.g. an authorization block)."""
+        """``nats_config`` is appended to nats-server's config.
+
+        ``secure``: operator mode, one account per force, credentials under ``home/secrets``
+        (see ``prestacop.security.authority``); nothing is reachable without a ``.creds`` file.
+        """
         self.home = Path(home)
+        self.secure = secure
         self.nats_config = nats_config
         self.nats_port = nats_port
         self.postgres = postgres
@@ -152,7 +160,8 @@ class EmbeddedRuntime:
         nats_url = self._start_nats()
         database_url = self._start_postgres() if self.postgres else None
         assert self._nats is not None
-        self.urls = RuntimeUrls(nats_url, database_url, self._nats.pid, os.getpid())
+        ca = str(self.home / "secrets" / "tls" / "ca.pem") if self.secure else None
+        self.urls = RuntimeUrls(nats_url, database_url, self._nats.pid, os.getpid(), ca)
         self.urls.save(self.urls_file)
         return self.urls
 
@@ -181,9 +190,14 @@ class EmbeddedRuntime:
         conf.write_text(
             f"listen: 127.0.0.1:{port}\n"
             f"server_name: {server_name}\n"
-            f"max_payload: 1MB\n"
+            f"max_payload: 9MB\n"  # an image (8 MiB) in one message; streams cap the rest
             f"jetstream {{\n  store_dir: {json.dumps(str(store))}\n"
-            f"  max_memory_store: 256MB\n}}\n" + self.nats_config
+            f"  max_memory_store: {'64GB' if self.secure else '256MB'}\n"
+            # operator mode reserves each account's limits: declare room for many forces
+            + ("  max_file_store: 100TB\n" if self.secure else "")
+            + "}\n"
+            + self._security_config()
+            + self.nats_config
         )
         log = open(self.home / "nats-server.log", "ab")
         self._nats = subprocess.Popen(
@@ -197,6 +211,16 @@ class EmbeddedRuntime:
         log.close()
         wait_for_port(port, 15.0, self._nats, server_name)
         return f"nats://127.0.0.1:{port}"
+
+    def _security_config(self) -> str:
+        if not self.secure:
+            return ""
+        from prestacop.security.authority import Authority
+        from prestacop.security.tls import ensure_tls
+
+        return ensure_tls(self.home).server_config() + Authority(self.home).ensure().server_config(
+            self.home / "nats-accounts"
+        )
 
     def _start_postgres(self) -> str:
         keep_runtime_files_in(self.home)

@@ -1,51 +1,56 @@
-"""The permissions of each role, as NATS subject allow-lists.
+"""The permissions of each role inside its force's NATS account, as subject allow-lists.
 
-The gate rejects a message whose payload does not match its subject; these
-permissions make the server refuse, before the log, a publisher that writes
-where it does not belong: a drone only under its own id, the NYPD replay only
-to history, officers only to alert subjects. Pure data: rendered into a
-nats-server ``authorization`` block by ``render_authorization``.
+A force's account is its own subject space: nothing here can name another force's
+data. Inside it, each role gets only what its job needs, and each non-service user
+gets an inbox of its own (``inbox_prefix``), so that no drone or officer can listen to
+the replies the force's services receive. Pure data: written into user JWTs.
 """
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
+from prestacop.adapters.images import HEADER_ROOM, MAX_IMAGE_BYTES
 from prestacop.domain import subjects
 
-_IMAGES = f"OBJ_{subjects.IMAGE_BUCKET}"
+_IMAGES = subjects.IMAGES.name
 _API = "$JS.API"
 
 
 @dataclass(frozen=True)
 class Permissions:
     publish: tuple[str, ...]
-    subscribe: tuple[str, ...] = ("_INBOX.>",)
+    subscribe: tuple[str, ...]
     deny_publish: tuple[str, ...] = ()
+    limits: tuple[tuple[str, int], ...] = ()
+    """Per-user limits (``subs``, ``data``, ``payload`` in bytes): how much one user may take."""
+
+    @property
+    def inbox_prefix(self) -> str:
+        return self.subscribe[0].removesuffix(".>")
 
 
-@dataclass(frozen=True)
-class User:
-    name: str
-    password: str
-    permissions: Permissions | None = field(default=None)
-    """``None``: a back-end service with full rights (projections, gate)."""
+SERVICE_DURABLES = ("gate",)
+"""The services' durable consumers: no other role may create (so redefine) them."""
 
 
-def _image_upload() -> tuple[str, ...]:
-    # A new object: read its (absent) info, write chunks and metadata. No purge:
-    # a drone cannot erase other images' chunks.
+def _not_the_services_consumers() -> tuple[str, ...]:
+    # A named create on an existing durable is an update: keep those names the services'.
+    named = (f"{_API}.CONSUMER.CREATE.*.{name}" for name in SERVICE_DURABLES)
     return (
-        f"$O.{subjects.IMAGE_BUCKET}.C.>",
-        f"$O.{subjects.IMAGE_BUCKET}.M.>",
-        f"{_API}.STREAM.INFO.{_IMAGES}",
-        f"{_API}.STREAM.MSG.GET.{_IMAGES}",
-        f"{_API}.DIRECT.GET.{_IMAGES}.>",
+        f"{_API}.CONSUMER.DURABLE.>",
+        f"{_API}.CONSUMER.DELETE.>",
+        *(n + suffix for n in named for suffix in ("", ".>")),
     )
 
 
+def inbox(role: str, ident: str = "") -> str:
+    """A user's own reply subjects: ``_INBOX_<role>.<id>`` (the client learns it from its creds)."""
+    return f"_INBOX_{role}" + (f".{ident}" if ident else "")
+
+
 def drone(tenant: str, drone_id: str) -> Permissions:
+    """Its own reports and images; reads nothing but the acks in its own inbox."""
     subjects.check_tenant(tenant)
     subjects.check_token(drone_id, "drone id")
     return Permissions(
@@ -53,34 +58,48 @@ def drone(tenant: str, drone_id: str) -> Permissions:
             subjects.position(tenant, drone_id),
             subjects.violation(tenant, drone_id),
             subjects.review(tenant, drone_id),
-            *_image_upload(),
-        )
+            # a new image only: the image stream refuses a second message on a subject
+            subjects.image(tenant, "*"),
+        ),
+        subscribe=(f"{inbox('DRONE', drone_id)}.>", subjects.feedback(tenant, drone_id)),
+        limits=(("subs", 10), ("payload", MAX_IMAGE_BYTES + HEADER_ROOM)),
     )
 
 
 def nypd_replay(tenant: str) -> Permissions:
     """History only; reading the history tail back is what resuming needs."""
     subjects.check_tenant(tenant)
+    h = subjects.HISTORY.name
     return Permissions(
         publish=(
             f"{subjects.ROOT}.{tenant}.history.>",
-            f"{_API}.STREAM.INFO.{subjects.HISTORY.name}",
-            f"{_API}.STREAM.MSG.GET.{subjects.HISTORY.name}",
-            f"{_API}.DIRECT.GET.{subjects.HISTORY.name}.>",
-            f"{_API}.CONSUMER.CREATE.{subjects.HISTORY.name}.>",
-            f"{_API}.CONSUMER.DELETE.{subjects.HISTORY.name}.>",
-            f"{_API}.CONSUMER.MSG.NEXT.{subjects.HISTORY.name}.>",
-        )
+            f"{_API}.STREAM.INFO.*",  # checking the topology exists before a run
+            f"{_API}.STREAM.MSG.GET.{h}",
+            f"{_API}.DIRECT.GET.{h}.>",
+            # resuming reads the ids already in the log with an ephemeral consumer
+            f"{_API}.CONSUMER.CREATE.{h}",
+            f"{_API}.CONSUMER.CREATE.{h}.>",
+            f"{_API}.CONSUMER.INFO.{h}.>",
+            f"{_API}.CONSUMER.MSG.NEXT.{h}.>",
+        ),
+        subscribe=(f"{inbox('REPLAY')}.>",),
+        deny_publish=_not_the_services_consumers(),
+        limits=(("subs", 100), ("payload", 1024 * 1024)),
     )
 
 
 BOARDS = "PRESTACOP_ALERT_BOARDS"  # alerts.snapshot.BUCKET (security imports no service)
 
 
-def officer(tenant: str) -> Permissions:
-    """Alert decisions of one force; reading its alert stream and images."""
+def officer(tenant: str, officer_id: str = "") -> Permissions:
+    """Alert decisions of one force; reading its alerts, drones and images.
+
+    Reading needs ephemeral consumers (the alert feed): an officer
+    may create them, never a durable one and never delete any (the services' durables
+    stay theirs); ephemerals go by themselves when idle.
+    """
     subjects.check_tenant(tenant)
-    read = (subjects.ALERTS.name, _IMAGES, subjects.DRONES.name)
+    read = (subjects.ALERTS.name, subjects.DRONES.name)
     return Permissions(
         publish=(
             f"{subjects.ROOT}.{tenant}.alert.*",
@@ -88,30 +107,16 @@ def officer(tenant: str) -> Permissions:
             *(f"{_API}.STREAM.MSG.GET.{s}" for s in read),
             *(f"{_API}.DIRECT.GET.{s}.>" for s in read),
             *(f"{_API}.CONSUMER.CREATE.{s}.>" for s in read),
-            *(f"{_API}.CONSUMER.CREATE.{s}" for s in read),  # unnamed: object-store reads
-            *(f"{_API}.CONSUMER.DELETE.{s}.>" for s in read),
             *(f"{_API}.CONSUMER.MSG.NEXT.{s}.>" for s in read),
+            f"{_API}.DIRECT.GET.{_IMAGES}.>",
+            f"{_API}.DIRECT.GET.{_IMAGES}",
             f"{_API}.INFO",
-            f"{_API}.STREAM.NAMES",  # an object-store read looks its stream up by subject
             "$JS.FC.>",
             # the force's alert board snapshot: where a console starts (alerts/snapshot.py)
             f"$KV.{BOARDS}.{tenant}",
             f"{_API}.DIRECT.GET.KV_{BOARDS}.$KV.{BOARDS}.{tenant}",
         ),
-        subscribe=("_INBOX.>", "$JS.FC.>"),
+        subscribe=(f"{inbox('OFFICER', officer_id or 'any')}.>", "$JS.FC.>"),
+        deny_publish=_not_the_services_consumers(),
+        limits=(("subs", 100), ("payload", 64 * 1024)),
     )
-
-
-def render_authorization(users: list[User]) -> str:
-    """A nats-server ``authorization { users = [...] }`` block (JSON is valid NATS config)."""
-    entries = []
-    for user in users:
-        entry: dict[str, object] = {"user": user.name, "password": user.password}
-        if user.permissions is not None:
-            p = user.permissions
-            entry["permissions"] = {
-                "publish": {"allow": list(p.publish), "deny": list(p.deny_publish)},
-                "subscribe": {"allow": list(p.subscribe)},
-            }
-        entries.append(entry)
-    return "authorization " + json.dumps({"users": entries}, indent=2) + "\n"

@@ -1,0 +1,102 @@
+"""A secured runtime (operator mode, one account per force) with two forces, nypd and lapd.
+
+Each attack of issue 9 is replayed here with the credentials of the role that tried it.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from prestacop.bootstrap import LogClient, open_log
+from prestacop.runtime.embedded import EmbeddedRuntime
+from prestacop.security import tenants
+from prestacop.security.authority import Authority, Role
+
+FORCES = ("nypd", "lapd")
+
+
+@dataclass
+class Secured:
+    url: str
+    home: Path
+    runtime: EmbeddedRuntime
+
+    @property
+    def ca(self) -> str:
+        assert self.runtime.urls is not None and self.runtime.urls.nats_ca
+        return self.runtime.urls.nats_ca
+
+    @property
+    def authority(self) -> Authority:
+        return Authority(self.home)
+
+    def creds(self, tenant: str, role: Role, ident: str = "") -> Path:
+        path = self.home / f"{tenant}-{role}-{ident}.creds"
+        path.write_text(self.authority.issue(tenant, role, ident))
+        return path
+
+
+@contextmanager
+def trusting(ca: str) -> Iterator[None]:
+    """NATS_CA set for the connections opened in the block only (others stay plain)."""
+    saved = os.environ.get("NATS_CA")
+    os.environ["NATS_CA"] = ca
+    try:
+        yield
+    finally:
+        if saved is None:
+            del os.environ["NATS_CA"]
+        else:
+            os.environ["NATS_CA"] = saved
+
+
+@pytest.fixture(scope="session")
+async def secured() -> AsyncIterator[Secured]:
+    home = Path(tempfile.mkdtemp(prefix="prestacop-secured-"))
+    rt = EmbeddedRuntime(home, postgres=False, secure=True)
+    urls = rt.start()
+    assert urls.nats_ca
+    try:
+        with trusting(urls.nats_ca):
+            for force in FORCES:
+                await tenants.add_tenant(urls.nats_url, home, force)
+        yield Secured(urls.nats_url, home, rt)
+    finally:
+        rt.stop()
+        shutil.rmtree(home, ignore_errors=True)
+
+
+@pytest.fixture(autouse=True)
+def trust_the_secured_ca(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests on the secured runtime connect with TLS to its CA (others stay plain)."""
+    if "secured" in request.fixturenames:
+        secured: Secured = request.getfixturevalue("secured")
+        monkeypatch.setenv("NATS_CA", secured.ca)
+
+
+@pytest.fixture(scope="session")
+async def services(secured: Secured) -> AsyncIterator[dict[str, LogClient]]:
+    """Each force's services, connected with that force's service credentials."""
+    with trusting(secured.ca):
+        clients = {
+            f: await open_log(
+                secured.url, f"svc-{f}", setup=False, creds=secured.authority.service_creds(f)
+            )
+            for f in FORCES
+        }
+    yield clients
+    for client in clients.values():
+        await client.close()
+
+
+@pytest.fixture
+def as_role(secured: Secured) -> Iterator[Callable[..., Path]]:
+    yield secured.creds

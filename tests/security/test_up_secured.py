@@ -1,0 +1,67 @@
+"""`prestacop up --secure` / `--cluster 3`: secured servers that the other commands use as is."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from prestacop.runtime.embedded import RuntimeUrls
+from tests.e2e.test_up import wait_for
+
+PRESTACOP = [sys.executable, "-m", "prestacop.cli"]
+
+
+@pytest.mark.parametrize("mode", [["--secure"], ["--cluster", "3"]])
+def test_up_secured_then_onboard_a_force_and_issue_a_drone(tmp_path: Path, mode: list[str]) -> None:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("NATS_URL", "DATABASE_URL", "NATS_CREDS", "NATS_CA")
+    }
+    env["PRESTACOP_HOME"] = str(tmp_path / "home")
+    proc = subprocess.Popen(
+        [*PRESTACOP, "up", *mode],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        urls_file = tmp_path / "home" / "runtime.json"
+        urls = wait_for(lambda: RuntimeUrls.load_live(urls_file), 90, "a live secured runtime")
+        assert urls.nats_ca
+
+        def prestacop(*args: str) -> subprocess.CompletedProcess[str]:
+            return subprocess.run(
+                [*PRESTACOP, *args], env=env, capture_output=True, text=True, timeout=120
+            )
+
+        wait_for(lambda: "nypd" in prestacop("tenant", "list").stdout, 90, "the default force")
+        setup = prestacop("setup", "--replicas", "3" if "--cluster" in mode else "1")
+        assert setup.returncode == 0, setup.stdout + setup.stderr
+        assert "PRESTACOP_IMAGES" in setup.stdout
+        added = prestacop(
+            "tenant", "add", "lapd", "--replicas", "3" if "--cluster" in mode else "1"
+        )
+        assert added.returncode == 0, added.stdout + added.stderr
+        creds = tmp_path / "d1.creds"
+        issued = prestacop("creds", "drone", "--tenant", "lapd", "--drone", "d1", "-o", str(creds))
+        assert issued.returncode == 0 and creds.exists(), issued.stderr
+        anonymous = subprocess.run(
+            [*PRESTACOP, "setup"],
+            env={**env, "PRESTACOP_HOME": str(tmp_path / "elsewhere"), "NATS_URL": urls.nats_url},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert anonymous.returncode != 0  # no credentials, no CA: refused
+    finally:
+        proc.send_signal(signal.SIGINT)
+        output, _ = proc.communicate(timeout=90)
+    assert proc.returncode == 0, output
+    assert not urls_file.exists()
