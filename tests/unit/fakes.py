@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import fnmatch
+import hashlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -107,6 +108,7 @@ class FakePublisher:
 
     def __init__(self, log: FakeLog | None = None) -> None:
         self.log = log or FakeLog()
+        self.notices: list[tuple[str, bytes]] = []
 
     async def publish(
         self,
@@ -134,6 +136,9 @@ class FakePublisher:
     async def flush(self) -> None:
         return None
 
+    async def notify(self, subject: str, data: bytes) -> None:
+        self.notices.append((subject, data))
+
 
 class FakeImageStore:
     """``ImageStore`` in a dict."""
@@ -150,6 +155,10 @@ class FakeImageStore:
 
     async def exists(self, tenant: str, image_id: str) -> bool:
         return (tenant, image_id) in self.images
+
+    async def digest(self, tenant: str, image_id: str) -> tuple[str, int] | None:
+        found = self.images.get((tenant, image_id))
+        return None if found is None else (hashlib.sha256(found[0]).hexdigest(), len(found[0]))
 
 
 class FakeAlertLog:

@@ -67,7 +67,7 @@ async def _export_log(nats_url: str, to: Path, progress):  # type: ignore[no-unt
 
     nc = await connect(nats_url, "prestacop-export")
     try:
-        return await export_log(nc.jetstream(), to, on_progress=progress)
+        return await export_log(nc, to, on_progress=progress)
     finally:
         await nc.drain()
 

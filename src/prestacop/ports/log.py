@@ -52,6 +52,10 @@ class EventPublisher(Protocol):
 
     async def flush(self) -> None: ...
 
+    async def notify(self, subject: str, data: bytes) -> None:
+        """A core message, not stored (a drone's feedback): best effort."""
+        ...
+
 
 @runtime_checkable
 class ImageStore(Protocol):
@@ -62,6 +66,10 @@ class ImageStore(Protocol):
     async def get(self, tenant: str, image_id: str) -> bytes | None: ...
 
     async def exists(self, tenant: str, image_id: str) -> bool: ...
+
+    async def digest(self, tenant: str, image_id: str) -> tuple[str, int] | None:
+        """SHA-256 (hex) and size of a stored image, None if none is stored."""
+        ...
 
 
 RawMessage = tuple[int, str, bytes, int]

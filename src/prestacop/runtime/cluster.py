@@ -20,7 +20,7 @@ from prestacop.runtime.embedded import (
     EmbeddedRuntime,
     EmbeddedRuntimeError,
     RuntimeUrls,
-    _die_with_parent,
+    die_with_parent,
     free_port,
     nats_server_binary,
     wait_for_port,
@@ -103,7 +103,7 @@ class EmbeddedCluster:
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,
-                preexec_fn=_die_with_parent,
+                preexec_fn=die_with_parent,
             )
         self._procs[i] = proc
         wait_for_port(self.ports[i], 15.0, proc, self.names[i])
@@ -133,7 +133,7 @@ class EmbeddedCluster:
         first = self._procs[0]
         assert first is not None
         ca = str(self.home / "secrets" / "tls" / "ca.pem")
-        database_url = self._pg._start_postgres() if self._pg is not None else None
+        database_url = self._pg.start_postgres() if self._pg is not None else None
         self.urls = RuntimeUrls(self.nats_url, database_url, first.pid, ca)
         self.urls.save(self.home / "runtime.json")  # other commands find the cluster
         return self.urls

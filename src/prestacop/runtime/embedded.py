@@ -49,7 +49,7 @@ class RuntimeUrls:
         return urls
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
     """In the child: on Linux, get SIGTERM when the process that started us dies (even by
     SIGKILL), so a killed test run or ``prestacop up`` leaves no orphan nats-server."""
     if sys.platform.startswith("linux"):
@@ -158,7 +158,7 @@ class EmbeddedRuntime:
     def start(self) -> RuntimeUrls:
         self.home.mkdir(parents=True, exist_ok=True)
         nats_url = self._start_nats()
-        database_url = self._start_postgres() if self.postgres else None
+        database_url = self.start_postgres() if self.postgres else None
         assert self._nats is not None
         ca = str(self.home / "secrets" / "tls" / "ca.pem") if self.secure else None
         self.urls = RuntimeUrls(nats_url, database_url, self._nats.pid, os.getpid(), ca)
@@ -206,7 +206,7 @@ class EmbeddedRuntime:
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             start_new_session=True,  # Ctrl-C reaches us, and we stop it in order
-            preexec_fn=_die_with_parent,
+            preexec_fn=die_with_parent,
         )
         log.close()
         wait_for_port(port, 15.0, self._nats, server_name)
@@ -222,7 +222,7 @@ class EmbeddedRuntime:
             self.home / "nats-accounts"
         )
 
-    def _start_postgres(self) -> str:
+    def start_postgres(self) -> str:
         keep_runtime_files_in(self.home)
         try:
             import pgserver  # type: ignore[import-untyped]
