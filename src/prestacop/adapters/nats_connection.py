@@ -138,9 +138,9 @@ async def connect(
         nc.connect(
             servers_of(url),
             name=name,
-            connect_timeout=connect_timeout,
+            connect_timeout=connect_timeout,  # type: ignore[arg-type]
             max_reconnect_attempts=-1,
-            reconnect_time_wait=0.5,
+            reconnect_time_wait=0.5,  # type: ignore[arg-type]
             allow_reconnect=True,
             disconnected_cb=disconnected,
             reconnected_cb=reconnected,

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from prestacop.cli.common import fail, out, run, settings, urls
+
+if TYPE_CHECKING:
+    from rich.progress import TaskID
 
 NamespaceOption = typer.Option(
     "prestacop", "--namespace", help="Schema of the views (others: staging, tests)."
@@ -40,7 +44,7 @@ def export(
         for item in what:
             task = bar.add_task(item, total=None)
 
-            def progress(done: int, total: int, task: int = task) -> None:
+            def progress(done: int, total: int, task: TaskID = task) -> None:
                 bar.update(task, completed=done, total=total)
 
             try:

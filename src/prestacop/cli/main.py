@@ -33,7 +33,7 @@ class Commands(TyperGroup):
     """Every command's errors end the same way: one line (what, where, what to do) and an
     exit code; ``-v`` shows the traceback as well."""
 
-    def invoke(self, ctx: typer.Context) -> Any:
+    def invoke(self, ctx: Any) -> Any:
         try:
             return super().invoke(ctx)
         except KeyboardInterrupt:
@@ -52,8 +52,8 @@ def _no_type_label(param: TyperOption | TyperArgument, ctx: typer.Context) -> st
     return param.metavar or None
 
 
-TyperOption.display_type_rich = _no_type_label  # type: ignore[method-assign]
-TyperArgument.display_type_rich = _no_type_label  # type: ignore[method-assign]
+TyperOption.display_type_rich = _no_type_label  # type: ignore[method-assign,assignment]
+TyperArgument.display_type_rich = _no_type_label  # type: ignore[method-assign,assignment]
 
 
 def explain(err: Exception) -> tuple[str, int]:

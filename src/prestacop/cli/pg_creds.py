@@ -60,11 +60,11 @@ def analyst(
     params["user"] = role
     if show_password:
         params.pop("passfile", None)
-        out.print(conninfo.make_conninfo(**params), soft_wrap=True)
+        out.print(conninfo.make_conninfo("", **params), soft_wrap=True)
         out.print(f"password (shown once): {password}", soft_wrap=True)
         return
     path = output or cfg.home / f"analyst-{tenant}.pgpass"
     write_passfile(path.resolve(), role, password)
     params["passfile"] = str(path.resolve())
-    out.print(conninfo.make_conninfo(**params), soft_wrap=True)
+    out.print(conninfo.make_conninfo("", **params), soft_wrap=True)
 

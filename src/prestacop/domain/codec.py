@@ -218,7 +218,7 @@ def subject_for(tenant: str, event: AnyEvent) -> str:
         "review": subjects.review,
         "history": subjects.history,
     }[kind]
-    return builder(tenant, event.drone_id)
+    return builder(tenant, event.drone_id)  # type: ignore[union-attr]
 
 
 def encode_checked(tenant: str, event: AnyEvent, now: datetime) -> tuple[str, bytes]:

@@ -15,7 +15,7 @@ from datetime import datetime
 from importlib.resources import files
 from typing import NamedTuple
 
-from prestacop.domain.events import ViolationReported
+from prestacop.domain.events import TimePrecision, ViolationReported
 from prestacop.domain.violation_codes import code_table, is_known
 from prestacop.nypd_replay.layout import F
 from prestacop.nypd_replay.nyc_time import BadDate, BadTime, local_to_utc, parse_date, parse_time
@@ -166,7 +166,7 @@ def translate(
     except BadDate as err:
         return Rejected("bad_date", str(err))
     clock = record[TIME].strip()
-    precision = "exact"
+    precision: TimePrecision = "exact"
     try:
         if clock in _BLANKS:
             raise BadTime(clock)

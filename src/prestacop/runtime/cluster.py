@@ -134,7 +134,7 @@ class EmbeddedCluster:
         assert first is not None
         ca = str(self.home / "secrets" / "tls" / "ca.pem")
         database_url = self._pg.start_postgres() if self._pg is not None else None
-        self.urls = RuntimeUrls(self.nats_url, database_url, first.pid, ca)
+        self.urls = RuntimeUrls(self.nats_url, database_url, first.pid, os.getpid(), ca)
         self.urls.save(self.home / "runtime.json")  # other commands find the cluster
         return self.urls
 
