@@ -17,7 +17,7 @@ import pytest
 
 from prestacop.adapters.alert_feed import JetStreamAlertLog
 from prestacop.adapters.images import ImageStore
-from prestacop.adapters.jetstream_reader import StreamReader
+from prestacop.adapters.log_reader import LogReader as JetStreamReader
 from prestacop.adapters.postgres_projections import ProjectionStore
 from prestacop.adapters.publisher import NoStreamError, Publisher, PublishRejected
 from prestacop.alerts.ports import FeedItem, LogEntry, StaleAlert
@@ -356,4 +356,4 @@ class TestJetStreamLogReader(LogReaderContract):
         return (await self.log.publisher.publish_and_wait(subject, data, mid)).seq
 
     async def reader(self, start_seq: int) -> LogReader:
-        return await StreamReader(self.log.js, subjects.DRONES.name, start_seq).start()
+        return await JetStreamReader(self.log.nc, subjects.DRONES.name, start_seq).start()

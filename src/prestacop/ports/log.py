@@ -72,8 +72,9 @@ class ImageStore(Protocol):
         ...
 
 
-RawMessage = tuple[int, str, bytes, int]
-"""A message as read: stream sequence, subject, bytes, the log's timestamp in ns."""
+RawMessage = tuple[int, str, bytes, int, dict[str, str] | None]
+"""A message as read: stream sequence, subject, bytes, the log's timestamp in ns, and its
+headers when the reader was asked for them (else None)."""
 
 
 @runtime_checkable
