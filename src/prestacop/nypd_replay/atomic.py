@@ -22,6 +22,7 @@ from prestacop.adapters.publisher import PubAck, Publisher
 MAX_BATCH = 1000
 DUPLICATE_IN_BATCH = 10201
 BATCH_ID, BATCH_SEQUENCE, BATCH_COMMIT = "Nats-Batch-Id", "Nats-Batch-Sequence", "Nats-Batch-Commit"
+_SEQUENCE = tuple(str(i) for i in range(1, MAX_BATCH + 1))
 
 
 class AtomicPublisher:
@@ -58,7 +59,7 @@ class AtomicPublisher:
         last = count - 1
         try:
             for i in range(count):
-                headers = {BATCH_ID: batch_id, BATCH_SEQUENCE: str(i + 1), Header.MSG_ID: ids[i]}
+                headers = {BATCH_ID: batch_id, BATCH_SEQUENCE: _SEQUENCE[i], Header.MSG_ID: ids[i]}
                 if i == last:
                     headers[BATCH_COMMIT] = "1"
                     await publish(subjects[i], payloads[i], reply=reply, headers=headers)

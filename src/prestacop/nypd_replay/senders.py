@@ -194,7 +194,13 @@ class AtomicBatch(PerMessage):
 
     async def send(self, batch: Batch, rejects_size: int) -> Sending:
         sending = Sending(batch, self.floor, rejects_size)
-        skip, seen = self.skip, set()
+        skip, seen = self.skip, set(batch.ids)
+        if not skip and len(seen) == len(batch.ids):  # nearly always: send the batch whole
+            if batch.ids:
+                sending.indexes = list(range(len(batch.ids)))
+                sending.futures.append(await self._publish(batch, sending.indexes))
+            return sending
+        seen.clear()
         for i, msg_id in enumerate(batch.ids):
             if msg_id in skip:
                 sending.found_in_log += 1
