@@ -220,7 +220,7 @@ def create_analyst(cur: Any, tenant: str) -> tuple[str, str]:
     password = new_password()
     role = ensure_role(cur, analyst_role(tenant), tenant, login=True, password=password)
     cur.execute(
-        sql.SQL("GRANT {} TO {} WITH INHERIT TRUE").format(
+        sql.SQL("GRANT {} TO {} WITH INHERIT TRUE, SET FALSE").format(
             sql.Identifier(ANALYSTS), sql.Identifier(role)
         )
     )
