@@ -5,7 +5,9 @@ nothing, runs no program; an analyst's projection has its force's rights only.""
 from __future__ import annotations
 
 import os
+import shutil
 import stat
+import tempfile
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,7 +23,7 @@ from prestacop.adapters.postgres_projections import ProjectionStore
 from prestacop.adapters.postgres_security import create_analyst
 from prestacop.domain.events import ViolationReported
 from prestacop.projections.catalog import BUILTINS
-from prestacop.runtime.embedded import EmbeddedRuntime
+from prestacop.runtime.embedded import EmbeddedRuntime, EmbeddedRuntimeError
 from tests.conftest import wait_until
 from tests.projection_support import caught_up, namespace, publish_events
 
@@ -93,6 +95,28 @@ def test_services_connect_as_a_non_superuser_owner_with_a_scram_password(
     with connect(conninfo.make_conninfo(**admin)) as conn:
         stored = conn.execute("SELECT rolpassword FROM pg_authid WHERE rolcanlogin").fetchall()
     assert stored and all(r["rolpassword"].startswith("SCRAM-SHA-256$") for r in stored)
+
+
+def test_a_restart_keeps_the_passwords_and_a_lost_password_file_is_a_clear_error() -> None:
+    home = Path(tempfile.mkdtemp(prefix="prestacop-pgauth-"))
+    try:
+        first = EmbeddedRuntime(home)
+        url = first.start().database_url or ""
+        first.stop()
+        again = EmbeddedRuntime(home)
+        assert again.start().database_url == url
+        with connect(url) as conn:
+            assert conn.execute("SELECT current_user AS u").fetchone() == {"u": "prestacop"}
+        again.stop()
+        secret = (home / "postgres-owner.pgpass").read_text()
+        (home / "postgres-owner.pgpass").unlink()
+        lost = EmbeddedRuntime(home)
+        with pytest.raises(EmbeddedRuntimeError, match="is missing from") as err:
+            lost.start()
+        lost.stop()
+        assert secret.rsplit(":", 1)[1].strip() not in str(err.value)
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
 
 
 def test_every_table_of_every_build_has_forced_row_level_security(built, database_url) -> None:

@@ -1,18 +1,19 @@
 """Who may read what in PostgreSQL: the owner role, per-force roles, row-level security.
 
 Services connect as the owner (not a superuser). Every table of ours has row-level
-security enabled *and forced* (the owner too obeys it): the owner's policy lets it
-see and write every row; any other role sees only the rows whose ``tenant`` is the
-force that role is mapped to in ``prestacop_auth.tenant_roles`` (through
-``prestacop_auth.current_tenant()``), and a table without a ``tenant`` column
-nothing at all. Privileges then say what each role may do with those rows: a
-force's analyst may only SELECT; a force's projector (the role an analyst's
-custom projection runs as) may write its own projection's tables.
+security enabled *and forced* (its owner obeys it too, unless the role has BYPASSRLS,
+as the embedded owner has for COPY). The owner's policy lets it see and write every
+row; any other role sees only the rows whose ``tenant`` is the force that role is
+mapped to in ``prestacop_auth.tenant_roles`` (through ``current_tenant()``), and of a
+table without a ``tenant`` column nothing at all. Privileges then say what each role
+may do with those rows: a force's analyst may only SELECT; a force's projector (the
+role an analyst's custom projection runs as) may write its own projection's tables.
 Views are ``security_invoker``: they check the reader's rights, not the owner's.
 """
 
 from __future__ import annotations
 
+import os
 import secrets
 from pathlib import Path
 from typing import Any
@@ -43,12 +44,8 @@ def write_passfile(path: Path, user: str, password: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     tmp.unlink(missing_ok=True)
-    fd = tmp.open("x")  # created 0600 below before anything is written
-    try:
-        tmp.chmod(0o600)
-        fd.write(f"*:*:*:{user}:{password}\n")
-    finally:
-        fd.close()
+    with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as f:
+        f.write(f"*:*:*:{user}:{password}\n")
     tmp.replace(path)
 
 
@@ -220,7 +217,7 @@ def create_analyst(cur: Any, tenant: str) -> tuple[str, str]:
     password = new_password()
     role = ensure_role(cur, analyst_role(tenant), tenant, login=True, password=password)
     cur.execute(
-        sql.SQL("GRANT {} TO {} WITH INHERIT TRUE").format(
+        sql.SQL("GRANT {} TO {} WITH INHERIT TRUE, SET FALSE").format(
             sql.Identifier(ANALYSTS), sql.Identifier(role)
         )
     )

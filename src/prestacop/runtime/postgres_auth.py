@@ -42,7 +42,14 @@ def secure(pg: Any, home: Path) -> str:
     socket_dir = Path(pg.get_postmaster_info().socket_dir)
     admin_file, owner_file = home / "postgres-admin.pgpass", home / "postgres-owner.pgpass"
     hba = pgdata / "pg_hba.conf"
-    if hba.read_text() != HBA or not (admin_file.exists() and owner_file.exists()):
+    if hba.read_text() == HBA and not (admin_file.exists() and owner_file.exists()):
+        from prestacop.runtime.embedded import EmbeddedRuntimeError
+
+        raise EmbeddedRuntimeError(
+            f"PostgreSQL in {pgdata} asks for passwords, but {admin_file.name} or"
+            f" {owner_file.name} is missing from {home}: restore them (or start afresh)"
+        )
+    if hba.read_text() != HBA:
         # First start (trust still on): passwords first, files before the server knows them.
         admin, owner = new_password(), new_password()
         write_passfile(admin_file, SUPERUSER, admin)
