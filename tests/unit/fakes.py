@@ -327,7 +327,9 @@ class FakeLogReader:
             ready = self.log.read(self.stream, self.next_seq - 1)
         chunk = ready[:max_n]
         self.next_seq = chunk[-1].seq + 1
-        return [(m.seq, m.subject, m.data, int(m.received_at.timestamp() * 1e9), None) for m in chunk]
+        return [
+            (m.seq, m.subject, m.data, int(m.received_at.timestamp() * 1e9), None) for m in chunk
+        ]
 
     async def stop(self) -> None:
         if self._on_append in self.log.listeners:

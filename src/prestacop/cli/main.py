@@ -95,8 +95,8 @@ demo.register(app)
 console.register(app)
 quarantine.register(app)
 tenants.register(app)
+pg_creds.attach(tenants.creds_app)  # `creds analyst` beside the NATS roles
 analysis.register(app)
-pg_creds.register(app)
 app.add_typer(nypd.app, name="nypd")
 app.add_typer(project.app, name="project")
 
