@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import msgspec
 import pytest
+from nats.js.errors import NotFoundError
 
 from prestacop.bootstrap import LogClient
 from prestacop.domain import subjects
 from prestacop.drone import DroneClient
 from prestacop.gate.records import Quarantined
-from prestacop.gate.service import GateCounters, read_quarantine, run_gate
+from prestacop.gate.service import CONSUMER, LIVE_STREAMS, GateCounters, read_quarantine, run_gate
 from tests import factories
 from tests.conftest import wait_until
 from tests.factories import wire
@@ -30,10 +32,22 @@ def violation(**overrides: object) -> dict[str, object]:
 
 
 @pytest.fixture(scope="module")
-async def gate(nats_url: str) -> AsyncIterator[GateCounters]:
+async def gate(nats_url: str, log: LogClient) -> AsyncIterator[GateCounters]:
     stop = asyncio.Event()
     counters = GateCounters()
     task = asyncio.create_task(run_gate(nats_url, stop, counters=counters))
+
+    async def judged_the_backlog() -> bool:  # what earlier tests left in the session's log
+        if task.done():
+            return True
+        for stream in LIVE_STREAMS:
+            with contextlib.suppress(NotFoundError):
+                info = await log.js.consumer_info(stream, CONSUMER)
+                if info.num_pending or info.num_ack_pending:
+                    return False
+        return True
+
+    await wait_until(judged_the_backlog, timeout=240, what="the gate through the backlog")
     yield counters
     stop.set()
     await asyncio.wait_for(task, 10)
