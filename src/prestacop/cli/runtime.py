@@ -44,6 +44,7 @@ def up(
     if (found := find_urls(cfg)) is not None:
         fail(f"NATS_URL is set ({found.nats_url}): unset it to start the embedded runtime", 2)
     runtime = EmbeddedRuntime(cfg.home, nats_port=nats_port)
+    stop = threading.Event()
     try:
         started = runtime.start()
     except EmbeddedRuntimeError as err:
@@ -56,6 +57,11 @@ def up(
             client = await open_log(started.nats_url, "prestacop-up")
             await client.close()
 
+        # From here Ctrl-C, SIGTERM or a closed terminal stop both servers (set before the
+        # URLs are printed: a script may signal as soon as it has read them). SIGINT is set
+        # explicitly: a shell starting us in the background may have set it to be ignored.
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(sig, lambda *_: stop.set())
         run(topology())
         if json_out:
             doc = {"nats_url": started.nats_url, "database_url": started.database_url}
@@ -65,11 +71,6 @@ def up(
             out.print(f"  NATS_URL={started.nats_url}", markup=False, highlight=False)
             out.print(f"  DATABASE_URL={started.database_url}", markup=False, highlight=False)
             out.print("Ctrl-C (or `prestacop down`) stops both servers.")
-        stop = threading.Event()
-        # Ctrl-C, SIGTERM or a closed terminal stop both servers. SIGINT is set explicitly:
-        # a shell starting us in the background may have set it to be ignored.
-        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-            signal.signal(sig, lambda *_: stop.set())
         stop.wait()
     finally:
         runtime.stop()
