@@ -20,7 +20,7 @@ import pytest
 from prestacop.runtime.embedded import EmbeddedRuntime, free_port
 
 PRESTACOP = [sys.executable, "-m", "prestacop.cli"]
-STOP_WITHIN_S = 5.0  # the target is 1 s (~0.3-1.2 s measured); a loaded 2-core machine, slack
+STOP_WITHIN_S = 10.0  # the target is 1 s (0.1-2 s measured); a 2-core machine at load 26: slack
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 

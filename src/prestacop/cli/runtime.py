@@ -59,6 +59,7 @@ def up(
         if cluster > 1
         else EmbeddedRuntime(cfg.home, nats_port=nats_port, secure=secure)
     )
+    stop = threading.Event()
     try:
         started = runtime.start()
     except EmbeddedRuntimeError as err:
@@ -85,6 +86,11 @@ def up(
             client = await open_log(started.nats_url, "prestacop-up")
             await client.close()
 
+        # From here Ctrl-C, SIGTERM or a closed terminal stop both servers (set before the
+        # URLs are printed: a script may signal as soon as it has read them). SIGINT is set
+        # explicitly: a shell starting us in the background may have set it to be ignored.
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(sig, lambda *_: stop.set())
         run(topology())
         if json_out:
             doc = {"nats_url": started.nats_url, "database_url": started.database_url}
@@ -103,11 +109,6 @@ def up(
                     markup=False,
                 )
             out.print("Ctrl-C (or `prestacop down`) stops both servers.")
-        stop = threading.Event()
-        # Ctrl-C, SIGTERM or a closed terminal stop both servers. SIGINT is set explicitly:
-        # a shell starting us in the background may have set it to be ignored.
-        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-            signal.signal(sig, lambda *_: stop.set())
         stop.wait()
     finally:
         runtime.stop()

@@ -20,7 +20,7 @@ from prestacop.demo.services import Service
 from prestacop.runtime.embedded import RuntimeUrls
 
 Foreground = Callable[[Board, asyncio.Event], Awaitable[None]]
-STOP_GRACE_S = 0.5
+STOP_GRACE_S = 1.5  # the gate ends its fetch (1 s) and acks what it checked
 
 
 async def wait_or_stop(stop: asyncio.Event, seconds: float) -> None:
