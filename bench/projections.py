@@ -96,6 +96,14 @@ async def baseline(nats_url: str) -> dict[str, Any]:
     return {"messages": total, "seconds": round(took, 2), "msgs_per_s": round(total / took)}
 
 
+def peak_rss_kib() -> int:
+    """This process's peak RSS (VmHWM: unlike ``ru_maxrss``, not inherited over exec)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
 async def rebuild_role(nats_url: str, database_url: str, ns: str, processes: int) -> None:
     from prestacop.projections.parallel import rebuild_in_processes
     from prestacop.projections.rebuild import rebuild_projections
@@ -109,7 +117,7 @@ async def rebuild_role(nats_url: str, database_url: str, ns: str, processes: int
     else:
         await rebuild_projections(nats_url, database_url, None, namespace=ns)
     took = time.monotonic() - started
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    rss = peak_rss_kib()
     total = rss + sum(children) if children else rss
     print(json.dumps({"seconds": took, "peak_rss_mb": round(total / 1024, 1)}))
 
@@ -357,6 +365,7 @@ async def main(args: argparse.Namespace, nats_url: str, database_url: str) -> di
             rb["vs_ordered_push"] = round(rb["events_per_s"] / raw["ordered_push"]["msgs_per_s"], 3)
             entry[label] = rb
         result["sizes"][str(size)] = entry
+        print(json.dumps({str(size): entry}), file=sys.stderr, flush=True)  # a long run's partial
     result["targets"] = {"rebuild_vs_best_raw_read_min": 0.5, "lag_ms_p99_max": 1000}
     if args.seconds > 0:
         result["steady_state"] = await steady(nats_url, database_url, args.rate, args.seconds)

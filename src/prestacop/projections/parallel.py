@@ -40,13 +40,22 @@ def groups_of(names: Sequence[str], processes: int) -> list[list[str]]:
     return out
 
 
+def _peak_rss_kib() -> int:
+    """VmHWM: a spawned process's ``ru_maxrss`` starts at its parent's."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
 def _child(
     nats_url: str, database_url: str, names: list[str], namespace: str, conn: Connection
 ) -> None:
     from prestacop.projections.rebuild import rebuild_projections
 
     schemas = asyncio.run(rebuild_projections(nats_url, database_url, names, namespace=namespace))
-    conn.send((schemas, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss))
+    conn.send((schemas, _peak_rss_kib()))
     conn.close()
 
 
