@@ -309,15 +309,7 @@ class Statistics(Projection):
 
     def _violations(self, cur: Any, items: list[tuple[Any, ...]], cells: Any) -> None:
         """Insert new violations in the cell of their latest decision (if read before them)."""
-        cur.execute(
-            "SELECT DISTINCT ON (d.tenant, d.violation_id) d.tenant, d.violation_id, d.seq,"
-            " d.corrected_code FROM statistics_decisions d"
-            " JOIN unnest(%b::text[], %b::text[]) AS k(t, id)"
-            " ON d.tenant = k.t AND d.violation_id = k.id"
-            " ORDER BY d.tenant, d.violation_id, d.seq DESC",
-            ([i[0] for i in items], [i[1] for i in items]),
-        )
-        decided = {(r["tenant"], r["violation_id"]): r for r in cur.fetchall()}
+        decided = self._decided_before(cur, items)
         rows = []
         for tenant, vid, reported, borough, precinct, day, hour, state, origin, own in items:
             d = decided.get((tenant, vid))
@@ -343,6 +335,29 @@ class Statistics(Projection):
         for row in rows:
             if (row[0], row[1]) in inserted:
                 _count(cells, row, +1)
+
+    def _decided_before(self, cur: Any, items: list[tuple[Any, ...]]) -> dict[Any, Any]:
+        """Decisions already stored for these violations (read before them), latest first;
+        skipped for forces that have no decision at all (history replays: the common case)."""
+        tenants = sorted({i[0] for i in items})
+        cur.execute(
+            "SELECT t FROM unnest(%s::text[]) AS t WHERE EXISTS"
+            " (SELECT 1 FROM statistics_decisions d WHERE d.tenant = t)",
+            (tenants,),
+        )
+        with_decisions = {r["t"] for r in cur.fetchall()}
+        items = [i for i in items if i[0] in with_decisions]
+        if not items:
+            return {}
+        cur.execute(
+            "SELECT DISTINCT ON (d.tenant, d.violation_id) d.tenant, d.violation_id, d.seq,"
+            " d.corrected_code FROM statistics_decisions d"
+            " JOIN unnest(%b::text[], %b::text[]) AS k(t, id)"
+            " ON d.tenant = k.t AND d.violation_id = k.id"
+            " ORDER BY d.tenant, d.violation_id, d.seq DESC",
+            ([i[0] for i in items], [i[1] for i in items]),
+        )
+        return {(r["tenant"], r["violation_id"]): r for r in cur.fetchall()}
 
     def _moves(
         self, cur: Any, fresh: dict[tuple[str, str], tuple[int, int | None]], cells: Any
