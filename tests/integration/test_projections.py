@@ -355,6 +355,7 @@ async def test_a_v1_event_and_its_successor_are_read_by_the_same_projection(
     v1["licence"] = v1.pop("plate")
     new = {**msgspec.to_builtins(violation(f"{tenant}-new", 21)), "v": 2}
     subject = f"prestacop.{tenant}.drone.d1.violation"
+    saved = dict(upcasting.UPCASTERS), dict(upcasting.CURRENT_VERSIONS)
     try:
         upcasting.register("violation", 1)(v1_to_v2)
         acks = await publish(
@@ -370,9 +371,9 @@ async def test_a_v1_event_and_its_successor_are_read_by_the_same_projection(
                 timeout=20,
                 what="both versions projected",
             )
-    finally:
-        upcasting.UPCASTERS.pop(("violation", 1), None)
-        upcasting.CURRENT_VERSIONS.pop("violation", None)
+    finally:  # the real upcasters back, as they were
+        upcasting.UPCASTERS.clear(), upcasting.UPCASTERS.update(saved[0])
+        upcasting.CURRENT_VERSIONS.clear(), upcasting.CURRENT_VERSIONS.update(saved[1])
     got = rows(
         store,
         f"SELECT violation_id, plate FROM {ns}.violations WHERE tenant = %s ORDER BY violation_id",

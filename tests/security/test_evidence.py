@@ -94,6 +94,7 @@ async def test_a_violation_arriving_before_its_image_is_judged_when_the_image_ar
             return found
 
     gate = Gate(log.js, log.publisher, Watched(log.js))
+    gate.image_wait_s = 30.0  # bounded, and longer than a loaded machine's delays
     judging = asyncio.create_task(gate.judge(stored))
     await wait_until(lambda: "missing" in looked, what="the gate to find no image yet")
     await log.images.put(tenant, image_id, IMAGE, "image/jpeg")

@@ -80,21 +80,25 @@ class Gate:
         try:
             event = codec.decode(msg.subject, msg.data, received_at)
             if isinstance(event, ViolationReported) and event.image_id is not None:
-                await self._check_image(tenant_of(msg.subject), event)
+                await self._check_image(tenant_of(msg.subject), event, received_at)
         except codec.InvalidMessage as bad:
             return quarantine_record(
                 stream, seq, msg.subject, received_at, bad.reason, bad.detail, msg.data
             )
         return None
 
-    async def _check_image(self, tenant: str, event: ViolationReported) -> None:
+    async def _check_image(
+        self, tenant: str, event: ViolationReported, received_at: datetime
+    ) -> None:
         """The image is stored and, for a v2 violation, is the one it names (bytes, size)."""
         assert event.image_id is not None
         stored = await self._images.digest(tenant, event.image_id)
-        deadline = time.monotonic() + self.image_wait_s
+        # the image may still be on its way (sent after the violation, or slower): wait until
+        # ``image_wait_s`` after the violation reached the log, so that a violation is not set
+        # aside forever for arriving first, and a gate catching up on old messages never waits
+        age = (datetime.now(UTC) - received_at).total_seconds()
+        deadline = time.monotonic() + self.image_wait_s - max(0.0, age)
         while stored is None and time.monotonic() < deadline:
-            # the image may still be on its way (sent after the violation, or slower): wait
-            # a bounded time, so a violation is not set aside forever for arriving first
             await asyncio.sleep(0.1)
             stored = await self._images.digest(tenant, event.image_id)
         if stored is None:
