@@ -64,8 +64,8 @@ def add_violation(database_url: str, schema: str, tenant: str, plate: str) -> No
     with connect(database_url) as conn:
         conn.execute(
             f'INSERT INTO "{schema}".violations (tenant, violation_id, drone_id, time,'
-            " location_precision, drone_code, status, origin, stream, seq, received_at, plate)"
-            " VALUES (%s, %s, 'd1', %s, 'gps', 21, 'reported', 'drone', 'S', 1, %s, %s)",
+            " location_precision, drone_code, origin, stream, seq, received_at, plate)"
+            " VALUES (%s, %s, 'd1', %s, 'gps', 21, 'drone', 'S', 1, %s, %s)",
             (tenant, f"{tenant}-{plate}", T0, T0, plate),
         )
 
