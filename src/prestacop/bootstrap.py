@@ -189,9 +189,7 @@ async def rebuild(
     )
 
 
-def console(
-    urls: RuntimeUrls, settings: Settings, officer: str, **options: Any
-) -> Service:
+def console(urls: RuntimeUrls, settings: Settings, officer: str, **options: Any) -> Service:
     """The officers' console (``options``: those of ``run_console_async``); its image cache
     lives under the home, not in /tmp."""
     from prestacop.operator_tui.launch import run_console_async

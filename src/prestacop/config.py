@@ -18,9 +18,7 @@ class Settings:
     """Where the servers are. ``None`` URLs mean: start the embedded runtime."""
 
     nats_url: str | None = field(default_factory=lambda: os.environ.get("NATS_URL") or None)
-    database_url: str | None = field(
-        default_factory=lambda: os.environ.get("DATABASE_URL") or None
-    )
+    database_url: str | None = field(default_factory=lambda: os.environ.get("DATABASE_URL") or None)
     home: Path = field(default_factory=_default_home)
     tenant: str = field(default_factory=lambda: os.environ.get("PRESTACOP_TENANT", "nypd"))
     control_cmd: str = field(

@@ -68,9 +68,7 @@ async def test_the_sdk_refuses_an_invalid_message(log: LogClient, tenant: str) -
     with pytest.raises(InvalidMessage, match="unknown_code"):
         await drone.report_violation(94, b"img", 40.7, -73.9)
     with pytest.raises(InvalidMessage, match="future_time"):
-        await drone.report_position(
-            40.7, -73.9, time=datetime(2100, 1, 1, tzinfo=UTC)
-        )
+        await drone.report_position(40.7, -73.9, time=datetime(2100, 1, 1, tzinfo=UTC))
 
 
 async def test_publishing_outside_the_protocol_is_refused(log: LogClient, tenant: str) -> None:

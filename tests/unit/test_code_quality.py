@@ -22,6 +22,16 @@ def test_ruff_finds_nothing() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+def test_ruff_format_changes_nothing() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "ruff", "format", "--check", "src", "tests", "bench"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
 def test_the_domain_imports_only_the_standard_library_and_msgspec() -> None:
     offenders = []
     for path in DOMAIN.rglob("*.py"):
@@ -61,7 +71,5 @@ def test_mypy_finds_nothing() -> None:
 def test_imports_keep_the_layers() -> None:
     """domain <- ports <- services <- adapters <- bootstrap <- cli ([tool.importlinter])."""
     lint = Path(sys.executable).with_name("lint-imports")
-    result = subprocess.run(
-        [str(lint), "--no-cache"], cwd=ROOT, capture_output=True, text=True
-    )
+    result = subprocess.run([str(lint), "--no-cache"], cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr

@@ -49,7 +49,12 @@ async def test_a_dry_run_counts_valid_events_as_what_would_be_sent() -> None:
 async def test_a_batch_refused_for_duplicates_is_settled_message_by_message() -> None:
     atomic = _RefusingAtomic()
     sender = AtomicBatch(
-        None, None, _DuplicateAnswers(), "nypd", lambda _: None, atomic=atomic  # type: ignore[arg-type]
+        None,
+        None,
+        _DuplicateAnswers(),
+        "nypd",
+        lambda _: None,
+        atomic=atomic,  # type: ignore[arg-type]
     )
     counters = Counters()
     sending = await sender.send(_batch(["a", "b", "a"]), 0)

@@ -67,4 +67,3 @@ def analyst(
     write_passfile(path.resolve(), role, password)
     params["passfile"] = str(path.resolve())
     out.print(conninfo.make_conninfo("", **params), soft_wrap=True)
-

@@ -193,8 +193,9 @@ def _check_subject(event: AnyEvent, where: subjects.ParsedSubject) -> None:
     kind = expected_kind(event)
     if where.kind != kind:
         raise InvalidMessage(
-            "subject_mismatch", f"a {_tag(event)} event belongs on a '{kind}' subject"
-            f" (code {getattr(event, 'violation_code', '-')}), not '{where.kind}'"
+            "subject_mismatch",
+            f"a {_tag(event)} event belongs on a '{kind}' subject"
+            f" (code {getattr(event, 'violation_code', '-')}), not '{where.kind}'",
         )
     field = {"alert": "alert_id", "replay": "run_id"}.get(kind, "drone_id")
     key = getattr(event, field)

@@ -57,7 +57,6 @@ IMAGES = StreamSpec(
 LOG_STREAMS = (DRONES, ALERTS, HISTORY)
 
 
-
 class SubjectError(ValueError):
     """A subject or subject token that does not follow the protocol."""
 

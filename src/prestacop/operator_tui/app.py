@@ -377,4 +377,3 @@ class ConsoleApp(App[None]):
             self.say(f"opened {path}", "ok")
         else:
             self.say(f"image saved at {path} (no viewer here: copy it or open it elsewhere)")
-
