@@ -60,13 +60,15 @@ async def test_gate_killed_during_a_stream_sets_every_invalid_message_aside_once
                 ack = await log.publisher.publish_and_wait(subject, data)
                 if bad:
                     invalid.add(ack.seq)
-            await asyncio.sleep(0.05)  # a steady stream, not synchronisation
+            await asyncio.sleep(0.3)  # a steady stream while gates start and die (pacing)
 
     loading = asyncio.create_task(load())
     seen = 0
 
     async def more_records() -> bool:
-        return len(await read_quarantine(log.js, tenant)) > seen
+        judged = len(await read_quarantine(log.js, tenant))
+        # a new verdict, or none left to give (the stream ended and every one is set aside)
+        return judged > seen or (loading.done() and judged >= len(invalid))
 
     try:
         for _ in range(KILLS):

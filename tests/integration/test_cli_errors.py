@@ -88,7 +88,7 @@ CASES = {
         ["project", "status"],
         {"DATABASE_URL": "{database_url_nobody}"},
         3,
-        ['nobody@', 'no password supplied'],
+        ["nobody@", "no password supplied"],
     ),
     "DATABASE_URL, unknown database": (
         ["project", "status"],

@@ -13,6 +13,7 @@ not read here by default: it is bulk, and bulk must not slow the live gate.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections import Counter
@@ -21,9 +22,10 @@ from datetime import UTC, datetime
 
 import msgspec
 from nats.aio.msg import Msg
+from nats.errors import NoRespondersError
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
-from nats.js.errors import NotFoundError
+from nats.js.errors import APIError, NotFoundError, ServiceUnavailableError
 
 from prestacop.adapters.images import ImageStore
 from prestacop.adapters.publisher import Publisher
@@ -184,6 +186,14 @@ class Gate:
                 try:
                     msgs = await sub.fetch(self._batch, timeout=1.0)
                 except TimeoutError:  # nats-py fetch raises its own and a plain one
+                    continue
+                except (ServiceUnavailableError, NoRespondersError, APIError) as err:
+                    # a stream leader moving, a server restarting, the consumer gone: the
+                    # gate waits and goes on (nothing was acknowledged, nothing is skipped)
+                    log.warning("%s: fetch refused (%r); trying again", stream, err)
+                    await asyncio.sleep(0.5)
+                    with contextlib.suppress(APIError, NoRespondersError, TimeoutError):
+                        await self._consumer(stream)
                     continue
                 if not msgs:  # a fetch may end with a status and no message
                     continue
