@@ -70,6 +70,7 @@ async def test_gate_killed_during_a_stream_sets_every_invalid_message_aside_once
         # a new verdict, or none left to give (the stream ended and every one is set aside)
         return judged > seen or (loading.done() and judged >= len(invalid))
 
+    proc: subprocess.Popen[bytes] | None = None
     try:
         for _ in range(KILLS):
             proc = start_gate(nats_url)
@@ -92,6 +93,9 @@ async def test_gate_killed_during_a_stream_sets_every_invalid_message_aside_once
             await asyncio.to_thread(proc.wait, 20)
     finally:
         loading.cancel()
+        if proc is not None and proc.poll() is None:  # a failed wait leaves no gate behind
+            proc.kill()
+            await asyncio.to_thread(proc.wait)
     records = await read_quarantine(log.js, tenant)
     seqs = [r.seq for r in records]
     assert len(seqs) == len(set(seqs)), "a message was set aside twice"
