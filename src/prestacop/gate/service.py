@@ -132,9 +132,9 @@ class Gate:
             return  # no drone to tell
         if where.kind not in ("position", "violation", "review"):
             return
-        try:
+        try:  # the payload is what was set aside: anything, even 1,000 nested arrays
             message_id = msgspec.json.decode(record.payload).get("message_id")
-        except (msgspec.DecodeError, AttributeError):
+        except (msgspec.DecodeError, AttributeError, RecursionError, ValueError):
             message_id = None
         verdict = {
             "message_id": message_id if isinstance(message_id, str) else None,
@@ -143,9 +143,12 @@ class Gate:
             "reason": record.reason,
             "detail": record.detail,
         }
-        await self._publisher.notify(
-            subjects.feedback(where.tenant, where.key), msgspec.json.encode(verdict)
-        )
+        try:  # best effort: a verdict the drone misses is still in the quarantine stream
+            await self._publisher.notify(
+                subjects.feedback(where.tenant, where.key), msgspec.json.encode(verdict)
+            )
+        except Exception as err:
+            log.warning("feedback to %s not sent: %r", record.subject, err)
 
     async def _consumer(self, stream: str) -> None:
         """Create the durable consumer, or bring an older one to explicit acks.
