@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -31,6 +32,10 @@ def test_up_secured_then_onboard_a_force_and_issue_a_drone(tmp_path: Path, mode:
         stderr=subprocess.STDOUT,
         text=True,
     )
+    seen: list[str] = []  # up's output, read as it comes (a full pipe would block it)
+    assert proc.stdout is not None
+    reader = threading.Thread(target=lambda: seen.extend(iter(proc.stdout.readline, "")))
+    reader.start()
     try:
         urls_file = tmp_path / "home" / "runtime.json"
         urls = wait_for(lambda: RuntimeUrls.load_live(urls_file), 90, "a live secured runtime")
@@ -42,6 +47,9 @@ def test_up_secured_then_onboard_a_force_and_issue_a_drone(tmp_path: Path, mode:
             )
 
         wait_for(lambda: "nypd" in prestacop("tenant", "list").stdout, 90, "the default force")
+        # `up` is ready once it says how to stop it: the default force's streams exist by then
+        # (before, `setup` raced up's own stream creation on a cluster that had just formed)
+        wait_for(lambda: any("stops both servers" in line for line in seen), 90, "up ready")
         setup = prestacop("setup", "--replicas", "3" if "--cluster" in mode else "1")
         assert setup.returncode == 0, setup.stdout + setup.stderr
         assert "PRESTACOP_IMAGES" in setup.stdout
@@ -62,6 +70,8 @@ def test_up_secured_then_onboard_a_force_and_issue_a_drone(tmp_path: Path, mode:
         assert anonymous.returncode != 0  # no credentials, no CA: refused
     finally:
         proc.send_signal(signal.SIGINT)
-        output, _ = proc.communicate(timeout=90)
+        proc.wait(timeout=90)
+        reader.join(timeout=10)
+    output = "".join(seen)
     assert proc.returncode == 0, output
     assert not urls_file.exists()

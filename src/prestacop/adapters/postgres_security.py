@@ -103,6 +103,9 @@ def secure_all(cur: Any, schema: str | None = None) -> None:
     analysts; views made ``security_invoker``. Only what is missing is done: it runs at
     every setup and after every new build."""
     analysts = sql.Identifier(ANALYSTS)
+    # one at a time: two builds created at once (a rebuild in two processes, runners started
+    # together) would grant on the same schemas and fail with "tuple concurrently updated"
+    cur.execute("SELECT pg_advisory_xact_lock(hashtext('prestacop.secure_all'))")
     for row in cur.execute(
         "SELECT n.nspname FROM pg_namespace n WHERE (n.nspname = %s::text OR %s::text IS NULL)"
         " AND n.nspname <> %s AND n.nspname NOT LIKE 'pg\\_%%'"

@@ -169,7 +169,7 @@ def setup(
         nc = await connect(found.nats_url, "prestacop-setup")
         try:
             return await ensure_topology(
-                nc.jetstream(), TopologyOptions(replicas=replicas), update=True
+                nc.jetstream(timeout=30.0), TopologyOptions(replicas=replicas), update=True
             )
         finally:
             await nc.drain()

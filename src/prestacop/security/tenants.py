@@ -44,7 +44,7 @@ async def add_tenant(
     await push_account(nats_url, authority, authority.add_tenant(tenant, limits))
     nc = await connect(nats_url, f"prestacop-setup-{tenant}", creds=authority.service_creds(tenant))
     try:
-        done = await ensure_topology(nc.jetstream(), topology)
+        done = await ensure_topology(nc.jetstream(timeout=30.0), topology)
     finally:
         await nc.drain()
     return [f"account {tenant} {authority.account_public(tenant)} pushed", *done]
