@@ -77,7 +77,7 @@ def demo(
 
             async def console(board: Board, stop: asyncio.Event) -> None:
                 # the officer quitting the console ends the demo
-                await bootstrap.console(found, cfg, officer)(stop)
+                await bootstrap.console(found, cfg, officer, database_url=found.database_url)(stop)
 
             foreground = console
         return await run_demo(found, cfg, services(options), foreground, stop, duration=duration)
