@@ -7,6 +7,8 @@ subclasses bind them to ``tests/unit/fakes.py`` and to JetStream or PostgreSQL.
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
@@ -137,6 +139,16 @@ class ImageStoreContract:
         assert await images.get(tenant, "never-put") is None
         assert not await images.exists(tenant, "never-put")
 
+    async def test_a_digest_is_that_of_the_stored_bytes_and_a_missing_one_none(
+        self, images: ImageStorePort, tenant: str
+    ) -> None:
+        assert await images.digest(tenant, "img-d") is None
+        await images.put(tenant, "img-d", b"jpeg-bytes", "image/jpeg")  # came later
+        assert await images.digest(tenant, "img-d") == (
+            hashlib.sha256(b"jpeg-bytes").hexdigest(),
+            10,
+        )
+
 
 class TestFakeImageStore(ImageStoreContract):
     @pytest.fixture
@@ -148,6 +160,25 @@ class TestJetStreamImageStore(ImageStoreContract):
     @pytest.fixture
     async def images(self, log: LogClient) -> ImageStorePort:
         return await ImageStore.open(log.js)
+
+    async def test_an_image_is_fetched_once_for_its_digest(
+        self, log: LogClient, tenant: str
+    ) -> None:
+        """Images are write-once: the gate fetches and hashes each (up to 8 MiB) once, even
+        for many violations asking at the same time."""
+        fetched: list[str] = []
+
+        class Counting(ImageStore):
+            async def get(self, tenant: str, image_id: str) -> bytes | None:
+                fetched.append(image_id)
+                return await super().get(tenant, image_id)
+
+        images = Counting(log.js)
+        await images.put(tenant, "img-once", b"x" * 100_000, "image/jpeg")
+        digests = await asyncio.gather(*(images.digest(tenant, "img-once") for _ in range(20)))
+        digests.append(await images.digest(tenant, "img-once"))
+        assert set(digests) == {(hashlib.sha256(b"x" * 100_000).hexdigest(), 100_000)}
+        assert fetched == ["img-once"]
 
 
 class AlertLogContract:

@@ -98,10 +98,13 @@ class Gate:
         # the image may still be on its way (sent after the violation, or slower): wait until
         # ``image_wait_s`` after the violation reached the log, so that a violation is not set
         # aside forever for arriving first, and a gate catching up on old messages never waits
+        # (an absent image costs one small "not found" per look; looks back off to 1 s)
         age = (datetime.now(UTC) - received_at).total_seconds()
         deadline = time.monotonic() + self.image_wait_s - max(0.0, age)
-        while stored is None and time.monotonic() < deadline:
-            await asyncio.sleep(0.1)
+        pause = 0.05
+        while stored is None and (left := deadline - time.monotonic()) > 0:
+            await asyncio.sleep(min(pause, left))
+            pause = min(pause * 2, 1.0)
             stored = await self._images.digest(tenant, event.image_id)
         if stored is None:
             raise codec.InvalidMessage(
