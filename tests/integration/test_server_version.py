@@ -3,10 +3,21 @@ message naming the version needed (not "reconnecting…" forever)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from prestacop.adapters.nats_connection import connect
-from prestacop.adapters.server_version import MIN_SERVER, ServerTooOld, check_server
+from prestacop.adapters.server_version import (
+    MIN_SERVER,
+    ServerTooOld,
+    check_server,
+    no_atomic_batches,
+)
+from prestacop.bootstrap import LogClient
+from prestacop.nypd_replay import run
+from prestacop.nypd_replay.replay import ReplayOptions
+from tests.integration.test_nypd_replay import good_ids, ticket_file
 
 
 async def test_the_test_server_is_recent_enough(nats_url: str) -> None:
@@ -19,3 +30,49 @@ async def test_the_test_server_is_recent_enough(nats_url: str) -> None:
         assert f"nats-server {version.major}.{version.minor}.{version.patch}" in str(err.value)
     finally:
         await nc.close()
+
+
+@pytest.mark.parametrize(
+    ("version", "allows", "says"),
+    [
+        ("2.12.0", True, None),
+        ("2.15.1", True, None),
+        ("2.11.9", True, "nats-server 2.11.9 has no atomic batches (they need 2.12.0)"),
+        ("2.10.0", True, "nats-server 2.10.0 has no atomic batches"),
+        ("2.12.1", False, "does not allow atomic batches"),
+    ],
+)
+def test_without_atomic_batches_the_replay_says_why_in_one_line(
+    version: str, allows: bool, says: str | None
+) -> None:
+    """The decision on the version string (no 2.10-2.11 binary here: only 2.15 installs)."""
+    found = no_atomic_batches(tuple(map(int, version.split("."))), allows)  # type: ignore[arg-type]
+    if says is None:
+        assert found is None
+    else:
+        assert found is not None and says in found and "one ack per message" in found
+        assert "\n" not in found
+
+
+async def test_a_replay_on_a_server_without_atomic_batches_says_so_and_lands_everything(
+    log: LogClient, tenant: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A real replay, with the connected server reported as 2.11.4: one line says it
+    falls back to per-message acks, and every ticket lands (it used to be silent)."""
+    monkeypatch.setattr(run, "server_version", lambda nc: (2, 11, 4), raising=False)
+    path = ticket_file(tmp_path / "t.csv", 500)
+    said: list[str] = []
+
+    class Listener:
+        def started(self, *args: object) -> None: ...
+        def advanced(self, *args: object) -> None: ...
+        def status(self, message: str) -> None:
+            said.append(message)
+
+    opts = ReplayOptions(tenant=tenant, state_dir=tmp_path / "s", rejects=tmp_path / "r.csv")
+    report = await run.Replayer(opts, log.nc.connected_url.geturl(), Listener()).run([str(path)])
+    assert report.ok and report.events == len(good_ids(str(path), tenant))
+    assert said == [
+        "nats-server 2.11.4 has no atomic batches (they need 2.12.0):"
+        " sending with one ack per message, slower"
+    ]

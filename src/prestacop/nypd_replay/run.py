@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 import msgspec
 from nats.js import JetStreamContext
 
+from prestacop.adapters.server_version import no_atomic_batches, server_version
 from prestacop.domain import subjects
 from prestacop.nypd_replay.atomic import AtomicPublisher
 from prestacop.nypd_replay.checkpoint import Counters
@@ -101,7 +102,12 @@ class Replayer:
             )  # fmt: skip
             log = (client.nc, client.js, client.publisher, self.opts.tenant, self.listener.status)
             sender = PerMessage(*log)
-            if self.atomic and await history_takes_atomic_batches(client.js):
+            why_not = self.atomic and no_atomic_batches(
+                server_version(client.nc), await history_takes_atomic_batches(client.js)
+            )
+            if why_not:  # never silent: the replay is slower this way
+                self.listener.status(why_not)
+            elif self.atomic:
                 atomic = await AtomicPublisher(
                     client.nc,
                     window=max(1, self.window // self.opts.batch_rows),
