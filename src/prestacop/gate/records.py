@@ -16,6 +16,9 @@ PREFIX_BYTES = 4 * 1024
 
 
 encoder = msgspec.json.Encoder()
+#: Verdicts on a valid event that depend on the image store, not on the message's bytes:
+#: the projections cannot repeat them, so they follow the gate's record.
+LATE_REASONS: frozenset[str] = frozenset({"missing_image", "image_mismatch"})
 
 
 class Quarantined(msgspec.Struct, frozen=True, kw_only=True):
@@ -26,7 +29,9 @@ class Quarantined(msgspec.Struct, frozen=True, kw_only=True):
     ``MAX_RECORD_BYTES`` (escaping can blow 60 KB up to 360 KB) keeps only a prefix:
     ``truncated`` is set, ``size`` and ``sha256`` describe the whole, and ``detail``
     says so. The message itself stays in its stream at ``seq``: this is a pointer
-    with a reason.
+    with a reason. ``message_id`` names the event set aside when the message was a
+    valid event the gate refused after reading it (its image: ``LATE_REASONS``): the
+    views take that event back (``projections/set_aside.py``).
     """
 
     stream: str
@@ -40,6 +45,7 @@ class Quarantined(msgspec.Struct, frozen=True, kw_only=True):
     truncated: bool = False
     size: int | None = None
     sha256: str | None = None
+    message_id: str | None = None
 
     @property
     def payload(self) -> bytes:
@@ -52,6 +58,20 @@ class Quarantined(msgspec.Struct, frozen=True, kw_only=True):
         """The de-duplication key: one record per log position."""
         return f"q-{self.stream}-{self.seq}"
 
+    def set_aside_event(self) -> str | None:
+        """The message id of the valid event this record sets aside for a reason the
+        codec cannot see (its image), or None. Records written before ``message_id``
+        existed name it in their payload."""
+        if self.reason not in LATE_REASONS:
+            return None
+        if self.message_id is not None:
+            return self.message_id
+        try:
+            found = msgspec.json.decode(self.payload).get("message_id")
+        except (msgspec.DecodeError, AttributeError, ValueError):
+            return None
+        return found if isinstance(found, str) else None
+
 
 def quarantine_record(
     stream: str,
@@ -61,6 +81,7 @@ def quarantine_record(
     reason: Reason,
     detail: str,
     data: bytes,
+    message_id: str | None = None,
 ) -> Quarantined:
     try:
         raw: str | None = data.decode("utf-8")
@@ -77,6 +98,7 @@ def quarantine_record(
         detail=detail.replace("\x00", "\\x00"),
         raw=raw,
         raw_base64=None if raw is not None else base64.b64encode(data).decode(),
+        message_id=message_id if reason in LATE_REASONS else None,
     )
     if len(encoder.encode(record)) <= MAX_RECORD_BYTES:
         return record

@@ -79,13 +79,16 @@ class Gate:
         meta = msg.metadata
         received_at = meta.timestamp or datetime.now(UTC)
         stream, seq = meta.stream, meta.sequence.stream
+        event = None
         try:
             event = codec.decode(msg.subject, msg.data, received_at)
             if isinstance(event, ViolationReported) and event.image_id is not None:
                 await self._check_image(tenant_of(msg.subject), event, received_at)
         except codec.InvalidMessage as bad:
+            # a valid event refused for its image is named: the views take it back
+            mid = getattr(event, "message_id", None)
             return quarantine_record(
-                stream, seq, msg.subject, received_at, bad.reason, bad.detail, msg.data
+                stream, seq, msg.subject, received_at, bad.reason, bad.detail, msg.data, mid
             )
         return None
 

@@ -3,7 +3,9 @@ control taken, resolved how and when), and ``alert_events``, every step of it.
 
 All of an alert's events sit in one stream (PRESTACOP_ALERTS), so they arrive in
 log order. A batch loads the rows of the alerts it touches, moves them on with
-the pure ``evolve`` below, and writes them back in one upsert.
+the pure ``evolve`` below, and writes them back in one upsert. A review the gate
+sets aside (its image) is no alert (``projections/set_aside``): taken back, its row
+keeps only what officers did on it, as a rebuild that never read it would.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from prestacop.domain.events import (
     AlertEvent as AlertLifeEvent,
 )
 from prestacop.domain.subjects import ALERTS
+from prestacop.projections import set_aside
 from prestacop.projections.api import Batch, Projection
 from prestacop.projections.sql import SEEN_COLUMNS, copy_rows, unseen, upsert
 
@@ -124,8 +127,8 @@ def evolve(row: dict[str, Any], e: AlertEvent, seq: int) -> None:
 
 class Alerts(Projection):
     name = "alerts"
-    version = 2  # v2: each event applied once by identity (alerts_seen)
-    streams = (ALERTS.name,)
+    version = 3  # v2: each event applied once by identity (alerts_seen); v3: set-aside reviews
+    streams = (ALERTS.name, set_aside.STREAM)
     tables = {
         "alerts": """
             tenant text NOT NULL, alert_id text NOT NULL, drone_id text NOT NULL,
@@ -143,12 +146,16 @@ class Alerts(Projection):
             corrected_code int, succeeded boolean, note text,
             PRIMARY KEY (tenant, alert_id, seq)""",
         "alerts_seen": SEEN_COLUMNS,
+        "alerts_set_aside": set_aside.COLUMNS,
     }
     indexes = ("CREATE INDEX ON alerts (tenant, status, opened_at)",)
 
     def apply(self, batch: Batch, cur: Any) -> None:
+        kept, gone = set_aside.set_aside(cur, "alerts_set_aside", batch)
+        if gone:
+            self._take_back(cur, gone)
         steps: list[tuple[Any, Any]] = []
-        for env, e in Batch(unseen(cur, "alerts_seen", batch, ViolationReported, *_STEP)).of(
+        for env, e in Batch(unseen(cur, "alerts_seen", kept, ViolationReported, *_STEP)).of(
             ViolationReported, *_STEP
         ):
             if isinstance(e, ViolationReported) and e.violation_code != HUMAN_REVIEW_CODE:
@@ -197,6 +204,26 @@ class Alerts(Projection):
         )
         if history:
             copy_rows(cur, "alert_events", _EVENT_COLUMNS, history)
+
+    def _take_back(self, cur: Any, gone: list[set_aside.Identity]) -> None:
+        """Reviews set aside after they were read: an alert no officer touched goes, one
+        they did keeps their steps only (its first position is its first step's)."""
+        keys = set_aside.columns(gone)
+        cur.execute(
+            "DELETE FROM alerts a USING unnest(%s::text[], %s::text[]) AS k(t, id)"
+            " WHERE a.tenant = k.t AND a.alert_id = k.id AND a.is_review AND NOT EXISTS"
+            " (SELECT 1 FROM alert_events e WHERE e.tenant = a.tenant AND e.alert_id = a.alert_id)",
+            keys,
+        )
+        cur.execute(
+            "UPDATE alerts a SET is_review = false, opened_at = NULL, latitude = NULL,"
+            " longitude = NULL, image_id = NULL, plate = NULL, confidence = NULL,"
+            " seq = (SELECT min(e.seq) FROM alert_events e"
+            "  WHERE e.tenant = a.tenant AND e.alert_id = a.alert_id)"
+            " FROM unnest(%s::text[], %s::text[]) AS k(t, id)"
+            " WHERE a.tenant = k.t AND a.alert_id = k.id AND a.is_review",
+            keys,
+        )
 
 
 def _alert_id(e: Any) -> str:

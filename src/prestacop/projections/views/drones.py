@@ -2,7 +2,10 @@
 
 Summed per batch in Python, then one array upsert: ~190k events/s on a small
 machine. "Last" is by event time, ties broken by log position, so the result
-does not depend on how the log was cut into batches.
+does not depend on how the log was cut into batches. A violation the gate sets
+aside (its image) is not counted, or is taken back (``projections/set_aside``):
+``drones_violations`` keeps the time of each counted violation that names an image,
+so that ``last_seen_at`` can be computed again without it.
 """
 
 from __future__ import annotations
@@ -11,8 +14,9 @@ from typing import Any
 
 from prestacop.domain.events import PositionReported, ViolationReported
 from prestacop.domain.subjects import ALERTS, DRONES, HISTORY
+from prestacop.projections import set_aside
 from prestacop.projections.api import Batch, Projection
-from prestacop.projections.sql import SEEN_COLUMNS, unseen, upsert
+from prestacop.projections.sql import SEEN_COLUMNS, copy_rows, unseen, upsert
 
 COLUMNS = {
     "tenant": "text",
@@ -49,8 +53,9 @@ _NEWER = (
 
 class Drones(Projection):
     name = "drones"
-    version = 2  # v2: counts each event once by identity (drones_seen)
-    streams = (DRONES.name, ALERTS.name, HISTORY.name)  # review violations are in ALERTS
+    version = 3  # v2: counts each event once by identity (drones_seen); v3: set-aside events
+    # review violations are in ALERTS
+    streams = (DRONES.name, ALERTS.name, HISTORY.name, set_aside.STREAM)
     tables = {
         "drones": """
             tenant text NOT NULL, drone_id text NOT NULL, last_position_at timestamptz,
@@ -61,11 +66,18 @@ class Drones(Projection):
             violations bigint NOT NULL, messages bigint NOT NULL,
             PRIMARY KEY (tenant, drone_id)""",
         "drones_seen": SEEN_COLUMNS,
+        "drones_set_aside": set_aside.COLUMNS,
+        "drones_violations": """
+            tenant text NOT NULL, message_id text NOT NULL, drone_id text NOT NULL,
+            time timestamptz NOT NULL, PRIMARY KEY (tenant, message_id)""",
     }
+    indexes = ("CREATE INDEX ON drones_violations (tenant, drone_id)",)
 
     def apply(self, batch: Batch, cur: Any) -> None:
+        kept, gone = set_aside.set_aside(cur, "drones_set_aside", batch)
         acc: dict[tuple[str, str], list[Any]] = {}
-        for env in unseen(cur, "drones_seen", batch, PositionReported, ViolationReported):
+        imaged = []
+        for env in unseen(cur, "drones_seen", kept, PositionReported, ViolationReported):
             e = env.event
             if not isinstance(e, PositionReported | ViolationReported):
                 continue
@@ -93,6 +105,8 @@ class Drones(Projection):
                 row[10] = e.time
             if isinstance(e, ViolationReported):
                 row[12] += 1
+                if e.image_id is not None:  # one the gate may still set aside
+                    imaged.append((env.tenant, e.message_id, e.drone_id, e.time))
                 continue
             row[11] += 1
             if row[2] is None or (e.time, env.seq) > (row[2], row[3]):
@@ -111,3 +125,39 @@ class Drones(Projection):
         for c in ("positions", "violations", "messages"):
             update[c] = f"t.{c} + excluded.{c}"
         upsert(cur, "drones", COLUMNS, list(acc.values()), ("tenant", "drone_id"), update)
+        if imaged:
+            copy_rows(
+                cur, "drones_violations", ("tenant", "message_id", "drone_id", "time"), imaged
+            )
+        if gone:
+            self._take_back(cur, gone)
+
+    def _take_back(self, cur: Any, gone: list[set_aside.Identity]) -> None:
+        """Violations counted, then set aside by the gate: out of their drone's counts and
+        last time seen; a drone left with no message at all has no row, as in a rebuild."""
+        cur.execute(
+            "DELETE FROM drones_violations d USING unnest(%s::text[], %s::text[]) AS k(t, id)"
+            " WHERE d.tenant = k.t AND d.message_id = k.id RETURNING d.tenant, d.drone_id",
+            set_aside.columns(gone),
+        )
+        taken: dict[tuple[str, str], int] = {}
+        for r in cur.fetchall():
+            key = (r["tenant"], r["drone_id"])
+            taken[key] = taken.get(key, 0) + 1
+        if not taken:
+            return
+        keys = list(taken)
+        cur.execute(
+            "UPDATE drones t SET violations = t.violations - k.n, messages = t.messages - k.n,"
+            " last_seen_at = coalesce(greatest(t.last_position_at, (SELECT max(v.time)"
+            "  FROM drones_violations v WHERE v.tenant = t.tenant AND v.drone_id = t.drone_id)),"
+            "  t.last_seen_at)"
+            " FROM unnest(%s::text[], %s::text[], %s::bigint[]) AS k(t, d, n)"
+            " WHERE t.tenant = k.t AND t.drone_id = k.d",
+            ([k[0] for k in keys], [k[1] for k in keys], [taken[k] for k in keys]),
+        )
+        cur.execute(
+            "DELETE FROM drones t USING unnest(%s::text[], %s::text[]) AS k(t, d)"
+            " WHERE t.tenant = k.t AND t.drone_id = k.d AND t.messages = 0",
+            ([k[0] for k in keys], [k[1] for k in keys]),
+        )

@@ -19,6 +19,8 @@
   dimension at a time. ``violation_codes`` and ``fine_schedule`` are the reference
   tables, per force (a force's codes and fines are its own): filled from the package's
   data with the force's first violation.
+* **Set aside.** A violation the gate sets aside (its image) is never counted, or is
+  taken back from its cell when the gate's record comes later (``projections/set_aside``).
 """
 
 from __future__ import annotations
@@ -33,7 +35,8 @@ from typing import Any
 from prestacop.domain.events import OperatorDecisionRecorded, ViolationReported
 from prestacop.domain.fines import fine_of_day, schedule
 from prestacop.domain.violation_codes import code_table
-from prestacop.projections.api import Batch, Projection
+from prestacop.projections import set_aside
+from prestacop.projections.api import LOG_STREAMS, Batch, Projection
 from prestacop.projections.local_time import WEEKDAYS, zone_for
 from prestacop.projections.sql import add, copy_rows, upsert
 
@@ -174,7 +177,8 @@ def _long_keys(cell: Cell) -> list[tuple[str, str]]:
 
 class Statistics(Projection):
     name = "statistics"
-    version = 2
+    version = 3  # v3: takes back what the gate sets aside
+    streams = (*LOG_STREAMS, set_aside.STREAM)
     tables = {
         "statistics": """
             tenant text NOT NULL, dimension text NOT NULL, key text NOT NULL,
@@ -204,6 +208,7 @@ class Statistics(Projection):
             tenant text NOT NULL, code int NOT NULL, valid_from date NOT NULL,
             valid_until date, manhattan_96th_and_below int, all_other_areas int,
             source text NOT NULL, PRIMARY KEY (tenant, code, valid_from)""",
+        "statistics_set_aside": set_aside.COLUMNS,
     }
     indexes = (
         "CREATE INDEX ON statistics_cube (tenant, local_day)",
@@ -211,9 +216,10 @@ class Statistics(Projection):
     )
 
     def apply(self, batch: Batch, cur: Any) -> None:
+        kept, gone = set_aside.set_aside(cur, "statistics_set_aside", batch)
         seen: dict[tuple[str, str], tuple[Any, ...]] = {}
         decisions = []
-        for env, e in batch.of(ViolationReported, OperatorDecisionRecorded):
+        for env, e in Batch(kept).of(ViolationReported, OperatorDecisionRecorded):
             if isinstance(e, ViolationReported):
                 key = (env.tenant, e.message_id)
                 if key in seen:
@@ -231,6 +237,14 @@ class Statistics(Projection):
                 cur.execute(statement, {"t": sorted({k[0] for k in seen})})
         cells: defaultdict[Cell, list[int]] = defaultdict(lambda: [0, 0, 0])
         long: defaultdict[tuple[str, str, str], list[int]] = defaultdict(lambda: [0, 0])
+        if gone:  # counted, then set aside by the gate: out of its cell, once
+            cur.execute(
+                "DELETE FROM statistics_violations s USING unnest(%s::text[], %s::text[])"
+                " AS k(t, id) WHERE s.tenant = k.t AND s.violation_id = k.id RETURNING s.*",
+                set_aside.columns(gone),
+            )
+            for r in cur.fetchall():
+                _count(cells, tuple(r[c] for c in STATE), -1)
         fresh = self._decisions(cur, decisions, long)
         if seen:
             self._violations(cur, list(seen.values()), cells)

@@ -5,6 +5,7 @@
 Every decision is kept in ``violation_decisions``. A decision and its
 violation may be read in either order (they can sit in different streams):
 both writes consult the other table, so the result does not depend on it.
+A violation the gate sets aside (its image) is never a row (``projections/set_aside``).
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from typing import Any
 from psycopg.errors import UniqueViolation
 
 from prestacop.domain.events import HUMAN_REVIEW_CODE, OperatorDecisionRecorded, ViolationReported
-from prestacop.projections.api import Batch, Projection
+from prestacop.projections import set_aside
+from prestacop.projections.api import LOG_STREAMS, Batch, Projection
 from prestacop.projections.sql import copy_rows
 
 COLUMNS = (
@@ -61,7 +63,8 @@ STATUS = f"""
 
 class Violations(Projection):
     name = "violations"
-    version = 2  # v2: ``status`` is a generated column
+    version = 3  # v2: ``status`` is a generated column; v3: decisions once, set-aside events
+    streams = (*LOG_STREAMS, set_aside.STREAM)
     tables = {
         "violations": f"""
             tenant text NOT NULL, violation_id text NOT NULL, drone_id text NOT NULL,
@@ -79,7 +82,9 @@ class Violations(Projection):
         "violation_decisions": """
             tenant text NOT NULL, violation_id text NOT NULL, seq bigint NOT NULL,
             decision_id text NOT NULL, officer_id text NOT NULL, time timestamptz NOT NULL,
-            corrected_code int, note text, PRIMARY KEY (tenant, violation_id, seq)""",
+            corrected_code int, note text, PRIMARY KEY (tenant, violation_id, seq),
+            UNIQUE (tenant, decision_id)""",
+        "violations_set_aside": set_aside.COLUMNS,
     }
     indexes = (
         "CREATE INDEX ON violations (tenant, time)",
@@ -87,9 +92,16 @@ class Violations(Projection):
     )
 
     def apply(self, batch: Batch, cur: Any) -> None:
+        kept, gone = set_aside.set_aside(cur, "violations_set_aside", batch)
+        if gone:
+            cur.execute(
+                "DELETE FROM violations v USING unnest(%s::text[], %s::text[]) AS k(t, id)"
+                " WHERE v.tenant = k.t AND v.violation_id = k.id",
+                set_aside.columns(gone),
+            )
         rows = []
         decisions = []
-        for env, e in batch.of(ViolationReported, OperatorDecisionRecorded):
+        for env, e in Batch(kept).of(ViolationReported, OperatorDecisionRecorded):
             if isinstance(e, ViolationReported):
                 code = e.violation_code
                 rows.append(
@@ -185,23 +197,23 @@ class Violations(Projection):
         )
 
     def _decide(self, cur: Any, decisions: list[tuple[Any, ...]]) -> None:
-        copy_rows(
-            cur,
-            "violation_decisions",
-            (
-                "tenant",
-                "violation_id",
-                "seq",
-                "decision_id",
-                "officer_id",
-                "time",
-                "corrected_code",
-                "note",
-            ),
-            decisions,
+        """Store each decision once by identity (tenant, its message id): a resend outside
+        the de-duplication window is neither a second row nor a later decision."""
+        first: dict[tuple[str, str], tuple[Any, ...]] = {}
+        for d in decisions:
+            first.setdefault((d[0], d[3]), d)
+        cur.execute(
+            "INSERT INTO violation_decisions (tenant, violation_id, seq, decision_id,"
+            " officer_id, time, corrected_code, note) SELECT * FROM unnest(%s::text[],"
+            " %s::text[], %s::bigint[], %s::text[], %s::text[], %s::timestamptz[], %s::int[],"
+            " %s::text[]) ON CONFLICT DO NOTHING RETURNING tenant, decision_id",
+            [list(c) for c in zip(*first.values(), strict=True)],
         )
+        fresh = {(r["tenant"], r["decision_id"]) for r in cur.fetchall()}
         latest: dict[tuple[str, str], tuple[Any, ...]] = {}
-        for d in decisions:  # in log order: the last one per violation wins
+        for d in first.values():  # in log order: the last new one per violation wins
+            if (d[0], d[3]) not in fresh:
+                continue
             latest[(d[0], d[1])] = d
         cur.executemany(
             "UPDATE violations SET code = %(code)s, decided_by = %(officer)s,"
