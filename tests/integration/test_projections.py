@@ -410,6 +410,34 @@ async def test_a_decision_read_before_its_violation_still_applies_and_a_resent_i
     assert got == [{"plate": "FIRST", "drone_code": 21, "code": 40, "status": "corrected"}]
 
 
+async def test_a_decision_resent_after_the_dedup_window_is_one_row_and_undoes_no_later_one(
+    log, nats_url, database_url, tenant, ns, store
+):
+    first = decision(f"{tenant}-d1", f"{tenant}-v", 40)
+    wire = msgspec.json.encode(first)
+    subject = f"prestacop.{tenant}.alert.{tenant}-v"
+    acks = await publish_events(
+        log,
+        tenant,
+        [violation(f"{tenant}-v", 0), first, decision(f"{tenant}-d2", f"{tenant}-v", 38)],
+    )
+    acks += await publish(
+        log, [(subject, wire, f"{tenant}-d1-late")]
+    )  # d1 again, a new Nats-Msg-Id
+    async with projecting(nats_url, database_url, ns, ["violations"]):
+        await wait_until(
+            lambda: caught_up(store, acks, "violations"), timeout=20, what="violations caught up"
+        )
+    got = rows(
+        store,
+        f"SELECT decision_id FROM {ns}.violation_decisions WHERE tenant = %s ORDER BY seq",
+        tenant,
+    )
+    assert [g["decision_id"] for g in got] == [f"{tenant}-d1", f"{tenant}-d2"]
+    (v,) = rows(store, f"SELECT code, status FROM {ns}.violations WHERE tenant = %s", tenant)
+    assert v == {"code": 38, "status": "corrected"}
+
+
 async def test_status_shows_each_view_with_its_position_lag_and_errors(
     log, nats_url, database_url, tenant, ns, store
 ):
