@@ -6,17 +6,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from nats.aio.client import Client, ServerVersion
 
 from prestacop.adapters.nats_connection import connect
-from prestacop.adapters.server_version import (
-    MIN_SERVER,
-    ServerTooOld,
-    check_server,
-    no_atomic_batches,
-)
+from prestacop.adapters.server_version import MIN_SERVER, ServerTooOld, check_server
 from prestacop.bootstrap import LogClient
-from prestacop.nypd_replay import run
+from prestacop.nypd_replay.atomic import no_atomic_batches
 from prestacop.nypd_replay.replay import ReplayOptions
+from prestacop.nypd_replay.run import Replayer
 from tests.integration.test_nypd_replay import good_ids, ticket_file
 
 
@@ -40,13 +37,14 @@ async def test_the_test_server_is_recent_enough(nats_url: str) -> None:
         ("2.11.9", True, "nats-server 2.11.9 has no atomic batches (they need 2.12.0)"),
         ("2.10.0", True, "nats-server 2.10.0 has no atomic batches"),
         ("2.12.1", False, "does not allow atomic batches"),
+        ("not-semver", True, None),
     ],
 )
 def test_without_atomic_batches_the_replay_says_why_in_one_line(
     version: str, allows: bool, says: str | None
 ) -> None:
     """The decision on the version string (no 2.10-2.11 binary here: only 2.15 installs)."""
-    found = no_atomic_batches(tuple(map(int, version.split("."))), allows)  # type: ignore[arg-type]
+    found = no_atomic_batches(ServerVersion(version), allows)
     if says is None:
         assert found is None
     else:
@@ -59,7 +57,8 @@ async def test_a_replay_on_a_server_without_atomic_batches_says_so_and_lands_eve
 ) -> None:
     """A real replay, with the connected server reported as 2.11.4: one line says it
     falls back to per-message acks, and every ticket lands (it used to be silent)."""
-    monkeypatch.setattr(run, "server_version", lambda nc: (2, 11, 4), raising=False)
+    old = property(lambda nc: ServerVersion("2.11.4"))
+    monkeypatch.setattr(Client, "connected_server_version", old)
     path = ticket_file(tmp_path / "t.csv", 500)
     said: list[str] = []
 
@@ -70,7 +69,7 @@ async def test_a_replay_on_a_server_without_atomic_batches_says_so_and_lands_eve
             said.append(message)
 
     opts = ReplayOptions(tenant=tenant, state_dir=tmp_path / "s", rejects=tmp_path / "r.csv")
-    report = await run.Replayer(opts, log.nc.connected_url.geturl(), Listener()).run([str(path)])
+    report = await Replayer(opts, log.nc.connected_url.geturl(), Listener()).run([str(path)])
     assert report.ok and report.events == len(good_ids(str(path), tenant))
     assert said == [
         "nats-server 2.11.4 has no atomic batches (they need 2.12.0):"

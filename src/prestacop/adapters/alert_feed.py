@@ -8,6 +8,10 @@ from the last message kept), so nothing is lost nor handed over twice. The feed
 is "live" once everything the stream held is handed over — never because a
 heartbeat came (a stalled push consumer sends those in the middle of history).
 
+A second reader follows the force's quarantine records of the alert stream: a review
+the gate sets aside for its image is handed over as ``SetAside`` (no alert), in
+whichever order the two streams are read. Those records are few: read from the start.
+
 Appends carry ``Nats-Expected-Last-Subject-Sequence`` (0 when the alert's subject
 is still empty): two officers can never both write on a version of the alert.
 """
@@ -43,6 +47,7 @@ from prestacop.alerts.ports import (
     FeedItem,
     FeedState,
     LogEntry,
+    SetAside,
     StaleAlert,
     StartingBoard,
     Unreadable,
@@ -50,6 +55,7 @@ from prestacop.alerts.ports import (
 from prestacop.domain import subjects
 from prestacop.domain.codec import InvalidMessage, decode, encode_checked
 from prestacop.domain.events import AlertEvent
+from prestacop.domain.quarantine import decoder as quarantine_decoder
 
 log = logging.getLogger(__name__)
 SNAPSHOT_EVERY_S = 60.0
@@ -70,6 +76,7 @@ class JetStreamAlertLog:
         self._on_item: Callable[[FeedItem], None] | None = None
         self._on_state: Callable[[FeedState], None] | None = None
         self._reader: LogReader | None = None
+        self._verdicts: LogReader | None = None
         self._last_seq = 0
         self._board = snapshot.FoldedBoard()
         self._saved_seq = 0
@@ -144,6 +151,40 @@ class JetStreamAlertLog:
                 delay = min(delay * 2, 1.0)
         self._set_state("live" if self._reader and self._reader.caught_up else "replaying")
         self._spawn(self._pump())
+        self._spawn(self._follow_set_aside())
+
+    async def _follow_set_aside(self) -> None:
+        """The gate's records on this force's alert stream: a review set aside for its
+        image is no alert. Best effort: an officer whose credentials predate it may not
+        read the quarantine stream; the console then works as before (and says so)."""
+        assert self._nc is not None and self._on_item is not None
+        delay = 0.5
+        while self._verdicts is None and not self._closed:
+            reader = LogReader(
+                self._nc,
+                subjects.QUARANTINE.name,
+                1,
+                filter_subject=subjects.quarantine(self.tenant, subjects.ALERTS.name),
+                buffer=1_000,
+                batch=200,
+                name="console-set-aside",
+                heartbeat=self._heartbeat_s,
+            )
+            try:
+                self._verdicts = await reader.start()
+            except _UNAVAILABLE as err:
+                log.warning("alert feed: gate verdicts not readable (%r); retrying", err)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 30.0)
+        while not self._closed and self._verdicts is not None:
+            for _seq, _subject, data, _ts, _ in await self._verdicts.take(200, 0.5):
+                try:
+                    record = quarantine_decoder.decode(data)
+                except Exception:  # a record is the gate's own: skip one it cannot have written
+                    continue
+                if (alert_id := record.set_aside_event()) is not None:
+                    self._board.board.set_aside(alert_id)
+                    self._on_item(SetAside(alert_id, record.reason))
 
     def _set_state(self, state: FeedState) -> None:
         if state != self._state:
@@ -280,6 +321,8 @@ class JetStreamAlertLog:
             with contextlib.suppress(Exception):
                 await self.save_snapshot()
             await self._reader.stop()
+        if self._verdicts is not None:
+            await self._verdicts.stop()
         if self._publisher is not None:
             await self._publisher.close()
         with contextlib.suppress(*_UNAVAILABLE):

@@ -13,21 +13,6 @@ class ServerTooOld(RuntimeError):
     """The connected nats-server is older than PrestaCop needs."""
 
 
-def check_server(nc: Client, minimum: tuple[int, int, int] = MIN_SERVER) -> None:
-    """Raise ``ServerTooOld`` naming the version needed when the server is older."""
-    found = server_version(nc)
-    if found is not None and found < minimum:  # not a semantic version: unknown, not refused
-        url = nc.connected_url.netloc if nc.connected_url else "the server"
-        raise ServerTooOld(
-            f"nats-server {'.'.join(map(str, found))} at {url} is too old:"
-            f" PrestaCop needs nats-server {'.'.join(map(str, minimum))} or later"
-        )
-
-
-#: Atomic batch publishing (ADR-50: one acknowledgement per batch) came in 2.12.
-ATOMIC_BATCHES = (2, 12, 0)
-
-
 def server_version(nc: Client) -> tuple[int, int, int] | None:
     """The connected server's version, or None when it is not a semantic version."""
     v = nc.connected_server_version
@@ -37,18 +22,12 @@ def server_version(nc: Client) -> tuple[int, int, int] | None:
         return None
 
 
-def no_atomic_batches(version: tuple[int, int, int] | None, stream_allows: bool) -> str | None:
-    """None when the replay can send atomic batches, else the one line that says why it
-    sends message by message instead (same result, more acknowledgements: slower)."""
-    if version is not None and version < ATOMIC_BATCHES:
-        found = ".".join(map(str, version))
-        return (
-            f"nats-server {found} has no atomic batches (they need"
-            f" {'.'.join(map(str, ATOMIC_BATCHES))}): sending with one ack per message, slower"
+def check_server(nc: Client, minimum: tuple[int, int, int] = MIN_SERVER) -> None:
+    """Raise ``ServerTooOld`` naming the version needed when the server is older."""
+    found = server_version(nc)
+    if found is not None and found < minimum:  # not a semantic version: unknown, not refused
+        url = nc.connected_url.netloc if nc.connected_url else "the server"
+        raise ServerTooOld(
+            f"nats-server {'.'.join(map(str, found))} at {url} is too old:"
+            f" PrestaCop needs nats-server {'.'.join(map(str, minimum))} or later"
         )
-    if not stream_allows:
-        return (
-            "the history stream does not allow atomic batches (allow_atomic is off):"
-            " sending with one ack per message, slower"
-        )
-    return None

@@ -18,6 +18,7 @@ from prestacop.alerts.ports import (
     DroneControl,
     FeedItem,
     LogEntry,
+    SetAside,
     StaleAlert,
     StartingBoard,
 )
@@ -74,6 +75,8 @@ class AlertDesk:
         if isinstance(item, StartingBoard):
             self.board.alerts.update((a.alert_id, a) for a in item.alerts)
             return None
+        if isinstance(item, SetAside):
+            return self.board.set_aside(item.alert_id)
         if not isinstance(item, LogEntry):
             self.unreadable.append(item)
             return None

@@ -35,6 +35,14 @@ class Unreadable:
 
 
 @dataclass(frozen=True, slots=True)
+class SetAside:
+    """The gate set a review aside for its image (the quarantine stream): no alert."""
+
+    alert_id: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
 class StartingBoard:
     """The alerts as of stream sequence ``seq`` (a snapshot): the feed goes on after it."""
 
@@ -42,7 +50,7 @@ class StartingBoard:
     alerts: tuple[Alert, ...]
 
 
-FeedItem = LogEntry | Unreadable | StartingBoard
+FeedItem = LogEntry | Unreadable | StartingBoard | SetAside
 FeedState = Literal["connecting", "replaying", "live", "reconnecting"]
 
 

@@ -195,11 +195,13 @@ class AlertBoard:
     """Every alert of a tenant, folded from the log in order; what the console lists."""
 
     alerts: dict[str, Alert] = field(default_factory=dict)
+    set_aside_ids: set[str] = field(default_factory=set)
+    """Reviews the gate set aside (their image): no alert, whenever they are read."""
 
     def apply(self, event: AnyEvent, *, seq: int, received_at: datetime) -> Alert | None:
         """Fold one event of the alert stream; ``None`` if it is no part of an alert."""
         if isinstance(event, ViolationReported):
-            if event.violation_code != HUMAN_REVIEW_CODE:
+            if event.violation_code != HUMAN_REVIEW_CODE or event.message_id in self.set_aside_ids:
                 return None
             key = event.message_id
         elif isinstance(
@@ -213,6 +215,19 @@ class AlertBoard:
             return None
         alert = evolve(self.alerts.get(key), event, seq=seq, received_at=received_at)
         self.alerts[key] = alert
+        return alert
+
+    def set_aside(self, alert_id: str) -> Alert | None:
+        """The gate set this review aside (``gate/records.LATE_REASONS``): it is no alert to
+        show; what officers did on it stays, as in the ``alerts`` view."""
+        self.set_aside_ids.add(alert_id)
+        alert = self.alerts.get(alert_id)
+        if alert is None or alert.violation is None:
+            return alert
+        if alert.last_seq == 0:  # nobody touched it
+            del self.alerts[alert_id]
+            return None
+        alert = self.alerts[alert_id] = replace(alert, violation=None)
         return alert
 
     def get(self, alert_id: str) -> Alert | None:

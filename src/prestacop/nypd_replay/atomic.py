@@ -14,7 +14,7 @@ import asyncio
 import uuid
 from collections.abc import Sequence
 
-from nats.aio.client import Client
+from nats.aio.client import Client, ServerVersion
 from nats.js.api import Header
 
 from prestacop.adapters.publisher import PubAck, Publisher
@@ -23,6 +23,28 @@ MAX_BATCH = 1000
 DUPLICATE_IN_BATCH = 10201
 BATCH_ID, BATCH_SEQUENCE, BATCH_COMMIT = "Nats-Batch-Id", "Nats-Batch-Sequence", "Nats-Batch-Commit"
 _SEQUENCE = tuple(str(i) for i in range(1, MAX_BATCH + 1))
+#: The first nats-server with atomic batches.
+ATOMIC_SERVER = (2, 12, 0)
+
+
+def no_atomic_batches(version: ServerVersion, stream_allows: bool) -> str | None:
+    """None when the replay can send atomic batches, else the one line that says why it
+    sends message by message instead (same result, more acknowledgements: slower)."""
+    try:
+        found: tuple[int, int, int] | None = (version.major, version.minor, version.patch)
+    except ValueError:  # not a semantic version: ask the stream only
+        found = None
+    if found is not None and found < ATOMIC_SERVER:
+        return (
+            f"nats-server {'.'.join(map(str, found))} has no atomic batches (they need"
+            f" {'.'.join(map(str, ATOMIC_SERVER))}): sending with one ack per message, slower"
+        )
+    if not stream_allows:
+        return (
+            "the history stream does not allow atomic batches (allow_atomic is off):"
+            " sending with one ack per message, slower"
+        )
+    return None
 
 
 class AtomicPublisher:

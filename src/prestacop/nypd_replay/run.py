@@ -13,9 +13,8 @@ from datetime import UTC, datetime
 import msgspec
 from nats.js import JetStreamContext
 
-from prestacop.adapters.server_version import no_atomic_batches, server_version
 from prestacop.domain import subjects
-from prestacop.nypd_replay.atomic import AtomicPublisher
+from prestacop.nypd_replay.atomic import AtomicPublisher, no_atomic_batches
 from prestacop.nypd_replay.checkpoint import Counters
 from prestacop.nypd_replay.rejects import RejectFile
 from prestacop.nypd_replay.replay import FileReplay, FileResult, Listener, Quiet, ReplayOptions
@@ -103,7 +102,7 @@ class Replayer:
             log = (client.nc, client.js, client.publisher, self.opts.tenant, self.listener.status)
             sender = PerMessage(*log)
             why_not = self.atomic and no_atomic_batches(
-                server_version(client.nc), await history_takes_atomic_batches(client.js)
+                client.nc.connected_server_version, await history_takes_atomic_batches(client.js)
             )
             if why_not:  # never silent: the replay is slower this way
                 self.listener.status(why_not)

@@ -21,8 +21,8 @@ from typing import Any
 from psycopg import sql
 
 from prestacop.domain.events import ViolationReported
+from prestacop.domain.quarantine import Quarantined
 from prestacop.domain.subjects import QUARANTINE
-from prestacop.gate.records import Quarantined
 from prestacop.projections.api import Envelope
 
 STREAM = QUARANTINE.name

@@ -92,14 +92,15 @@ BOARDS = "PRESTACOP_ALERT_BOARDS"  # alerts.snapshot.BUCKET (security imports no
 
 
 def officer(tenant: str, officer_id: str = "") -> Permissions:
-    """Alert decisions of one force; reading its alerts, drones and images.
+    """Alert decisions of one force; reading its alerts, drones, images and the gate's
+    records (a review set aside for its image is no alert on the console).
 
     Reading needs ephemeral consumers (the alert feed): an officer
     may create them, never a durable one and never delete any (the services' durables
     stay theirs); ephemerals go by themselves when idle.
     """
     subjects.check_tenant(tenant)
-    read = (subjects.ALERTS.name, subjects.DRONES.name)
+    read = (subjects.ALERTS.name, subjects.DRONES.name, subjects.QUARANTINE.name)
     return Permissions(
         publish=(
             f"{subjects.ROOT}.{tenant}.alert.*",
