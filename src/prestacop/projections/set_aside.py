@@ -18,12 +18,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from psycopg import sql
-
 from prestacop.domain.events import ViolationReported
 from prestacop.domain.quarantine import Quarantined
 from prestacop.domain.subjects import QUARANTINE
 from prestacop.projections.api import Envelope
+from prestacop.projections.sql import record_new, recorded
 
 STREAM = QUARANTINE.name
 COLUMNS = "tenant text NOT NULL, message_id text NOT NULL, PRIMARY KEY (tenant, message_id)"
@@ -42,17 +41,7 @@ def set_aside(
         for env in batch
         if isinstance(env.event, Quarantined) and (mid := env.event.set_aside_event())
     }
-    new: list[Identity] = []
-    if named:
-        tenants, ids = zip(*named, strict=True)
-        cur.execute(
-            sql.SQL(
-                "INSERT INTO {} SELECT * FROM unnest(%s::text[], %s::text[])"
-                " ON CONFLICT DO NOTHING RETURNING tenant, message_id"
-            ).format(sql.Identifier(table)),
-            (list(tenants), list(ids)),
-        )
-        new = [(r["tenant"], r["message_id"]) for r in cur.fetchall()]
+    new = sorted(record_new(cur, table, named))
     events = [env for env in batch if not isinstance(env.event, Quarantined)]
     # only a drone's violation (it names an image) can be set aside after the codec
     asked = {
@@ -60,17 +49,7 @@ def set_aside(
         for env in events
         if isinstance(env.event, ViolationReported) and env.event.image_id is not None
     }
-    if not asked:
-        return events, new
-    tenants, ids = zip(*asked, strict=True)
-    cur.execute(
-        sql.SQL(
-            "SELECT s.tenant, s.message_id FROM {} s JOIN unnest(%s::text[], %s::text[])"
-            " AS k(t, id) ON s.tenant = k.t AND s.message_id = k.id"
-        ).format(sql.Identifier(table)),
-        (list(tenants), list(ids)),
-    )
-    out = {(r["tenant"], r["message_id"]) for r in cur.fetchall()}
+    out = recorded(cur, table, asked)
     if not out:
         return events, new
     kept = [

@@ -118,15 +118,7 @@ def unseen(cur: Cursor[Any], table: str, batch: Sequence[Any], *types: type) -> 
     }
     if not keys:
         return list(batch)
-    tenants, ids = zip(*keys, strict=True)
-    cur.execute(
-        sql.SQL(
-            "INSERT INTO {} (tenant, message_id) SELECT * FROM unnest(%s::text[], %s::text[])"
-            " ON CONFLICT DO NOTHING RETURNING tenant, message_id"
-        ).format(sql.Identifier(table)),
-        (list(tenants), list(ids)),
-    )
-    new = {tuple(r.values()) if isinstance(r, dict) else tuple(r) for r in cur.fetchall()}
+    new = record_new(cur, table, keys)
     out = []
     for env in batch:
         mid = getattr(env.event, "message_id", None)
@@ -136,3 +128,40 @@ def unseen(cur: Cursor[Any], table: str, batch: Sequence[Any], *types: type) -> 
             new.discard((env.tenant, mid))  # the first in log order counts
             out.append(env)
     return out
+
+
+def record_new(
+    cur: Cursor[Any], table: str, keys: Iterable[tuple[str, str]]
+) -> set[tuple[str, str]]:
+    """Add (tenant, message id) ``keys`` to ``table`` (``SEEN_COLUMNS``); those not there before."""
+    return _keys(
+        cur,
+        "INSERT INTO {} (tenant, message_id) SELECT * FROM unnest(%s::text[], %s::text[])"
+        " ON CONFLICT DO NOTHING RETURNING tenant, message_id",
+        table,
+        keys,
+    )
+
+
+def recorded(cur: Cursor[Any], table: str, keys: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
+    """Which of the (tenant, message id) ``keys`` ``table`` (``SEEN_COLUMNS``) holds."""
+    return _keys(
+        cur,
+        "SELECT s.tenant, s.message_id FROM {} s JOIN unnest(%s::text[], %s::text[]) AS k(t, id)"
+        " ON s.tenant = k.t AND s.message_id = k.id",
+        table,
+        keys,
+    )
+
+
+def _keys(
+    cur: Cursor[Any], query: str, table: str, keys: Iterable[tuple[str, str]]
+) -> set[tuple[str, str]]:
+    pairs = list(keys)
+    if not pairs:
+        return set()
+    cur.execute(
+        sql.SQL(query).format(sql.Identifier(table)),
+        ([t for t, _ in pairs], [i for _, i in pairs]),
+    )
+    return {tuple(r.values()) if isinstance(r, dict) else tuple(r) for r in cur.fetchall()}
