@@ -249,7 +249,12 @@ def export_view(
         cur.execute(sql.SQL("SELECT * FROM {} LIMIT 0").format(source))
         desc = cur.description or []
         names = [d.name for d in desc]
-        schema = pa.schema([(d.name, _PG_TYPES.get(d.type_code, pa.string())) for d in desc])
+        # The partition's columns live in the directory names only (hive style): kept in the
+        # files too, pyarrow (pandas) refuses the dataset (date in the file, text in the path).
+        keep = [i for i, n in enumerate(names) if n not in ("tenant", "local_day")]
+        schema = pa.schema(
+            [(names[i], _PG_TYPES.get(desc[i].type_code, pa.string())) for i in keep]
+        )
         keyed = sql.SQL("SELECT {}, {}, v.* FROM {} v").format(
             _tenant_sql(names), _day_sql(names), source
         )
@@ -262,6 +267,8 @@ def export_view(
         now = {f"{t}/{d}": [int(n), h] for t, d, n, h in cur.fetchall()}
         if before is None:
             shutil.rmtree(root, ignore_errors=True)  # no manifest: an older snapshot, or none
+        for tmp in root.glob("tenant=*/local_day=*/.*.tmp"):
+            tmp.unlink()  # a crashed run's unfinished file (the old one is still in place)
         old = (before or {}).get("parts", {})
         touched = sorted(k for k, v in now.items() if old.get(k) != v)
         for gone in set(old) - set(now):
@@ -278,7 +285,7 @@ def export_view(
                     ).format(keyed),
                     ([t for t, _ in keys], [d for _, d in keys]),
                 )
-                writer = _PartitionWriter(root, schema)
+                writer = _PartitionWriter(root, schema, keep)
                 while batch := rows.fetchmany(chunk):
                     writer.write(batch)
                     result.messages += len(batch)
@@ -353,8 +360,9 @@ class _PartitionWriter:
     written under a temporary name and renamed over the old one: a reader sees the old
     file or the new one, never both (one row group per chunk: memory stays bounded)."""
 
-    def __init__(self, root: Path, schema: pa.Schema) -> None:
+    def __init__(self, root: Path, schema: pa.Schema, keep: list[int]) -> None:
         self.root, self.schema = root, schema
+        self.keep = [i + 2 for i in keep]  # after the partition key
         self.key: tuple[str, str] | None = None
         self.writer: pq.ParquetWriter | None = None
         self.tmp = self.path = root
@@ -382,8 +390,8 @@ class _PartitionWriter:
         if not rows or self.writer is None:
             return
         columns = [
-            pa.array([_plain(r[i + 2]) for r in rows], type=self.schema.field(i).type)
-            for i in range(len(self.schema))
+            pa.array([_plain(r[i]) for r in rows], type=field.type)
+            for i, field in zip(self.keep, self.schema, strict=True)
         ]
         self.writer.write_table(pa.Table.from_arrays(columns, schema=self.schema))
 
