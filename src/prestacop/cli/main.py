@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 from typing import Any
 
 import typer
+from rich.markup import escape
 from typer.core import TyperArgument, TyperGroup, TyperOption
 
 from prestacop.cli import (
@@ -32,6 +34,23 @@ from prestacop.cli.common import err_console, fail
 class Commands(TyperGroup):
     """Every command's errors end the same way: one line (what, where, what to do) and an
     exit code; ``-v`` shows the traceback as well."""
+
+    def main(self, *args: Any, standalone_mode: bool = True, **extra: Any) -> Any:
+        """Usage errors (unknown option, missing argument, bad value) as one line too,
+        exit code 2, instead of typer's box."""
+        if not standalone_mode:
+            return super().main(*args, standalone_mode=False, **extra)
+        try:
+            code = super().main(*args, standalone_mode=False, **extra)
+        except typer.TyperException as err:
+            where = f" (see `{err.ctx.command_path} --help`)" if getattr(err, "ctx", None) else ""
+            what = _line(err.format_message()).rstrip(".")
+            err_console.print(f"[bold red]error:[/] {escape(what + where)}", highlight=False)
+            sys.exit(err.exit_code)
+        except typer.Abort:
+            err_console.print("[bold red]error:[/] aborted", highlight=False)
+            sys.exit(1)
+        sys.exit(code if type(code) is int else 0)
 
     def invoke(self, ctx: Any) -> Any:
         try:
@@ -77,7 +96,7 @@ def explain(err: Exception) -> tuple[str, int]:
     return f"{type(err).__name__}: {_line(err)} (run with -v for the traceback)", 1
 
 
-def _line(err: BaseException) -> str:
+def _line(err: BaseException | str) -> str:
     return " ".join(str(err).split()) or type(err).__name__
 
 
