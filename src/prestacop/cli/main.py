@@ -28,7 +28,7 @@ from prestacop.cli import (
     runtime,
     tenants,
 )
-from prestacop.cli.common import err_console, fail
+from prestacop.cli.common import err_console, fail, leave_if_stopping
 
 
 class Commands(TyperGroup):
@@ -50,7 +50,9 @@ class Commands(TyperGroup):
         except typer.Abort:
             err_console.print("[bold red]error:[/] aborted", highlight=False)
             sys.exit(1)
-        sys.exit(code if type(code) is int else 0)
+        code = code if type(code) is int else 0
+        leave_if_stopping(code)
+        sys.exit(code)
 
     def invoke(self, ctx: Any) -> Any:
         try:
