@@ -307,6 +307,7 @@ def _day_sql(names: list[str]) -> Any:
     """The partition's local day as text (``unknown`` when the row has no time)."""
     from psycopg import sql
 
+    day: sql.Composable
     if "local_day" in names:
         day = sql.SQL("v.local_day::date")
     elif "time" in names:

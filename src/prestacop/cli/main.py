@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from collections.abc import Sequence
 from typing import Any
 
 import typer
@@ -35,15 +36,25 @@ class Commands(TyperGroup):
     """Every command's errors end the same way: one line (what, where, what to do) and an
     exit code; ``-v`` shows the traceback as well."""
 
-    def main(self, *args: Any, standalone_mode: bool = True, **extra: Any) -> Any:
+    def main(
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        windows_expand_args: bool = True,
+        **extra: Any,
+    ) -> Any:
         """Usage errors (unknown option, missing argument, bad value) as one line too,
         exit code 2, instead of typer's box."""
+        given = (args, prog_name, complete_var, False, windows_expand_args)
         if not standalone_mode:
-            return super().main(*args, standalone_mode=False, **extra)
+            return super().main(*given, **extra)
         try:
-            code = super().main(*args, standalone_mode=False, **extra)
+            code = super().main(*given, **extra)
         except typer.TyperException as err:
-            where = f" (see `{err.ctx.command_path} --help`)" if getattr(err, "ctx", None) else ""
+            ctx = getattr(err, "ctx", None)
+            where = f" (see `{ctx.command_path} --help`)" if ctx is not None else ""
             what = _line(err.format_message()).rstrip(".")
             err_console.print(f"[bold red]error:[/] {escape(what + where)}", highlight=False)
             sys.exit(err.exit_code)
