@@ -53,4 +53,6 @@ def listen_on_tcp(pg: Any, port: int, database_url: str) -> str:
     )
     parts = urlsplit(database_url)
     query = [(k, v) for k, v in parse_qsl(parts.query) if k != "port"] + [("port", str(port))]
-    return urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(query), parts.fragment))
+    return urlunsplit(
+        (parts.scheme, parts.netloc, parts.path, urlencode(query, safe="/"), parts.fragment)
+    )
