@@ -61,8 +61,8 @@ class ProgressListener:
         acknowledged, not all parsed)."""
         if self.task is None:
             return
-        if self._rows0 < 0:
-            self._rows0 = read
+        if self._rows0 < 0:  # the rows of a previous run (resumed), not this first batch
+            self._rows0 = counters.rows_read
         task = self.progress.tasks[-1]
         elapsed = task.elapsed or 0.0
         rate = (read - self._rows0) / elapsed if elapsed > 0 else 0.0
