@@ -285,12 +285,11 @@ def export_view(
                     ).format(keyed),
                     ([t for t, _ in keys], [d for _, d in keys]),
                 )
-                writer = _PartitionWriter(root, schema, keep)
+                done = (lambda n: on_progress(n, total)) if on_progress else None
+                writer = _PartitionWriter(root, schema, keep, done)
                 while batch := rows.fetchmany(chunk):
                     writer.write(batch)
                     result.messages += len(batch)
-                    if on_progress:
-                        on_progress(result.messages, total)
                 result.files = writer.close()
         root.mkdir(parents=True, exist_ok=True)
         _save_manifest(state, {"position": position, "parts": now})
@@ -361,8 +360,15 @@ class _PartitionWriter:
     written under a temporary name and renamed over the old one: a reader sees the old
     file or the new one, never both (one row group per chunk: memory stays bounded)."""
 
-    def __init__(self, root: Path, schema: pa.Schema, keep: list[int]) -> None:
-        self.root, self.schema = root, schema
+    def __init__(
+        self,
+        root: Path,
+        schema: pa.Schema,
+        keep: list[int],
+        on_file: Callable[[int], None] | None = None,
+    ) -> None:
+        self.root, self.schema, self.on_file = root, schema, on_file
+        self.rows = 0
         self.keep = [i + 2 for i in keep]  # after the partition key
         self.key: tuple[str, str] | None = None
         self.writer: pq.ParquetWriter | None = None
@@ -395,6 +401,7 @@ class _PartitionWriter:
             for i, field in zip(self.keep, self.schema, strict=True)
         ]
         self.writer.write_table(pa.Table.from_arrays(columns, schema=self.schema))
+        self.rows += len(rows)
 
     def _finish(self) -> None:
         if self.writer is not None:
@@ -402,6 +409,8 @@ class _PartitionWriter:
             os.replace(self.tmp, self.path)
             self.files += 1
             self.writer = None
+            if self.on_file:
+                self.on_file(self.rows)  # progress per partition, not per chunk of rows
 
     def close(self) -> int:
         self._finish()
