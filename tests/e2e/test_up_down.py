@@ -138,7 +138,10 @@ def test_up_keeps_a_postgres_tcp_port_given_once(tmp_path: Path) -> None:
             with pytest.raises(psycopg.OperationalError, match="password"):
                 psycopg.connect(f"postgresql://prestacop:wrong@127.0.0.1:{port}/postgres")
         finally:
-            proc.send_signal(signal.SIGINT)
+            began = time.monotonic()
+            proc.send_signal(signal.SIGINT if args else signal.SIGTERM)
             proc.wait(30)
+        took = time.monotonic() - began
         assert proc.returncode == 0, proc.stderr.read() if proc.stderr else ""
+        assert took < 2.0, f"up took {took:.2f}s to stop both servers"
     assert json.loads((home / "ports.json").read_text()).keys() == {"nats", "postgres"}
