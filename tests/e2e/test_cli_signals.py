@@ -20,7 +20,7 @@ import pytest
 from prestacop.runtime.embedded import EmbeddedRuntime, free_port
 
 PRESTACOP = [sys.executable, "-m", "prestacop.cli"]
-STOP_WITHIN_S = 10.0  # the target is 1 s (0.1-2 s measured); a 2-core machine at load 26: slack
+STOP_WITHIN_S = 2.0  # 0.6 s of grace, then cancelled; whatever still blocks, gone at 1.5 s
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 

@@ -115,3 +115,33 @@ def test_down_after_kill_9_of_up_stops_the_postgres_it_left(tmp_path: Path) -> N
     assert "PostgreSQL" in down.stderr
     wait_gone(pg)
     assert not (home / "runtime.json").exists()
+
+
+def test_up_keeps_a_postgres_tcp_port_given_once(tmp_path: Path) -> None:
+    """``--pg-port``: PostgreSQL listens on 127.0.0.1 too (scram, like its socket), and a
+    later ``up`` without the option comes back on the same port."""
+    import psycopg
+
+    from prestacop.runtime.embedded import free_port
+
+    home = tmp_path / "home"
+    (tmp_path / "tmp").mkdir()
+    port = free_port()
+    tcp = f"postgresql://prestacop@127.0.0.1:{port}/postgres?passfile={home}/postgres-owner.pgpass"
+    for args in (["--pg-port", str(port)], []):
+        proc, urls = start_up(home, *args)
+        try:
+            assert urls["pg_port"] == port, (args, urls)
+            for url in (tcp, urls["database_url"]):
+                with psycopg.connect(url, connect_timeout=10) as conn:
+                    assert conn.execute("SELECT current_user").fetchone() == ("prestacop",)
+            with pytest.raises(psycopg.OperationalError, match="password"):
+                psycopg.connect(f"postgresql://prestacop:wrong@127.0.0.1:{port}/postgres")
+        finally:
+            began = time.monotonic()
+            proc.send_signal(signal.SIGINT if args else signal.SIGTERM)
+            proc.wait(30)
+        took = time.monotonic() - began
+        assert proc.returncode == 0, proc.stderr.read() if proc.stderr else ""
+        assert took < 2.0, f"up took {took:.2f}s to stop both servers"
+    assert json.loads((home / "ports.json").read_text()).keys() == {"nats", "postgres"}

@@ -102,8 +102,17 @@ CASES = {
         2,
         ["'NYPD'", "{{1,32}}$"],
     ),
-    # usage errors keep typer's own panel: one message, in a box
+    # usage errors: the same one line, no box, exit code 2
     "negative limit": (["rejected", "--limit", "-1"], {}, 2, ["--limit", "greater than or"]),
+    "unknown option": (
+        ["nypd", "replay", "--bogus", "x.csv"],
+        {},
+        2,
+        ["No such option: --bogus", "prestacop nypd replay --help"],
+    ),
+    "missing argument": (["export"], {}, 2, ["Missing argument", "prestacop export --help"]),
+    "bad value": (["up", "--nats-port", "abc"], {}, 2, ["'--nats-port'", "integer"]),
+    "unknown command": (["nosuch"], {}, 2, ["No such command 'nosuch'"]),
 }
 
 
@@ -136,6 +145,7 @@ def test_a_bad_input_is_one_clear_line_and_an_exit_code(
     assert result.exception is None or isinstance(result.exception, SystemExit), output
     errors = [line for line in output.splitlines() if "error" in line.lower()]
     assert len(errors) == 1, output
+    assert not set("╭│╰") & set(output), output  # no box (typer's usage-error panel)
     for word in words:
         assert word.format(**values) in " ".join(output.split()), (word, output)
     assert "secret" not in output

@@ -19,12 +19,14 @@ class Seen:
         self.began = 0.0
         self.first_rows_after: float | None = None
         self.events = 0
+        self.calls: list[tuple[int, int, int]] = []  # (read, acknowledged rows, bar bytes)
 
     def started(self, name: str, layout: str, total: int | None, resumed: Position | None) -> None:
         self.began = time.monotonic()
 
-    def advanced(self, counters: Counters, progress: int) -> None:
-        if counters.rows_read and self.first_rows_after is None:
+    def advanced(self, counters: Counters, progress: int, read: int) -> None:
+        self.calls.append((read, counters.rows_read, progress))
+        if read and self.first_rows_after is None:
             self.first_rows_after = time.monotonic() - self.began
         self.events = max(self.events, counters.events)
 
@@ -62,3 +64,10 @@ async def test_rows_and_events_show_within_a_second_under_a_low_max_rate(
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
     assert seen.first_rows_after is not None and seen.first_rows_after < 1.5
+    # Rows count as read, ahead of the acknowledgements; the bar only moves with the
+    # acknowledgements (it reached 100% with the parser before).
+    assert all(read >= acked for read, acked, _ in seen.calls)
+    assert any(read > acked for read, acked, _ in seen.calls)
+    assert all(bar == 0 for _, acked, bar in seen.calls if acked == 0)
+    bars = [bar for *_, bar in seen.calls]
+    assert bars == sorted(bars)

@@ -8,9 +8,14 @@ temporary name and renamed; the position is saved after the chunk's files. A fil
 first sequence is past the saved position is the leftover of a crashed run and is
 removed before anything else, so a crash never exports a message twice.
 
-``export_view`` writes a snapshot of a view (read with a server-side cursor, in chunks)
-into a new directory and swaps it in whole: views change in place (decisions), so a
-snapshot is what stays equal to them.
+``export_view`` is incremental too, although views change in place (a decision moves a
+count on an earlier day): in one snapshot of the database it takes a fingerprint of each
+partition (row count and a sum of row hashes, computed by PostgreSQL) and rewrites only
+the partitions whose fingerprint differs from the last export's (``_export.json``),
+streaming their rows ordered by partition into one file each
+(``<view>/tenant=<t>/local_day=<d>/data.parquet``, renamed over the old one); partitions
+gone from the view are removed. When the projection behind the view has not moved since
+the last export (same build, same positions), nothing is read at all.
 """
 
 from __future__ import annotations
@@ -33,7 +38,7 @@ import pyarrow.parquet as pq
 from prestacop.adapters.log_reader import LogReader, stream_head
 from prestacop.projections.api import LOG_STREAMS, Envelope
 from prestacop.projections.decoding import decode_chunk
-from prestacop.projections.local_time import zone_for
+from prestacop.projections.local_time import zone_for, zone_names
 
 Progress = Callable[[int, int], None]
 """Called with (done, total) messages or rows."""
@@ -214,18 +219,22 @@ def export_view(
     out: Path,
     *,
     namespace: str = "prestacop",
-    chunk: int = 50_000,
+    chunk: int = 20_000,
     on_progress: Progress | None = None,
 ) -> ExportResult:
-    """A snapshot of ``namespace.view`` in ``out/<view>``, partitioned by tenant and local day
-    (the view's ``local_day``, else its ``time`` in the force's zone), swapped in whole."""
+    """``namespace.view`` in ``out/<view>``, one file per force and local day (the view's
+    ``local_day``, else its ``time`` in the force's zone), rewriting only the partitions
+    whose rows changed since the last export (see the module doc)."""
     import psycopg
     from psycopg import sql
 
-    final = out / view
-    staging = out / f".{view}.{uuid.uuid4().hex[:8]}"
+    root = out / view
+    state = root / "_export.json"
+    before = _load_manifest(state) if root.exists() else None
     result = ExportResult()
     with psycopg.connect(database_url) as conn:
+        conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ  # one snapshot
+        conn.read_only = True
         cur = conn.cursor()
         cur.execute(
             "SELECT 1 FROM information_schema.views WHERE table_schema = %s AND table_name = %s",
@@ -233,63 +242,198 @@ def export_view(
         )
         if cur.fetchone() is None:
             raise ExportError(f"no view {namespace}.{view}")
-        cur.execute(
-            sql.SQL("SELECT count(*) FROM {}.{}").format(*map(sql.Identifier, (namespace, view)))
+        position = _view_position(conn, namespace, view)
+        if before is not None and position is not None and before.get("position") == position:
+            return result  # the view's projection has not moved: nothing new
+        source = sql.SQL("{}.{}").format(sql.Identifier(namespace), sql.Identifier(view))
+        cur.execute(sql.SQL("SELECT * FROM {} LIMIT 0").format(source))
+        desc = cur.description or []
+        names = [d.name for d in desc]
+        # The partition's columns live in the directory names only (hive style): kept in the
+        # files too, pyarrow (pandas) refuses the dataset (date in the file, text in the path).
+        keep = [i for i, n in enumerate(names) if n not in ("tenant", "local_day")]
+        schema = pa.schema(
+            [(names[i], _PG_TYPES.get(desc[i].type_code, pa.string())) for i in keep]
         )
-        total = int(cur.fetchone()[0])  # type: ignore[index]
-        with conn.cursor(name=f"export_{uuid.uuid4().hex[:8]}") as stream:
-            stream.itersize = chunk
-            stream.execute(
-                sql.SQL("SELECT * FROM {}.{}").format(*map(sql.Identifier, (namespace, view)))
-            )
-            names: list[str] = []
-            schema: pa.Schema | None = None
-            n = 0
-            while rows := stream.fetchmany(chunk):
-                if schema is None:
-                    desc = stream.description or []
-                    names = [d.name for d in desc]
-                    schema = pa.schema(
-                        [(d.name, _PG_TYPES.get(d.type_code, pa.string())) for d in desc]
-                    )
-                n += 1
-                result.files += _write_view_chunk(staging, names, schema, rows, n)
-                result.messages += len(rows)
-                if on_progress:
-                    on_progress(result.messages, total)
-    staging.mkdir(parents=True, exist_ok=True)
-    old = out / f".{view}.old.{uuid.uuid4().hex[:8]}"
-    if final.exists():
-        os.replace(final, old)
-    os.replace(staging, final)
-    shutil.rmtree(old, ignore_errors=True)
+        keyed = sql.SQL("SELECT {}, {}, v.* FROM {} v").format(
+            _tenant_sql(names), _day_sql(names), source
+        )
+        cur.execute(
+            sql.SQL(
+                "SELECT _t, _d, count(*), sum(('x' || left(md5(p::text), 15))::bit(60)::bigint)"
+                "::text FROM ({}) p GROUP BY 1, 2"
+            ).format(keyed)
+        )
+        now = {f"{t}/{d}": [int(n), h] for t, d, n, h in cur.fetchall()}
+        if before is None:
+            shutil.rmtree(root, ignore_errors=True)  # no manifest: an older snapshot, or none
+        for tmp in root.glob("tenant=*/local_day=*/.*.tmp"):
+            tmp.unlink()  # a crashed run's unfinished file (the old one is still in place)
+        old = (before or {}).get("parts", {})
+        touched = sorted(k for k, v in now.items() if old.get(k) != v)
+        for gone in set(old) - set(now):
+            shutil.rmtree(_partition_of(root, gone), ignore_errors=True)
+        total = sum(now[k][0] for k in touched)
+        if touched:
+            keys = [k.split("/", 1) for k in touched]
+            with conn.cursor(name=f"export_{uuid.uuid4().hex[:8]}") as rows:
+                rows.itersize = chunk
+                rows.execute(
+                    sql.SQL(
+                        "SELECT p.* FROM ({}) p JOIN unnest(%s::text[], %s::text[]) AS k(t, d)"
+                        " ON p._t = k.t AND p._d = k.d ORDER BY p._t, p._d"
+                    ).format(keyed),
+                    ([t for t, _ in keys], [d for _, d in keys]),
+                )
+                done = (lambda n: on_progress(n, total)) if on_progress else None
+                writer = _PartitionWriter(root, schema, keep, done)
+                while batch := rows.fetchmany(chunk):
+                    writer.write(batch)
+                    result.messages += len(batch)
+                result.files = writer.close()
+        root.mkdir(parents=True, exist_ok=True)
+        _save_manifest(state, {"position": position, "parts": now})
     return result
 
 
-def _write_view_chunk(
-    root: Path, names: list[str], schema: pa.Schema, rows: list[tuple[Any, ...]], n: int
-) -> int:
-    i_tenant = names.index("tenant") if "tenant" in names else None
-    i_day = names.index("local_day") if "local_day" in names else None
-    i_time = names.index("time") if "time" in names else None
-    parts: defaultdict[tuple[str, date | None], list[tuple[Any, ...]]] = defaultdict(list)
-    for row in rows:
-        tenant = row[i_tenant] if i_tenant is not None else "all"
-        if i_day is not None:
-            day = row[i_day]
-        elif i_time is not None and row[i_time] is not None:
-            day = row[i_time].astimezone(zone_for(tenant)).date()
-        else:
-            day = None
-        parts[(tenant, day)].append(row)
-    for (tenant, day), part in parts.items():
+def _tenant_sql(names: list[str]) -> Any:
+    from psycopg import sql
+
+    return sql.SQL("v.tenant::text AS _t" if "tenant" in names else "'all'::text AS _t")
+
+
+def _day_sql(names: list[str]) -> Any:
+    """The partition's local day as text (``unknown`` when the row has no time)."""
+    from psycopg import sql
+
+    day: sql.Composable
+    if "local_day" in names:
+        day = sql.SQL("v.local_day::date")
+    elif "time" in names:
+        named, other = zone_names()
+        zone = sql.SQL("CASE {} ELSE {} END").format(
+            sql.SQL(" ").join(
+                sql.SQL("WHEN v.tenant::text = {} THEN {}").format(sql.Literal(t), sql.Literal(z))
+                for t, z in named.items()
+            )
+            if "tenant" in names and named
+            else sql.SQL("WHEN false THEN NULL"),
+            sql.Literal(other),
+        )
+        day = sql.SQL("(v.time AT TIME ZONE {})::date").format(zone)
+    else:
+        day = sql.SQL("NULL::date")
+    return sql.SQL("COALESCE({}::text, 'unknown') AS _d").format(day)
+
+
+def _view_position(conn: Any, namespace: str, view: str) -> dict[str, Any] | None:
+    """The live build behind the view and how far it has read each stream, in the export's
+    snapshot; None when the registry cannot be read (a custom schema, no grant)."""
+    import psycopg
+    from psycopg import sql
+
+    meta = sql.Identifier(f"{namespace}_meta")
+    try:
+        with conn.transaction():  # a savepoint: a failure leaves the snapshot usable
+            cur = conn.cursor()
+            cur.execute(
+                sql.SQL(
+                    "SELECT schema FROM {}.builds WHERE state = 'live' AND %s = ANY(tables)"
+                ).format(meta),
+                (view,),
+            )
+            found = cur.fetchone()
+            if found is None:
+                return None
+            cur.execute(
+                sql.SQL("SELECT stream, seq FROM {}.progress ORDER BY stream").format(
+                    sql.Identifier(found[0])
+                )
+            )
+            return {"build": found[0], "progress": {s: int(q) for s, q in cur.fetchall()}}
+    except psycopg.Error:
+        return None
+
+
+class _PartitionWriter:
+    """Rows ordered by partition (``_t``, ``_d`` first) into one file per partition, each
+    written under a temporary name and renamed over the old one: a reader sees the old
+    file or the new one, never both (one row group per chunk: memory stays bounded)."""
+
+    def __init__(
+        self,
+        root: Path,
+        schema: pa.Schema,
+        keep: list[int],
+        on_file: Callable[[int], None] | None = None,
+    ) -> None:
+        self.root, self.schema, self.on_file = root, schema, on_file
+        self.rows = 0
+        self.keep = [i + 2 for i in keep]  # after the partition key
+        self.key: tuple[str, str] | None = None
+        self.writer: pq.ParquetWriter | None = None
+        self.tmp = self.path = root
+        self.files = 0
+
+    def write(self, rows: list[tuple[Any, ...]]) -> None:
+        start = 0
+        for i, row in enumerate(rows):
+            if (row[0], row[1]) != self.key:
+                self._flush(rows[start:i])
+                self._finish()
+                self.key = (row[0], row[1])
+                self._open()
+                start = i
+        self._flush(rows[start:])
+
+    def _open(self) -> None:
+        assert self.key is not None
+        self.path = _partition_of(self.root, "/".join(self.key)) / "data.parquet"
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.tmp = self.path.with_name(f".data.{uuid.uuid4().hex[:8]}.tmp")
+        self.writer = pq.ParquetWriter(self.tmp, self.schema, compression="zstd")
+
+    def _flush(self, rows: list[tuple[Any, ...]]) -> None:
+        if not rows or self.writer is None:
+            return
         columns = [
-            pa.array([_plain(r[i]) for r in part], type=schema.field(i).type)
-            for i in range(len(names))
+            pa.array([_plain(r[i]) for r in rows], type=field.type)
+            for i, field in zip(self.keep, self.schema, strict=True)
         ]
-        table = pa.Table.from_arrays(columns, schema=schema)
-        _write(table, _partition(root, tenant, day) / f"part-{n:06d}.parquet")
-    return len(parts)
+        self.writer.write_table(pa.Table.from_arrays(columns, schema=self.schema))
+        self.rows += len(rows)
+
+    def _finish(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            os.replace(self.tmp, self.path)
+            self.files += 1
+            self.writer = None
+            if self.on_file:
+                self.on_file(self.rows)  # progress per partition, not per chunk of rows
+
+    def close(self) -> int:
+        self._finish()
+        return self.files
+
+
+def _partition_of(root: Path, key: str) -> Path:
+    tenant, day = key.split("/", 1)
+    return root / f"tenant={tenant}" / f"local_day={day}"
+
+
+def _load_manifest(path: Path) -> dict[str, Any] | None:
+    try:
+        found = json.loads(path.read_text())
+    except (FileNotFoundError, ValueError):
+        return None
+    return found if isinstance(found, dict) and "parts" in found else None
+
+
+def _save_manifest(path: Path, manifest: dict[str, Any]) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(manifest, sort_keys=True))
+    os.replace(tmp, path)
 
 
 def _plain(value: Any) -> Any:

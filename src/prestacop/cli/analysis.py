@@ -31,8 +31,9 @@ def export(
 ) -> None:
     """Write the log or views to Parquet, partitioned by force and local day.
 
-    The log is exported incrementally (only what is new since the last export); a view is
-    a snapshot replaced whole. Read with DuckDB, pandas or polars: see docs/analysis.md.
+    Incremental: the log appends what is new since the last export; a view rewrites only
+    the partitions whose rows changed. Read with DuckDB, pandas or polars: see
+    docs/analysis.md.
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
+from collections.abc import Sequence
 from typing import Any
 
 import typer
+from rich.markup import escape
 from typer.core import TyperArgument, TyperGroup, TyperOption
 
 from prestacop.cli import (
@@ -26,12 +29,41 @@ from prestacop.cli import (
     runtime,
     tenants,
 )
-from prestacop.cli.common import err_console, fail
+from prestacop.cli.common import err_console, fail, leave_if_stopping
 
 
 class Commands(TyperGroup):
     """Every command's errors end the same way: one line (what, where, what to do) and an
     exit code; ``-v`` shows the traceback as well."""
+
+    def main(
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        windows_expand_args: bool = True,
+        **extra: Any,
+    ) -> Any:
+        """Usage errors (unknown option, missing argument, bad value) as one line too,
+        exit code 2, instead of typer's box."""
+        given = (args, prog_name, complete_var, False, windows_expand_args)
+        if not standalone_mode:
+            return super().main(*given, **extra)
+        try:
+            code = super().main(*given, **extra)
+        except typer.TyperException as err:
+            ctx = getattr(err, "ctx", None)
+            where = f" (see `{ctx.command_path} --help`)" if ctx is not None else ""
+            what = _line(err.format_message()).rstrip(".")
+            err_console.print(f"[bold red]error:[/] {escape(what + where)}", highlight=False)
+            sys.exit(err.exit_code)
+        except typer.Abort:
+            err_console.print("[bold red]error:[/] aborted", highlight=False)
+            sys.exit(1)
+        code = code if type(code) is int else 0
+        leave_if_stopping(code)
+        sys.exit(code)
 
     def invoke(self, ctx: Any) -> Any:
         try:
@@ -77,7 +109,7 @@ def explain(err: Exception) -> tuple[str, int]:
     return f"{type(err).__name__}: {_line(err)} (run with -v for the traceback)", 1
 
 
-def _line(err: BaseException) -> str:
+def _line(err: BaseException | str) -> str:
     return " ".join(str(err).split()) or type(err).__name__
 
 

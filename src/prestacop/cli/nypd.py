@@ -50,18 +50,21 @@ def replay(
         "--state-dir",
         help="Checkpoints and rejects (default: nypd-replay under $PRESTACOP_HOME).",
     ),
-    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
-    atomic: bool = typer.Option(
-        True, "--atomic/--per-message-acks", help="Atomic batches (one ack per 1000 events)."
+    no_progress: bool = typer.Option(False, "--no-progress", help="No progress bar."),
+    per_message_acks: bool = typer.Option(
+        False, "--per-message-acks", help="One ack per event (default: atomic batches of 1000)."
     ),
     ignore_unknown_columns: bool = typer.Option(
         False, "--ignore-unknown-columns", help="Skip columns not understood instead of stopping."
     ),
-    parse_process: bool = typer.Option(
-        True, "--parse-process/--single-process", help="Parse in a second process (2 cores)."
+    single_process: bool = typer.Option(
+        False, "--single-process", help="Parse and send in one process (default: two)."
     ),
 ) -> None:
     """Replay ticket files into the log, resumably, exactly once in effect."""
+    # Plain flags, not --x/--y pairs: their second names made a column that cut option
+    # names at 80 columns.
+    progress, atomic, parse_process = not no_progress, not per_message_acks, not single_process
     import asyncio
 
     from prestacop import bootstrap

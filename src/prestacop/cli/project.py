@@ -178,6 +178,21 @@ def status(
         return
     now = datetime.now(UTC)
     running = {p.name for p in projections}
+    if out.width < 140:  # nine columns do not fit: cut to "rejec…", "presta…" at 80
+        for r in rows:
+            head = f"{r.build.name}: {_state(r, now, running)} · lag {r.lag_events}"
+            head += f" ({r.lag_seconds:.1f} s) · {r.events_per_s:,.0f} events/s"
+            out.print(head + f" · {r.dead_letters} dead letters", markup=False, highlight=False)
+            where = ", ".join(
+                f"{s.removeprefix('PRESTACOP_')} {r.positions.get(s, 0)}/{h}"
+                for s, h in r.heads.items()
+            )
+            out.print(f"  {where} · build {r.build.schema}", markup=False, highlight=False)
+            if r.last_error:
+                out.print(f"  last error: {r.last_error[:200]}", markup=False, highlight=False)
+        runners = rows[0].runners if rows else []
+        out.print(f"runner alive: {', '.join(runners)}" if runners else "no runner alive")
+        return
     table = Table(
         "projection",
         "build",

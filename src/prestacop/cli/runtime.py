@@ -27,6 +27,13 @@ def up(
         max=65535,
         help="NATS port (default: the one this home used before, else a free one).",
     ),
+    pg_port: int | None = typer.Option(
+        None,
+        "--pg-port",
+        min=1,
+        max=65535,
+        help="PostgreSQL TCP port on 127.0.0.1 (default: the one used before, else a free one).",
+    ),
     json_out: bool = typer.Option(False, "--json", help="Print the URLs as one JSON document."),
     secure: bool = typer.Option(
         False,
@@ -57,16 +64,19 @@ def up(
     runtime: EmbeddedRuntime | EmbeddedCluster = (
         EmbeddedCluster(cfg.home, cluster, postgres=True)
         if cluster > 1
-        else EmbeddedRuntime(cfg.home, nats_port=nats_port, secure=secure)
+        else EmbeddedRuntime(
+            cfg.home, nats_port=nats_port, secure=secure, pg_port=pg_port, pg_tcp=True
+        )
     )
     stop = threading.Event()
     try:
         started = runtime.start()
     except EmbeddedRuntimeError as err:
         runtime.stop()
-        fail(f"{err} (another port: --nats-port)")
+        fail(f"{err} (another port: --nats-port, --pg-port)")
     if started.nats_ca:
         os.environ["NATS_CA"] = started.nats_ca
+    pg_tcp = runtime.pg_port if isinstance(runtime, EmbeddedRuntime) else None
     try:
         from prestacop.adapters.topology import TopologyOptions
         from prestacop.bootstrap import open_log
@@ -93,7 +103,12 @@ def up(
             signal.signal(sig, lambda *_: stop.set())
         run(topology())
         if json_out:
-            doc = {"nats_url": started.nats_url, "database_url": started.database_url}
+            doc: dict[str, object] = {
+                "nats_url": started.nats_url,
+                "database_url": started.database_url,
+            }
+            if pg_tcp:
+                doc["pg_port"] = pg_tcp
             if secure:
                 doc["nats_ca"] = started.nats_ca
             print(json.dumps({**doc, "home": str(cfg.home)}), flush=True)
@@ -101,6 +116,8 @@ def up(
             out.print(f"[bold green]PrestaCop runtime up[/] (data in {cfg.home})")
             out.print(f"  NATS_URL={started.nats_url}", markup=False, highlight=False)
             out.print(f"  DATABASE_URL={started.database_url}", markup=False, highlight=False)
+            if pg_tcp:  # TCP as well (other containers, desktop clients)
+                out.print(f"  PostgreSQL TCP: 127.0.0.1:{pg_tcp}", highlight=False)
             if secure:
                 out.print(f"  NATS_CA={started.nats_ca}", markup=False, highlight=False)
                 out.print(

@@ -169,7 +169,8 @@ def _csv_frames(
             row.append("")
             out.add(line_no, pick(row), raw)
         records += len(chunk.texts)
-        progress = src.progress() if src.progress else chunk.end_offset
+        # a plain file: the batch's own end (the reader's position runs a buffer ahead)
+        progress = src.progress() if src.progress and not src.seekable else chunk.end_offset
         end = Position(offset=chunk.end_offset, line=chunk.end_line, records=records)
         yield out.batch(seq, end, len(chunk.texts) - blank, blank, progress)
     yield Finished()

@@ -42,7 +42,10 @@ class Listener(Protocol):
     def started(
         self, name: str, layout: str, total: int | None, resumed: Position | None
     ) -> None: ...
-    def advanced(self, counters: Counters, progress: int) -> None: ...
+    def advanced(self, counters: Counters, progress: int, read: int) -> None:
+        """``counters``: what is acknowledged (checkpointed); ``progress``: bytes of the
+        source up to the last acknowledged batch (-1: the end); ``read``: rows read so far."""
+
     def status(self, message: str) -> None: ...
 
 
@@ -50,7 +53,7 @@ class Quiet:
     def started(self, name: str, layout: str, total: int | None, resumed: Position | None) -> None:
         pass
 
-    def advanced(self, counters: Counters, progress: int) -> None:
+    def advanced(self, counters: Counters, progress: int, read: int) -> None:
         pass
 
     def status(self, message: str) -> None:
@@ -138,12 +141,15 @@ class FileReplay:
                 log_identity=self._manifest.identity if self._manifest else "",
             ))  # fmt: skip
 
+        read, acked_at = self.counters.rows_read, 0  # rows as read; bytes as acknowledged
+
         async def settle() -> None:
-            nonlocal position, settled_rejects
+            nonlocal position, settled_rejects, acked_at
             done = inflight.popleft()
             self._count(done.batch)
             await sender.settle(done, self.counters)
             position, settled_rejects = done.batch.end, done.rejects_size
+            acked_at = done.batch.progress
 
         checkpoint()  # before anything is sent: a crash from here on resumes from the floor
         last_save = paced_from = time.monotonic()
@@ -155,6 +161,7 @@ class FileReplay:
             async for frame in frames:
                 if isinstance(frame, Batch):
                     rejects.add(self.name, frame.rejects)
+                    read += frame.rows
                     if self.opts.max_rate:
                         paced_rows += frame.rows
                         wait = paced_from + paced_rows / self.opts.max_rate - time.monotonic()
@@ -163,7 +170,7 @@ class FileReplay:
                     inflight.append(await sender.send(frame, rejects.size()))
                     while inflight and inflight[0].done():
                         await settle()
-                    self.listener.advanced(self.counters, frame.progress)
+                    self.listener.advanced(self.counters, acked_at, read)
                     if time.monotonic() - last_save >= self.opts.checkpoint_every_s:
                         checkpoint()
                         last_save = time.monotonic()
@@ -180,7 +187,7 @@ class FileReplay:
                     break
         while inflight:
             await settle()
-        self.listener.advanced(self.counters, 0)
+        self.listener.advanced(self.counters, -1, read)
         checkpoint(done=True)
         if self._manifest is not None:
             await self._manifest.flush()

@@ -56,20 +56,22 @@ class ProgressListener:
         )
         self._rows0 = -1
 
-    def advanced(self, counters: Counters, progress: int) -> None:
+    def advanced(self, counters: Counters, progress: int, read: int) -> None:
+        """Rows as they are read; the bar and ETA as they are acknowledged (100% = all
+        acknowledged, not all parsed)."""
         if self.task is None:
             return
-        if self._rows0 < 0:
+        if self._rows0 < 0:  # the rows of a previous run (resumed), not this first batch
             self._rows0 = counters.rows_read
         task = self.progress.tasks[-1]
         elapsed = task.elapsed or 0.0
-        rate = (counters.rows_read - self._rows0) / elapsed if elapsed > 0 else 0.0
-        kwargs = {"completed": progress} if progress else {}
-        if not progress and task.total:
+        rate = (read - self._rows0) / elapsed if elapsed > 0 else 0.0
+        kwargs = {"completed": progress} if progress > 0 else {}
+        if progress < 0 and task.total:
             kwargs = {"completed": task.total}
         self.progress.update(
             self.task,
-            rows=counters.rows_read,
+            rows=read,
             rate=rate,
             rejects=counters.rejected,
             events=counters.events + counters.duplicates + counters.found_in_log,

@@ -33,10 +33,16 @@ def _configured() -> dict[str, str]:
     return table
 
 
+def zone_names() -> tuple[dict[str, str], str]:
+    """The configured zone of each named force, and the zone of any other force (for SQL)."""
+    return _configured(), os.environ.get("PRESTACOP_TIME_ZONE") or DEFAULT_ZONE
+
+
 @cache
 def zone_for(tenant: str) -> ZoneInfo:
     """The time zone of a force (cached: read once per process)."""
-    name = _configured().get(tenant) or os.environ.get("PRESTACOP_TIME_ZONE") or DEFAULT_ZONE
+    named, other = zone_names()
+    name = named.get(tenant) or other
     try:
         return ZoneInfo(name)
     except (ValueError, LookupError) as err:

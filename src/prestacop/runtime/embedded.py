@@ -136,8 +136,13 @@ class EmbeddedRuntime:
         postgres: bool = True,
         nats_config: str = "",
         secure: bool = False,
+        pg_port: int | None = None,
+        pg_tcp: bool = False,
     ) -> None:
         """``nats_config`` is appended to nats-server's config.
+
+        ``pg_tcp``: PostgreSQL listens on 127.0.0.1 too, on ``pg_port`` else the port this
+        home used before else a free one, remembered like NATS's (``postgres_tcp``).
 
         ``secure``: operator mode, one account per force, credentials under ``home/secrets``
         (see ``prestacop.security.authority``); nothing is reachable without a ``.creds`` file.
@@ -147,6 +152,7 @@ class EmbeddedRuntime:
         self.nats_config = nats_config
         self.nats_port = nats_port
         self.postgres = postgres
+        self.pg_port, self.pg_tcp = pg_port, pg_tcp or pg_port is not None
         self._nats: subprocess.Popen[bytes] | None = None
         self._pg: Any = None
         self.urls: RuntimeUrls | None = None
@@ -169,20 +175,22 @@ class EmbeddedRuntime:
     def ports_file(self) -> Path:
         return self.home / "ports.json"
 
-    def _port(self) -> int:
+    def _port(self, server: str = "nats", given: int | None = None) -> int:
         """The port given, else the one this home used before, else a free one, remembered:
         clients of a restarted runtime find it where it was and reconnect by themselves."""
         try:
-            remembered = int(json.loads(self.ports_file.read_text())["nats"])
-        except (OSError, ValueError, KeyError, TypeError):
-            remembered = None
-        port = self.nats_port or remembered or free_port()
+            ports = json.loads(self.ports_file.read_text())
+        except (OSError, ValueError):
+            ports = {}
+        ports = ports if isinstance(ports, dict) else {}
+        remembered = ports.get(server) if isinstance(ports.get(server), int) else None
+        port = given or remembered or free_port()
         if port != remembered:
-            self.ports_file.write_text(json.dumps({"nats": port}))
+            self.ports_file.write_text(json.dumps({**ports, server: port}))
         return port
 
     def _start_nats(self) -> str:
-        port = self._port()
+        port = self._port("nats", self.nats_port)
         server_name = f"prestacop-embedded-{secrets.token_hex(4)}"
         store = self.home / "nats"
         store.mkdir(exist_ok=True)
@@ -234,7 +242,16 @@ class EmbeddedRuntime:
         from prestacop.runtime.postgres_auth import secure
 
         self._pg = pgserver.get_server(self.home / "postgres", cleanup_mode="stop")
-        return secure(self._pg, self.home)  # the owner role's URL (scram, passfile)
+        url = secure(self._pg, self.home)  # the owner role's URL (scram, passfile)
+        if not self.pg_tcp:
+            return url
+        from prestacop.runtime.postgres_tcp import PortTaken, listen_on_tcp
+
+        try:
+            self.pg_port = self._port("postgres", self.pg_port)
+            return listen_on_tcp(self._pg, self.pg_port, url)
+        except PortTaken as err:
+            raise EmbeddedRuntimeError(str(err)) from None
 
     def stop(self) -> None:
         if self._pg is not None:
