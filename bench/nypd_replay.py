@@ -319,7 +319,7 @@ def _weak_once(
     # record of the first file (its manifest) does not apply, so every event is sent again
     # and the log answers "duplicate" (within its 120 s window) or stores it again (after).
     again = run_dir / f"again-{path.name}"
-    if not again.exists():
+    if not again.exists() and not OURS_ONLY:
         shutil.copyfile(path, again)
         with open(again, "ab") as f:
             f.write(b"\r\n")
@@ -333,6 +333,13 @@ def _weak_once(
         ]  # fmt: skip
 
     out: dict[str, dict[str, float]] = {}
+    if OURS_ONLY:  # the memory curve at sizes where the baselines take too long here
+        out["ours"] = run_client(ours("new"), cpus, env)
+        out["ours"]["events_in_log"] = asyncio.run(count_events(url, tenant))
+        for row in out.values():
+            row["rows_per_s"] = round(rows / row["wall_s"])
+            row["cpu_us_per_row"] = round(row["cpu_s"] / rows * 1e6, 2)
+        return out
     out["naive"] = run_client(
         [sys.executable, __file__, "naive", str(path), url, f"n{tag}"], cpus, env
     )
@@ -362,6 +369,7 @@ def _weak_once(
 
 BEFORE = ""
 ONE_CORE_ONLY = False
+OURS_ONLY = False
 """``--before SRC``: also run the replay from this source tree (e.g. the previous commit's)."""
 
 
@@ -396,6 +404,9 @@ def measure_weak(rows: int, workdir: Path, repeat: int) -> dict[str, object]:
         summary: dict[str, object] = {}
         for who in runs[0]:
             summary[who] = {k: _median([r[who][k] for r in runs]) for k in runs[0][who]}
+        if OURS_ONLY:
+            result[setup] = summary
+            continue
         ratios = {
             "rows_per_s_vs_naive": [r["naive"]["wall_s"] / r["ours"]["wall_s"] for r in runs],
             "cpu_per_row_vs_naive": [r["ours"]["cpu_s"] / r["naive"]["cpu_s"] for r in runs],
@@ -432,6 +443,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=1, help="weak client: runs per size")
     parser.add_argument("--one-core-only", action="store_true", help="weak client: no 2-core runs")
     parser.add_argument("--before", default="", help="weak client: also this source tree's replay")
+    parser.add_argument("--ours-only", action="store_true", help="weak client: no baselines")
     args, rest = parser.parse_known_args()
     if rest and rest[0] == "naive":
         out = asyncio.run(naive(rest[1], rest[2], rest[3]))
@@ -445,8 +457,8 @@ def main() -> None:
         return
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="nypd-bench-", dir="/tmp"))
     workdir.mkdir(parents=True, exist_ok=True)
-    global BEFORE, ONE_CORE_ONLY
-    BEFORE, ONE_CORE_ONLY = args.before, args.one_core_only
+    global BEFORE, ONE_CORE_ONLY, OURS_ONLY
+    BEFORE, ONE_CORE_ONLY, OURS_ONLY = args.before, args.one_core_only, args.ours_only
     for rows in args.rows or [100_000]:
         if args.weak_client:
             print(json.dumps(measure_weak(rows, workdir, args.repeat)), flush=True)
