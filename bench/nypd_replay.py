@@ -272,6 +272,7 @@ def run_client(argv: list[str], cpus: set[int] | None, env: dict[str, str]) -> d
         if cpus is not None:
             os.sched_setaffinity(0, cpus)
 
+    load = os.getloadavg()[0]
     began = time.perf_counter()
     proc = subprocess.Popen(
         argv, preexec_fn=pin, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
@@ -302,6 +303,7 @@ def run_client(argv: list[str], cpus: set[int] | None, env: dict[str, str]) -> d
         "cpu_s": round(usage.ru_utime + usage.ru_stime, 3),
         "peak_pss_mb": round(peak[0] / 1024, 1),
         "processes": peak[1],
+        "load_1min": round((load + os.getloadavg()[0]) / 2, 2),
     }
 
 
@@ -313,21 +315,37 @@ def _weak_once(
     prestacop = str(Path(sys.executable).parent / "prestacop")
     tenant = f"w{tag}"
 
-    def ours(state: str) -> list[str]:
+    # The same tickets under another file identity (one more blank line): the log's own
+    # record of the first file (its manifest) does not apply, so every event is sent again
+    # and the log answers "duplicate" (within its 120 s window) or stores it again (after).
+    again = run_dir / f"again-{path.name}"
+    if not again.exists() and not OURS_ONLY:
+        shutil.copyfile(path, again)
+        with open(again, "ab") as f:
+            f.write(b"\r\n")
+
+    def ours(state: str, file: Path = path) -> list[str]:
         return [
-            prestacop, "nypd", "replay", str(path), "--tenant", tenant, "--no-progress",
+            prestacop, "nypd", "replay", str(file), "--tenant", tenant, "--no-progress",
             "--rejects", str(run_dir / f"rejects-{tag}.csv"),
             "--state-dir", str(run_dir / f"state-{tag}-{state}"),
             "--report", str(run_dir / f"report-{tag}-{state}.json"),
         ]  # fmt: skip
 
     out: dict[str, dict[str, float]] = {}
+    if OURS_ONLY:  # the memory curve at sizes where the baselines take too long here
+        out["ours"] = run_client(ours("new"), cpus, env)
+        out["ours"]["events_in_log"] = asyncio.run(count_events(url, tenant))
+        for row in out.values():
+            row["rows_per_s"] = round(rows / row["wall_s"])
+            row["cpu_us_per_row"] = round(row["cpu_s"] / rows * 1e6, 2)
+        return out
     out["naive"] = run_client(
         [sys.executable, __file__, "naive", str(path), url, f"n{tag}"], cpus, env
     )
     out["ours"] = run_client(ours("new"), cpus, env)
     # right after: within the log's de-duplication window (120 s) the log answers "duplicate"
-    out["ours_duplicate"] = run_client(ours("again"), cpus, env)
+    out["ours_duplicate"] = run_client(ours("again", again), cpus, env)
     report = json.loads((run_dir / f"report-{tag}-again.json").read_text())
     out["ours_duplicate"]["answered_duplicate"] = report["duplicates"] + report["found_in_log"]
     if BEFORE:  # the replay as it was (another source tree), same file, same server
@@ -338,6 +356,7 @@ def _weak_once(
             before[before.index("--state-dir") + 1] += "-again"
             out["before_duplicate"] = run_client(before, cpus, {**env, "PYTHONPATH": BEFORE})
     out["ours"]["events_in_log"] = asyncio.run(count_events(url, tenant))
+    again.unlink()
     if cpus is None:  # two cores: is the parse process worth its memory?
         single = [*ours("single"), "--single-process"]
         single[single.index("--tenant") + 1] = f"s{tag}"
@@ -350,6 +369,7 @@ def _weak_once(
 
 BEFORE = ""
 ONE_CORE_ONLY = False
+OURS_ONLY = False
 """``--before SRC``: also run the replay from this source tree (e.g. the previous commit's)."""
 
 
@@ -384,6 +404,9 @@ def measure_weak(rows: int, workdir: Path, repeat: int) -> dict[str, object]:
         summary: dict[str, object] = {}
         for who in runs[0]:
             summary[who] = {k: _median([r[who][k] for r in runs]) for k in runs[0][who]}
+        if OURS_ONLY:
+            result[setup] = summary
+            continue
         ratios = {
             "rows_per_s_vs_naive": [r["naive"]["wall_s"] / r["ours"]["wall_s"] for r in runs],
             "cpu_per_row_vs_naive": [r["ours"]["cpu_s"] / r["naive"]["cpu_s"] for r in runs],
@@ -420,6 +443,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=1, help="weak client: runs per size")
     parser.add_argument("--one-core-only", action="store_true", help="weak client: no 2-core runs")
     parser.add_argument("--before", default="", help="weak client: also this source tree's replay")
+    parser.add_argument("--ours-only", action="store_true", help="weak client: no baselines")
     args, rest = parser.parse_known_args()
     if rest and rest[0] == "naive":
         out = asyncio.run(naive(rest[1], rest[2], rest[3]))
@@ -433,8 +457,8 @@ def main() -> None:
         return
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="nypd-bench-", dir="/tmp"))
     workdir.mkdir(parents=True, exist_ok=True)
-    global BEFORE, ONE_CORE_ONLY
-    BEFORE, ONE_CORE_ONLY = args.before, args.one_core_only
+    global BEFORE, ONE_CORE_ONLY, OURS_ONLY
+    BEFORE, ONE_CORE_ONLY, OURS_ONLY = args.before, args.one_core_only, args.ours_only
     for rows in args.rows or [100_000]:
         if args.weak_client:
             print(json.dumps(measure_weak(rows, workdir, args.repeat)), flush=True)

@@ -26,7 +26,6 @@ import json
 import os
 import resource
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -94,6 +93,14 @@ async def baseline(nats_url: str) -> dict[str, Any]:
         await sub.unsubscribe()
     await log.close()
     return {"messages": total, "seconds": round(took, 2), "msgs_per_s": round(total / took)}
+
+
+def _median(values: Any) -> float:
+    """``statistics.median`` (not imported: ``bench/statistics.py`` shadows it when this
+    script runs, its folder being first on ``sys.path``)."""
+    v = sorted(values)
+    mid = len(v) // 2
+    return v[mid] if len(v) % 2 else (v[mid - 1] + v[mid]) / 2
 
 
 def peak_rss_kib() -> int:
@@ -330,7 +337,7 @@ async def raw_reads(nats_url: str, repeat: int) -> dict[str, Any]:
     out: dict[str, Any] = {
         name: {
             "messages": r[0]["messages"],
-            "msgs_per_s": statistics.median(x["msgs_per_s"] for x in r),
+            "msgs_per_s": _median(x["msgs_per_s"] for x in r),
             "runs": [x["msgs_per_s"] for x in r],
         }
         for name, r in runs.items()
@@ -357,7 +364,7 @@ async def main(args: argparse.Namespace, nats_url: str, database_url: str) -> di
                 spy = f"{args.profile}.{label}.{size}" if profiled else None
                 runs.append(rebuild(nats_url, database_url, events, spy, processes))
             rb = {
-                key: statistics.median(r[key] for r in runs)
+                key: _median(r[key] for r in runs)
                 for key in ("seconds", "events_per_s", "peak_rss_mb", "rows_per_s")
             }
             rb["runs"] = [r["events_per_s"] for r in runs]

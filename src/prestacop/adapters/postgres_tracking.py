@@ -60,6 +60,12 @@ class BuildRecorder(PostgresTrackingRecorder):
             ).format(ident)
         )
         self._set_path = sql.SQL("SET LOCAL search_path TO {}, public").format(ident)
+        # A build not yet live commits without waiting for its WAL flush: its rows and its
+        # position commit together, so a commit lost in a crash is read again from the log;
+        # the swap that makes it live is a synchronous commit, which flushes all before it.
+        self._set_path_building = sql.SQL(
+            "SET LOCAL search_path TO {}, public; SET LOCAL synchronous_commit TO off"
+        ).format(ident)
         self._lock_live = sql.SQL("SELECT schema FROM {}.live WHERE name = %s FOR SHARE").format(
             sql.Identifier(meta_schema)
         )
@@ -98,7 +104,7 @@ class BuildRecorder(PostgresTrackingRecorder):
                 row = cur.execute(self._lock_live, (live_name,)).fetchone()
                 if row is None or row["schema"] != self.schema:
                     raise Retired(f"{self.schema} is no longer the live build of {live_name}")
-            cur.execute(self._set_path)
+            cur.execute(self._set_path if live_name is not None else self._set_path_building)
             for stream, adv in advance.items():
                 row = cur.execute(self._lock_position, (stream,)).fetchone()
                 stored = row["notification_id"] if row else 0

@@ -9,6 +9,7 @@ read from there to learn which of those events were stored before the crash.
 
 from __future__ import annotations
 
+import asyncio
 import os
 from datetime import datetime
 from pathlib import Path
@@ -69,10 +70,15 @@ def load(path: Path) -> Checkpoint | None:
 
 def save(path: Path, checkpoint: Checkpoint) -> None:
     """Replace the checkpoint atomically and durably."""
+    write(path, msgspec.json.encode(checkpoint))
+
+
+def write(path: Path, data: bytes) -> None:
+    """Replace the file ``path`` by ``data`` atomically and durably (write, fsync, rename)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     with open(tmp, "wb") as f:
-        f.write(msgspec.json.encode(checkpoint))
+        f.write(data)
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
@@ -82,3 +88,34 @@ def save(path: Path, checkpoint: Checkpoint) -> None:
             os.fsync(fd)
         finally:
             os.close(fd)
+
+
+class Saver:
+    """Saves checkpoints in a worker thread, the latest one first (older ones are skipped).
+
+    The two fsyncs of a save held the event loop ~20 ms each time: a fifth of the
+    wall time of a 100k-row replay (issue 13). A checkpoint is encoded when it is
+    taken, so a later write still says exactly what was true then; a crash before
+    the write leaves the previous checkpoint, which is as safe (a lower floor).
+    """
+
+    def __init__(self) -> None:
+        self._latest: tuple[Path, bytes] | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    def save_soon(self, path: Path, checkpoint: Checkpoint) -> None:
+        if self._task is not None and self._task.done():
+            self._task.result()  # a failed write (disk full, no rights) ends the run here
+        self._latest = (path, msgspec.json.encode(checkpoint))
+        if self._task is None or self._task.done():
+            self._task = asyncio.ensure_future(self._drain())
+
+    async def flush(self) -> None:
+        """Wait until the latest checkpoint taken is on disk (and raise if it cannot be)."""
+        if self._task is not None:
+            await self._task
+
+    async def _drain(self) -> None:
+        while self._latest is not None:
+            (path, data), self._latest = self._latest, None
+            await asyncio.to_thread(write, path, data)

@@ -85,6 +85,15 @@ def _local_day(issue_date: str) -> tuple[datetime, tuple[timedelta, ...]]:
     return midnight, _day_offsets(midnight.year, midnight.month, midnight.day)
 
 
+@lru_cache(maxsize=4096)
+def utc_hours(issue_date: str) -> tuple[datetime, ...]:
+    """The UTC instant of the local midnight of ``issue_date`` shifted by each local hour's
+    offset: ``utc_hours(d)[h] + since`` is the instant of ``d`` + ``since`` (hour ``h``).
+    One cached lookup per ticket instead of three (a third of the translation's cost)."""
+    midnight, offsets = _local_day(issue_date)
+    return tuple((midnight + offset).replace(tzinfo=UTC) for offset in offsets)
+
+
 def ticket_time(issue_date: str, violation_time: str) -> datetime:
     """The UTC instant of a ticket from its New York issue date and violation time."""
     midnight, offsets = _local_day(issue_date)

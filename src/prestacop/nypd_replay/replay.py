@@ -96,6 +96,7 @@ class FileReplay:
     """First file of the run: a fresh start begins a fresh reject file."""
     counters: Counters = field(default_factory=Counters)
     _manifest: Manifest | None = None
+    _saver: ckpt.Saver = field(default_factory=ckpt.Saver)
 
     async def run(self) -> FileResult:
         identity = None if self.sender.dry else source.identity(self.name)
@@ -152,6 +153,7 @@ class FileReplay:
             acked_at = done.batch.progress
 
         checkpoint()  # before anything is sent: a crash from here on resumes from the floor
+        await self._saver.flush()
         last_save = paced_from = time.monotonic()
         paced_rows = 0
         frames = self.frames(
@@ -181,6 +183,7 @@ class FileReplay:
                 elif isinstance(frame, Failed):
                     while inflight:
                         await settle()
+                    await self._saver.flush()
                     return FileResult(self.name, layout, self.counters, previous is not None,
                                       error=frame.message)  # fmt: skip
                 elif isinstance(frame, Finished):
@@ -189,13 +192,14 @@ class FileReplay:
             await settle()
         self.listener.advanced(self.counters, -1, read)
         checkpoint(done=True)
+        await self._saver.flush()
         if self._manifest is not None:
             await self._manifest.flush()
         return FileResult(self.name, layout, self.counters, previous is not None)
 
     def _save(self, state: Path, checkpoint: Checkpoint) -> None:
-        """The local file first, then its copy in the log (``manifest``)."""
-        ckpt.save(state, checkpoint)
+        """The local file (in a thread), and its copy in the log (``manifest``)."""
+        self._saver.save_soon(state, checkpoint)
         if self._manifest is not None:
             self._manifest.save_soon(checkpoint)
 

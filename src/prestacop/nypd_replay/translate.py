@@ -18,7 +18,7 @@ from typing import NamedTuple
 from prestacop.domain.events import TimePrecision, ViolationReported
 from prestacop.domain.violation_codes import code_table, is_known
 from prestacop.nypd_replay.layout import F
-from prestacop.nypd_replay.nyc_time import BadDate, BadTime, local_to_utc, parse_date, parse_time
+from prestacop.nypd_replay.nyc_time import BadDate, BadTime, parse_time, utc_hours
 from prestacop.nypd_replay.places import locate
 
 _SUMMONS = re.compile(r"^[A-Za-z0-9_-]{1,60}$")
@@ -162,7 +162,7 @@ def translate(
     if isinstance(code, Rejected):
         return code
     try:
-        day = parse_date(record[ISSUE_DATE])
+        hours = utc_hours(record[ISSUE_DATE])
     except BadDate as err:
         return Rejected("bad_date", str(err))
     clock = record[TIME].strip()
@@ -170,10 +170,11 @@ def translate(
     try:
         if clock in _BLANKS:
             raise BadTime(clock)
-        when = local_to_utc(day + parse_time(clock))
+        since = parse_time(clock)
+        when = hours[since.seconds // 3600] + since
     except BadTime:
         precision = "day"
-        when = local_to_utc(day)
+        when = hours[0]
     if when > now:
         return Rejected(
             "future_date",

@@ -15,20 +15,27 @@ from psycopg import Cursor, sql
 def copy_rows(
     cur: Cursor[Any], table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]
 ) -> None:
-    """Append rows with COPY (no conflict handling: for append-only tables or staging).
+    """Append rows with binary COPY (no conflict handling: for append-only tables or staging).
+
+    Each value must be of its column's Python type (``float`` or ``int`` for double
+    precision, ``str`` for text, an aware ``datetime`` for timestamptz): binary COPY
+    does not convert through text.
 
     Under row-level security (a force's own projection) PostgreSQL refuses COPY: the
     rows then go in with one ``INSERT ... SELECT FROM unnest(arrays)``, checked by the
     policies (about half COPY's speed)."""
     found = cur.execute(
-        "SELECT row_security_active(%s::regclass),"
+        "SELECT row_security_active(%s::regclass) AS rls,"
         " array(SELECT format_type(a.atttypid, a.atttypmod) FROM unnest(%s::text[])"
         "  WITH ORDINALITY AS c(name, i) JOIN pg_attribute a ON a.attname = c.name"
-        "  AND a.attrelid = %s::regclass ORDER BY c.i)",
-        (table, list(columns), table),
+        "  AND a.attrelid = %s::regclass ORDER BY c.i) AS types,"
+        " array(SELECT a.atttypid::int FROM unnest(%s::text[])"
+        "  WITH ORDINALITY AS c(name, i) JOIN pg_attribute a ON a.attname = c.name"
+        "  AND a.attrelid = %s::regclass ORDER BY c.i) AS oids",
+        (table, list(columns), table, list(columns), table),
     ).fetchone()
     assert found is not None
-    rls, types = found.values() if isinstance(found, dict) else found
+    rls, types, oids = found.values() if isinstance(found, dict) else found
     if rls:
         unnest = sql.SQL(", ").join(sql.SQL("%s::{}[]").format(sql.SQL(t)) for t in types)
         stmt = sql.SQL("INSERT INTO {} ({}) SELECT * FROM unnest({})").format(
@@ -38,10 +45,11 @@ def copy_rows(
         if rows:
             cur.execute(stmt, [list(col) for col in zip(*rows, strict=True)])
         return
-    stmt = sql.SQL("COPY {} ({}) FROM STDIN").format(
+    stmt = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(
         sql.Identifier(table), sql.SQL(", ").join(map(sql.Identifier, columns))
     )
     with cur.copy(stmt) as copy:
+        copy.set_types(oids)  # binary: ~1 µs of client CPU a violation row, text ~6 (measured)
         for row in rows:
             copy.write_row(row)
 
