@@ -159,8 +159,8 @@ async def test_the_replay_resumes_with_its_own_rights(
         ack = await replay.publisher.publish_and_wait(
             subjects.history("nypd", "pct-7"), b"{}", msg_id="h-" + uuid.uuid4().hex
         )
-        assert await last_sequence(replay.js) >= ack.seq
-        assert len(await stored_ids(replay.nc, "nypd", ack.seq - 1)) == 1
+        assert await last_sequence(replay.source) >= ack.seq
+        assert len(await stored_ids(replay.source, "nypd", ack.seq - 1)) == 1
     finally:
         await replay.close()
 

@@ -265,6 +265,9 @@ class FakeViewStore:
     def positions(self, streams: tuple[str, ...]) -> dict[str, int]:
         return {s: self.tracking.get(s, 0) for s in streams}
 
+    def close(self) -> None:
+        pass
+
     def write(
         self,
         projection: Projection,
@@ -315,6 +318,10 @@ class FakeLogReader:
     def _on_append(self, stream: str, m: Stored) -> None:
         if stream == self.stream:
             self._arrived.set()
+
+    @property
+    def caught_up(self) -> bool:
+        return not self.log.read(self.stream, self.next_seq - 1)
 
     async def take(self, max_n: int, timeout: float) -> list[tuple[int, str, bytes, int]]:
         ready = self.log.read(self.stream, self.next_seq - 1)

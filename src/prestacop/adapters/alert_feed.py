@@ -20,6 +20,7 @@ import logging
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 
 from nats.aio.client import Client
 from nats.errors import Error as NatsError
@@ -87,9 +88,13 @@ class JetStreamAlertLog:
         setup: bool = True,
         heartbeat_s: float = 1.0,
         ack_timeout: float = 5.0,
+        creds: str | Path | None = None,
+        tls_ca: str | Path | None = None,
     ) -> JetStreamAlertLog:
         self = cls(tenant, heartbeat_s=heartbeat_s)
-        self._nc = await connect(nats_url, name, on_status=self._on_connection)
+        self._nc = await connect(
+            nats_url, name, on_status=self._on_connection, creds=creds, tls_ca=tls_ca
+        )
         self._js = self._nc.jetstream()
         if setup:
             await ensure_topology(self._js)

@@ -27,11 +27,10 @@ from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import APIError, NotFoundError, ServiceUnavailableError
 
-from prestacop.adapters.images import ImageStore
-from prestacop.adapters.publisher import Publisher
 from prestacop.domain import codec, subjects
 from prestacop.domain.events import ViolationReported
 from prestacop.gate.records import Quarantined, encoder, quarantine_record
+from prestacop.ports.log import EventPublisher, ImageStore
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +60,7 @@ class Gate:
     def __init__(
         self,
         js: JetStreamContext,
-        publisher: Publisher,
+        publisher: EventPublisher,
         images: ImageStore,
         batch: int = 512,
         ack_wait: float = ACK_WAIT,
@@ -209,28 +208,11 @@ class Gate:
         finally:
             await sub.unsubscribe()  # a pull subscription left open blocks drain()
 
-
-async def run_gate(
-    nats_url: str,
-    stop: asyncio.Event,
-    *,
-    streams: tuple[str, ...] = LIVE_STREAMS,
-    counters: GateCounters | None = None,
-    ack_wait: float = ACK_WAIT,
-) -> None:
-    """Run the gate until ``stop`` is set (the demo and ``prestacop gate run`` call this)."""
-    from prestacop.bootstrap import open_log
-
-    client = await open_log(nats_url, "prestacop-gate")
-    gate = Gate(client.js, client.publisher, client.images, ack_wait=ack_wait)
-    if counters is not None:
-        gate.counters = counters
-    try:
-        async with asyncio.TaskGroup() as group:  # one loop failing stops the others
+    async def run(self, stop: asyncio.Event, streams: tuple[str, ...] = LIVE_STREAMS) -> None:
+        """Judge ``streams`` until ``stop`` is set; one loop failing stops the others."""
+        async with asyncio.TaskGroup() as group:
             for stream in streams:
-                group.create_task(gate.run_stream(stream, stop))
-    finally:
-        await client.close()
+                group.create_task(self.run_stream(stream, stop))
 
 
 async def read_quarantine(js: JetStreamContext, tenant: str) -> list[Quarantined]:

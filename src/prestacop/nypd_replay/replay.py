@@ -99,7 +99,7 @@ class FileReplay:
         state = ckpt.path_for(self.opts.state_dir, self.opts.tenant, identity) if identity else None
         previous = ckpt.load(state) if state else None
         if isinstance(self.sender, PerMessage) and identity is not None:
-            self._manifest = await Manifest(self.sender.js, self.opts.tenant, identity).open()
+            self._manifest = await Manifest(self.sender.log, self.opts.tenant, identity).open()
             previous, why = await self._manifest.choose(previous)
             if why:
                 self.listener.status(f"{self.name}: {why}; using the log's own record")

@@ -122,10 +122,27 @@ class WriteResult:
     dead: list[tuple[Envelope, str]] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class Build:
+    """One build of a projection: its own schema, filled beside the others."""
+
+    name: str
+    version: int
+    schema: str
+    state: str  # building | live | retired
+    source: str
+    created_at: datetime | None = None
+    swapped_at: datetime | None = None
+
+
 class ViewStore(Protocol):
     """A build's rows and log positions, written together, exactly once."""
 
     def positions(self, streams: tuple[str, ...]) -> dict[str, int]: ...
+
+    def close(self) -> None:
+        """Release the build's connections (a new generation opens its own)."""
+        ...
 
     def write(
         self,
@@ -140,3 +157,31 @@ class ViewStore(Protocol):
         """Apply a batch and move the positions atomically, if each stream is still at
         ``Advance.expected`` (else ``PositionMoved``); poison events go to dead letters."""
         ...
+
+
+class ProjectionStore(Protocol):
+    """The registry of builds and the live pointer (``adapters/postgres_projections``)."""
+
+    def setup(self) -> None: ...
+
+    def close(self) -> None: ...
+
+    def heartbeat(self, runner: str) -> None: ...
+
+    def forget_runner(self, runner: str) -> None: ...
+
+    def runners_alive(self, within_s: float) -> list[str]: ...
+
+    def builds(self, name: str | None = None) -> list[Build]: ...
+
+    def live(self, name: str) -> Build | None: ...
+
+    def create_build(
+        self, projection: type[Projection], source: str, tenant: str | None = None
+    ) -> Build: ...
+
+    def recorder(self, build: Build, tenant: str | None = None) -> ViewStore: ...
+
+    def swap(self, build: Build, drop_old: bool = True) -> Build | None: ...
+
+    def query(self, statement: str, params: Any = ()) -> list[dict[str, Any]]: ...
