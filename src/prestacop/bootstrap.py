@@ -230,7 +230,7 @@ async def run_gate(
 
     client = await open_log(target, "prestacop-gate")
     gate = service.Gate(
-        client.js,
+        client.source,
         client.publisher,
         client.images,
         ack_wait=service.ACK_WAIT if ack_wait is None else ack_wait,
@@ -388,12 +388,22 @@ async def projection_status(
         return await collect(store, log, streams_of)
 
 
-async def alert_log(target: Target, tenant: str, **options: Any) -> JetStreamAlertLog:
-    """The tenant's alert log for a console (``options``: those of ``JetStreamAlertLog.open``)."""
+async def alert_log(
+    target: Target,
+    tenant: str,
+    *,
+    name: str = "prestacop-console",
+    setup: bool = True,
+    heartbeat_s: float = 1.0,
+    ack_timeout: float = 5.0,
+) -> JetStreamAlertLog:
+    """The force's alert log for a console, over a connection of its own; ``setup``: create
+    the topology (an officer may not: the console passes False)."""
     from prestacop.adapters.alert_feed import JetStreamAlertLog
 
-    c = connection(target)
-    return await JetStreamAlertLog.open(c.url, tenant, creds=c.creds, tls_ca=c.tls_ca, **options)
+    log = JetStreamAlertLog(tenant, heartbeat_s=heartbeat_s)
+    nc = await nats(target, name, on_status=log.on_connection)
+    return await log.attach(nc, setup=setup, ack_timeout=ack_timeout)
 
 
 def console(urls: Target, settings: Settings, officer: str, **options: Any) -> Service:

@@ -15,6 +15,7 @@ from typing import Any
 import msgspec
 import pytest
 
+from prestacop import bootstrap
 from prestacop.adapters.alert_feed import JetStreamAlertLog
 from prestacop.adapters.images import ImageStore
 from prestacop.adapters.log_reader import LogReader as JetStreamReader
@@ -202,7 +203,7 @@ class TestJetStreamAlertLog(AlertLogContract):
         self, nats_url: str, tenant: str, log: LogClient
     ) -> AsyncIterator[JetStreamAlertLog]:
         self.log = log
-        real = await JetStreamAlertLog.open(nats_url, tenant, name=f"contract-{uuid.uuid4().hex}")
+        real = await bootstrap.alert_log(nats_url, tenant, name=f"contract-{uuid.uuid4().hex}")
         yield real
         await real.close()
 

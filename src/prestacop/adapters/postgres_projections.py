@@ -157,7 +157,7 @@ class ProjectionStore:
                     sql.SQL("CREATE TABLE {} ({})").format(sql.Identifier(table), sql.SQL(columns))
                 )
             for statement in projection.indexes:
-                cur.execute(sql.SQL(statement))  # type: ignore[arg-type]
+                cur.execute(sql.SQL(statement))
             cur.execute(
                 sql.SQL(
                     "INSERT INTO {}.builds (schema, name, version, state, source, tables)"
@@ -261,4 +261,4 @@ class ProjectionStore:
     def query(self, statement: str, params: Any = ()) -> list[dict[str, Any]]:
         """Run a read-only query (status, tests)."""
         with self._ds.transaction() as cur:
-            return list(cur.execute(statement, params))  # type: ignore[arg-type]
+            return list(cur.execute(statement, params))

@@ -65,7 +65,7 @@ def export(
             )
 
 
-async def _export_log(nats_url: str, to: Path, progress):  # type: ignore[no-untyped-def]
+async def _export_log(nats_url: str, to: Path, progress):
     from prestacop.adapters.nats_connection import connect
     from prestacop.analysis.export import export_log
 

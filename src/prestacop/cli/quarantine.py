@@ -43,7 +43,7 @@ def rejected(
     cfg = settings(tenant)
     found = urls(cfg)
 
-    async def go() -> list:  # type: ignore[type-arg]
+    async def go() -> list:
         nc = await connect(found.nats_url, "prestacop-rejected")
         try:
             return await read_quarantine(nc.jetstream(), cfg.tenant)

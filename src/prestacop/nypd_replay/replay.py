@@ -17,7 +17,7 @@ import asyncio
 import contextlib
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -33,7 +33,7 @@ from prestacop.nypd_replay.senders import PerMessage, ReplayError, Sender, Sendi
 
 __all__ = ["FileReplay", "FileResult", "Listener", "Quiet", "ReplayError", "ReplayOptions"]
 
-FrameSource = Callable[[str, str, Position | None, int, bool], AsyncIterator[Frame]]
+FrameSource = Callable[[str, str, Position | None, int, bool], AsyncGenerator[Frame, None]]
 
 
 class Listener(Protocol):

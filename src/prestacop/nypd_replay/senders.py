@@ -160,7 +160,7 @@ class PerMessage:
                 elif isinstance(result, PublishError | OSError | asyncio.TimeoutError):
                     retry.append(k)
                 else:
-                    raise result  # type: ignore[misc]
+                    raise result
             if not retry:
                 return
             pause(f"{len(retry)} events waiting")

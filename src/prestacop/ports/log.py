@@ -11,7 +11,7 @@ import asyncio
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Protocol, runtime_checkable
+from typing import NamedTuple, Protocol, runtime_checkable
 
 import msgspec
 
@@ -145,6 +145,60 @@ class StreamHead:
     name: str
     last_seq: int
     last_time: datetime | None
+
+
+class _Sequence(NamedTuple):
+    stream: int
+
+
+class _Metadata(NamedTuple):
+    stream: str
+    sequence: _Sequence
+    timestamp: datetime
+
+
+class Delivered:
+    """A message handed over until acknowledged: its subject, bytes, and where it sits in
+    the log (``metadata`` has the shape of nats-py's, which the gate judges by)."""
+
+    __slots__ = ("data", "ns", "reply", "seq", "stream", "subject")
+
+    def __init__(
+        self, subject: str, data: bytes, stream: str, seq: int, ns: int, reply: str
+    ) -> None:
+        self.subject, self.data, self.stream = subject, data, stream
+        self.seq, self.ns, self.reply = seq, ns, reply
+
+    @property
+    def metadata(self) -> _Metadata:
+        return _Metadata(self.stream, _Sequence(self.seq), timestamp(self.ns))
+
+
+class AckedReader(Protocol):
+    """A durable reader of one stream: what it hands over comes again until acknowledged."""
+
+    async def take(self, max_n: int, timeout: float) -> list[Delivered]:
+        """Up to ``max_n`` messages; ``[]`` after ``timeout`` at the head."""
+        ...
+
+    async def ack(self, msg: Delivered) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+class JudgedLog(Protocol):
+    """The log as the gate reads it: each live stream through its durable consumer."""
+
+    async def acked_reader(
+        self,
+        stream: str,
+        durable: str,
+        *,
+        filter_subjects: list[str],
+        ack_wait: float,
+        description: str | None = None,
+        batch: int = 500,
+    ) -> AckedReader: ...
 
 
 @runtime_checkable

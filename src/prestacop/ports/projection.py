@@ -22,6 +22,8 @@ import msgspec
 from prestacop.domain.subjects import ALERTS, DRONES, HISTORY
 
 E = TypeVar("E")
+E2 = TypeVar("E2")
+E3 = TypeVar("E3")
 
 #: The streams of the log proper (the quarantine stream is read by ``rejected`` only).
 LOG_STREAMS: tuple[str, ...] = (DRONES.name, ALERTS.name, HISTORY.name)
@@ -63,8 +65,23 @@ class Batch(Sequence[Envelope]):
     def __iter__(self) -> Iterator[Envelope]:
         return iter(self._items)
 
-    def of(self, *types: type[E]) -> Iterator[tuple[Envelope, E]]:
-        """``(envelope, event)`` for the events of the given types, in order."""
+    @overload
+    def of(self, t1: type[E], /) -> Iterator[tuple[Envelope, E]]: ...
+
+    @overload
+    def of(self, t1: type[E], t2: type[E2], /) -> Iterator[tuple[Envelope, E | E2]]: ...
+
+    @overload
+    def of(
+        self, t1: type[E], t2: type[E2], t3: type[E3], /
+    ) -> Iterator[tuple[Envelope, E | E2 | E3]]: ...
+
+    @overload
+    def of(self, *types: type[E]) -> Iterator[tuple[Envelope, E]]: ...
+
+    def of(self, *types: type[Any]) -> Iterator[tuple[Envelope, Any]]:
+        """``(envelope, event)`` for the events of the given types, in order (typed as the
+        union of those types, so ``isinstance`` narrows each one)."""
         for env in self._items:
             if isinstance(env.event, types):
                 yield env, env.event
