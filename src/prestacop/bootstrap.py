@@ -378,12 +378,16 @@ async def rebuild_in_processes(
 
 
 async def projection_status(
-    target: Target, database_url: str, namespace: str, streams_of: dict[str, tuple[str, ...]]
+    urls: RuntimeUrls, namespace: str, streams_of: dict[str, tuple[str, ...]]
 ) -> list[BuildStatus]:
-    """``project status``: every build against the log's heads."""
+    """``project status``: every build against the log's heads (PostgreSQL checked first,
+    after the server extra is found to be installed)."""
+    import prestacop.adapters.postgres_projections  # noqa: F401  (the server extra, first)
     from prestacop.projections.status import collect
 
-    async with _log_and_store(target, database_url, namespace, "prestacop-status") as ports:
+    database_url = await asyncio.to_thread(_checked_database, urls)
+
+    async with _log_and_store(urls, database_url, namespace, "prestacop-status") as ports:
         log, store = ports
         return await collect(store, log, streams_of)
 

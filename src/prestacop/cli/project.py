@@ -157,9 +157,8 @@ def status(
     _check([], custom)
     found = urls(settings(), postgres=True)
     projections, _ = select(None, custom)
-    bootstrap.check_database(found.database_url or "")
     streams_of = {p.name: p.streams for p in projections}
-    rows = run(bootstrap.projection_status(found, found.database_url or "", namespace, streams_of))
+    rows = run(bootstrap.projection_status(found, namespace, streams_of))
     if as_json:
         from prestacop.projections.status import as_json as to_json
 

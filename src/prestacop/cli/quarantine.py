@@ -36,7 +36,7 @@ def rejected(
     """List the messages set aside by validation: where they are in the log and why."""
     from rich.table import Table
 
-    from prestacop.bootstrap import connect
+    from prestacop import bootstrap
     from prestacop.gate.records import encoder
     from prestacop.gate.service import read_quarantine
 
@@ -44,7 +44,7 @@ def rejected(
     found = urls(cfg)
 
     async def go() -> list:
-        nc = await connect(found.nats_url, "prestacop-rejected")
+        nc = await bootstrap.nats(found, "prestacop-rejected")
         try:
             return await read_quarantine(nc.jetstream(), cfg.tenant)
         finally:

@@ -73,7 +73,7 @@ def up(
 
         async def topology() -> None:
             if secure:  # the default force's account, streams and images
-                from prestacop.security.tenants import add_tenant
+                from prestacop.runtime.tenants import add_tenant
 
                 replicas = 3 if cluster > 1 else 1
                 await add_tenant(
