@@ -129,6 +129,18 @@ def servers(settings: Settings, *, postgres: bool = True) -> Iterator[RuntimeUrl
         yield started
 
 
+async def setup_topology(target: Target, *, replicas: int = 1) -> list[str]:
+    """Create or update the streams of the log and the images (idempotent); what was done."""
+    from prestacop.adapters.topology import TopologyOptions
+
+    nc = await nats(target, "prestacop-setup")
+    try:
+        topology = TopologyOptions(replicas=replicas)
+        return await ensure_topology(nc.jetstream(timeout=30.0), topology, update=True)
+    finally:
+        await nc.drain()
+
+
 @dataclass
 class LogClient:
     """What a producer needs of the log: a connection, JetStream, a publisher, the images."""
@@ -251,14 +263,16 @@ def projections(
     namespace: str = "prestacop",
     on_progress: Progress | None = None,
     tenant: str | None = None,
+    nats: Connection | None = None,
 ) -> Service:
     """The projection runner; PostgreSQL is checked first, so a wrong URL, user or database
-    is said with the server's words instead of a pool retrying forever."""
+    is said with the server's words instead of a pool retrying forever. ``nats``: how it
+    reaches NATS when not as ``urls`` says (its own credentials)."""
 
     async def run(stop: asyncio.Event) -> None:
         database_url = await asyncio.to_thread(_checked_database, urls)
         await run_projections(
-            urls, database_url, stop, names, custom,
+            nats or urls, database_url, stop, names, custom,
             namespace=namespace, on_progress=on_progress, tenant=tenant,
         )  # fmt: skip
 
@@ -315,10 +329,11 @@ async def rebuild(
     namespace: str = "prestacop",
     on_progress: Progress | None = None,
     tenant: str | None = None,
+    nats: Connection | None = None,
 ) -> list[str]:
     database_url = await asyncio.to_thread(_checked_database, urls)
     return await rebuild_projections(
-        urls, database_url, names, custom,
+        nats or urls, database_url, names, custom,
         namespace=namespace, on_progress=on_progress, tenant=tenant,
     )  # fmt: skip
 
