@@ -211,8 +211,8 @@ async def open_log(
 
 
 @asynccontextmanager
-async def log_client(nats_url: Target, name: str, **kwargs: object) -> AsyncIterator[LogClient]:
-    client = await open_log(nats_url, name, **kwargs)  # type: ignore[arg-type]
+async def log_client(nats_url: Target, name: str, **kwargs: Any) -> AsyncIterator[LogClient]:
+    client = await open_log(nats_url, name, **kwargs)
     try:
         yield client
     finally:
