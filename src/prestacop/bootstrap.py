@@ -426,12 +426,17 @@ async def alert_log(
 
 
 def console(urls: Target, settings: Settings, officer: str, **options: Any) -> Service:
-    """The officers' console (``options``: those of ``run_console_async``); its image cache
-    lives under the home, not in /tmp."""
+    """The officers' console (``options``: those of ``run_console_async``, and
+    ``database_url`` for its statistics screen); its image cache lives under the home."""
     from prestacop.operator_tui.launch import run_console_async
 
     async def run(stop: asyncio.Event) -> None:
         options.setdefault("image_dir", settings.home / "images")
+        database_url = options.pop("database_url", None)
+        if database_url:  # the statistics screen's figures, from the force's statistics view
+            from prestacop.analysis.charts import read_figures
+
+            options["stats"] = lambda: read_figures(database_url, settings.tenant)
         if options.get("control_cmd") is None:
             options["control_cmd"] = settings.control_cmd
         tenant = settings.tenant
