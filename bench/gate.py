@@ -1,167 +1,142 @@
-"""Gate benchmark: judging drone violations that name stored images, digest cache off vs on.
+"""Gate benchmark: how fast the gate judges a backlog, one build against another, same run.
 
-Starts its own nats-server (embedded runtime in a temporary folder, no PostgreSQL),
-uploads ``--images`` images of ``--image-kb`` KiB, publishes ``--violations`` protocol-v2
-violations naming them (each image named by ``violations / images`` of them: a frame
-with several vehicles, or a batch judged again after a gate was killed), then judges
-them all with ``Gate.judge`` in batches of 512, as the gate's loop does, in two modes
-alternating ``--runs`` times in the same run:
+Starts its own nats-server (embedded runtime, no PostgreSQL), loads ``--messages``
+drone positions (one in ten invalid: set aside), then, ``--runs`` times and
+alternating, starts a gate process from each source tree given (``--src``, default
+this one) with a fresh durable consumer, and measures until every message is
+judged and acknowledged: wall seconds, messages/s and the gate's CPU seconds.
+Prints JSON with the medians and each tree's ratio to the first.
 
-- ``before``: the digest as it was: every violation fetches and hashes its image, all
-  of a batch at once;
-- ``after``: ``ImageStore.digest``: one fetch and hash per image (bounded cache, one
-  fetch for violations asking together, a few fetches at a time).
-
-Prints JSON: violations/s (wall) and per CPU second of this process (the server is
-another process), image fetches and bytes fetched, and after/before ratios. A mode
-whose image fetches time out says so instead of a rate.
-
-    .venv/bin/python bench/gate.py --violations 2000 --images 250 --image-kb 512 --runs 3
+    .venv/bin/python -m bench.gate --messages 50000 --runs 3 --src src --src /tmp/old/src
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import hashlib
 import json
 import os
+import resource
+import signal
+import sys
 import tempfile
 import time
-import uuid
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from statistics import median
 
-BATCH = 512
+GATE = """
+import asyncio, signal, sys
+try:
+    from prestacop.bootstrap import run_gate
+except ImportError:  # a tree from before the composition root
+    from prestacop.gate.service import run_gate
+
+async def main():
+    stop = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+    await run_gate(sys.argv[1], stop, streams=("PRESTACOP_DRONES",))
+
+asyncio.run(main())
+"""
 
 
-async def bench(nats_url: str, args: argparse.Namespace) -> dict[str, Any]:
-    from nats.errors import TimeoutError as NatsTimeout
-    from nats.js.api import AckPolicy, ConsumerConfig
+async def load(nats_url: str, n: int) -> None:
+    import msgspec
 
-    from prestacop.adapters.images import ImageStore
     from prestacop.bootstrap import open_log
-    from prestacop.domain import codec, subjects
-    from prestacop.domain.events import ViolationReported
-    from prestacop.gate.service import Gate
+    from prestacop.domain import subjects
 
-    log = await open_log(nats_url, "bench-gate", setup=True)
-    tenant = "bench"
-    images = []
-    for i in range(args.images):
-        data = os.urandom(args.image_kb * 1024)
-        image_id = f"img-{i}-{uuid.uuid4().hex[:8]}"
-        await log.images.put(tenant, image_id, data, "image/jpeg")
-        images.append((image_id, hashlib.sha256(data).hexdigest(), len(data)))
-    for n in range(args.violations):
-        image_id, sha, size = images[n % len(images)]
-        event = ViolationReported(
-            message_id=uuid.uuid4().hex,
-            drone_id="d1",
-            time=datetime.now(UTC),
-            latitude=40.7,
-            longitude=-73.9,
-            violation_code=21,
-            image_id=image_id,
-            image_sha256=sha,
-            image_size=size,
-        )
-        await log.publisher.publish_and_wait(
-            codec.subject_for(tenant, event), codec.encode(event), msg_id=event.message_id
-        )
+    log = await open_log(nats_url, "bench-gate-load", window=4096)
+    try:
+        now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        for i in range(n):
+            body = {
+                "type": "position", "message_id": f"p{i}", "v": 1, "drone_id": f"d{i % 50}",
+                "time": now, "latitude": 91 if i % 10 == 0 else 40.7, "longitude": -73.9,
+            }  # fmt: skip
+            await log.publisher.publish(
+                subjects.position("nypd", f"d{i % 50}"), msgspec.json.encode(body)
+            )
+        await log.publisher.flush()
+    finally:
+        await log.close()
 
-    if args.cpu is not None:  # the server keeps the other cores
-        os.sched_setaffinity(0, {args.cpu})
 
-    class Counting(ImageStore):
-        fetches = 0
-        fetched = 0
+async def judged(nats_url: str) -> bool:
+    import nats
 
-        async def get(self, tenant: str, image_id: str) -> bytes | None:
-            data = await super().get(tenant, image_id)
-            Counting.fetches += 1
-            Counting.fetched += len(data or b"")
-            return data
+    nc = await nats.connect(nats_url)
+    try:
+        info = await nc.jetstream().consumer_info("PRESTACOP_DRONES", "gate")
+        return info.num_pending == 0 and info.num_ack_pending == 0
+    except Exception:
+        return False
+    finally:
+        await nc.close()
 
-    class Before(Counting):
-        async def digest(self, tenant: str, image_id: str) -> tuple[str, int] | None:
-            data = await self.get(tenant, image_id)
-            return None if data is None else (hashlib.sha256(data).hexdigest(), len(data))
 
-    async def judge_all(mode: str) -> dict[str, Any]:
-        store = (Before if mode == "before" else Counting)(log.js)
-        Counting.fetches = Counting.fetched = 0
-        gate = Gate(log.js, log.publisher, store)
-        config = ConsumerConfig(
-            ack_policy=AckPolicy.NONE, filter_subject=subjects.violation(tenant, "*")
-        )
-        sub = await log.js.pull_subscribe(
-            subjects.violation(tenant, "*"), stream=subjects.DRONES.name, config=config
-        )
-        judged = bad = 0
-        wall, cpu = time.perf_counter(), time.process_time()
-        try:
-            while judged < args.violations:
-                msgs = await sub.fetch(BATCH, timeout=5.0)
-                verdicts = await asyncio.gather(*(gate.judge(m) for m in msgs))
-                bad += sum(v is not None for v in verdicts)
-                judged += len(msgs)
-        except NatsTimeout:  # what crashed the gate before: a batch of big gets at once
-            return {"failed": f"image fetch timed out after {judged} violations"}
-        finally:
-            await sub.unsubscribe()
-        wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-        assert bad == 0, f"{bad} violations set aside"
-        return {
-            "violations_per_s": judged / wall,
-            "violations_per_cpu_s": judged / cpu,
-            "image_fetches": Counting.fetches,
-            "mb_fetched": round(Counting.fetched / 1e6, 1),
-        }
+async def reset(nats_url: str) -> None:
+    import nats
 
-    runs: dict[str, list[dict[str, Any]]] = {"before": [], "after": []}
-    for run in range(args.runs):
-        for mode in ("before", "after") if run % 2 == 0 else ("after", "before"):
-            runs[mode].append(await judge_all(mode))
-    await log.close()
+    nc = await nats.connect(nats_url)
+    try:
+        await nc.jetstream().delete_consumer("PRESTACOP_DRONES", "gate")
+    except Exception:
+        pass  # none yet
+    finally:
+        await nc.close()
 
-    def median(mode: str, key: str) -> float:
-        got = [r[key] for r in runs[mode] if key in r]
-        return sorted(got)[len(got) // 2] if got else float("nan")
 
-    result: dict[str, Any] = {
-        "violations": args.violations,
-        "images": args.images,
-        "image_kb": args.image_kb,
-        "runs": runs,
-    }
-    for key in ("violations_per_s", "violations_per_cpu_s"):
-        result[f"{key}_after"] = round(median("after", key), 1)
-        result[f"{key}_before"] = round(median("before", key), 1)
-        result[f"{key}_ratio_after_to_before"] = round(
-            median("after", key) / median("before", key), 2
-        )
+async def one_run(nats_url: str, src: str, n: int) -> dict[str, float]:
+    await reset(nats_url)
+    env = {**os.environ, "PYTHONPATH": src}
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    began = time.perf_counter()
+    proc = await asyncio.create_subprocess_exec(sys.executable, "-c", GATE, nats_url, env=env)
+    try:
+        while not await judged(nats_url):
+            if proc.returncode is not None:
+                raise RuntimeError(f"the gate from {src} exited with {proc.returncode}")
+            await asyncio.sleep(0.05)  # polling the consumer's state, with the bench's clock
+        seconds = time.perf_counter() - began
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(proc.wait(), 30)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    return {"seconds": seconds, "msgs_per_s": n / seconds, "gate_cpu_s": cpu}
+
+
+async def main(args: argparse.Namespace, nats_url: str) -> dict[str, object]:
+    await load(nats_url, args.messages)
+    runs: dict[str, list[dict[str, float]]] = {src: [] for src in args.src}
+    for _ in range(args.runs):
+        for src in args.src:  # alternating: the same machine state for each tree
+            runs[src].append(await one_run(nats_url, src, args.messages))
+    result: dict[str, object] = {"messages": args.messages, "runs": args.runs, "trees": {}}
+    first = None
+    for src, rs in runs.items():
+        figures = {k: round(median(r[k] for r in rs), 3) for k in rs[0]}
+        first = first or figures
+        figures["msgs_per_s_vs_first"] = round(figures["msgs_per_s"] / first["msgs_per_s"], 3)
+        figures["cpu_vs_first"] = round(figures["gate_cpu_s"] / first["gate_cpu_s"], 3)
+        result["trees"][src] = figures  # type: ignore[index]
     return result
 
 
-def main() -> None:
+def cli() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--violations", type=int, default=2_000)
-    parser.add_argument("--images", type=int, default=250)
-    parser.add_argument("--image-kb", type=int, default=512)
+    parser.add_argument("--messages", type=int, default=50_000)
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--cpu", type=int, default=None, help="pin the gate to this core")
+    parser.add_argument("--src", action="append", help="a source tree (repeat to compare)")
     args = parser.parse_args()
-
+    args.src = args.src or [str(Path(__file__).resolve().parents[1] / "src")]
     from prestacop.runtime.embedded import EmbeddedRuntime
 
-    with (
-        tempfile.TemporaryDirectory(prefix="prestacop-bench-") as home,
-        EmbeddedRuntime(Path(home), postgres=False) as urls,
-    ):
-        print(json.dumps(asyncio.run(bench(urls.nats_url, args)), indent=2))
+    with tempfile.TemporaryDirectory(prefix="prestacop-bench-") as home:
+        with EmbeddedRuntime(Path(home), postgres=False) as urls:
+            print(json.dumps(asyncio.run(main(args, urls.nats_url)), indent=2))
 
 
 if __name__ == "__main__":
-    main()
+    cli()

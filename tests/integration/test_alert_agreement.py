@@ -7,7 +7,7 @@ the console's board and in the view, with the same holder.
 
 from __future__ import annotations
 
-from prestacop.adapters.alert_feed import JetStreamAlertLog
+from prestacop import bootstrap
 from prestacop.adapters.postgres_projections import ProjectionStore
 from prestacop.adapters.publisher import PubAck
 from prestacop.alerts.desk import AlertDesk
@@ -63,7 +63,7 @@ async def test_a_review_whose_image_never_came_is_no_alert_in_console_nor_view(
         claimed("alice", claimed_lost, message_id=f"{tenant}-c1"),
     ]
     acks = await publish_events(log, tenant, events)
-    feed = await JetStreamAlertLog.open(nats_url, tenant, name=f"agreement-{tenant}")
+    feed = await bootstrap.alert_log(nats_url, tenant, name=f"agreement-{tenant}")
     desk = AlertDesk(feed, "bob", control=None)  # type: ignore[arg-type]
     ns = namespace()
     store = ProjectionStore(database_url, ns)

@@ -11,10 +11,10 @@ import msgspec
 import pytest
 
 from prestacop.adapters.postgres_projections import ProjectionStore
-from prestacop.bootstrap import LogClient
+from prestacop.bootstrap import LogClient, run_gate
 from prestacop.domain import subjects
 from prestacop.gate.records import Quarantined
-from prestacop.gate.service import GateCounters, read_quarantine, run_gate
+from prestacop.gate.service import GateCounters, read_quarantine
 from prestacop.projections.catalog import BUILTINS
 from tests.conftest import wait_until
 from tests.projection_support import caught_up, namespace, projecting, rows
@@ -92,7 +92,7 @@ async def test_each_poison_class_is_set_aside_and_gate_and_runner_go_on(
         async with projecting(nats_url, database_url, store.namespace) as runner:
 
             async def all_set_aside() -> bool:
-                records.update({r.seq: r for r in await read_quarantine(log.js, tenant)})
+                records.update({r.seq: r for r in await read_quarantine(log.source, tenant)})
                 return set(records) >= set(poison_at) or gate.done()
 
             await wait_until(all_set_aside, timeout=60, what="every poison set aside")

@@ -8,12 +8,12 @@ from pathlib import Path
 import pytest
 from nats.aio.client import Client, ServerVersion
 
+from prestacop import bootstrap
+from prestacop.adapters.atomic import no_atomic_batches
 from prestacop.adapters.nats_connection import connect
 from prestacop.adapters.server_version import MIN_SERVER, ServerTooOld, check_server
 from prestacop.bootstrap import LogClient
-from prestacop.nypd_replay.atomic import no_atomic_batches
 from prestacop.nypd_replay.replay import ReplayOptions
-from prestacop.nypd_replay.run import Replayer
 from tests.integration.test_nypd_replay import good_ids, ticket_file
 
 
@@ -69,7 +69,8 @@ async def test_a_replay_on_a_server_without_atomic_batches_says_so_and_lands_eve
             said.append(message)
 
     opts = ReplayOptions(tenant=tenant, state_dir=tmp_path / "s", rejects=tmp_path / "r.csv")
-    report = await Replayer(opts, log.nc.connected_url.geturl(), Listener()).run([str(path)])
+    replay = bootstrap.replayer(log.nc.connected_url.geturl(), opts, Listener())
+    report = await replay.run([str(path)])
     assert report.ok and report.events == len(good_ids(str(path), tenant))
     assert said == [
         "nats-server 2.11.4 has no atomic batches (they need 2.12.0):"

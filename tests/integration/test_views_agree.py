@@ -15,10 +15,9 @@ from nats.js.api import AckPolicy, ConsumerConfig
 
 from prestacop.adapters.postgres_projections import ProjectionStore
 from prestacop.adapters.publisher import PubAck
-from prestacop.bootstrap import LogClient
+from prestacop.bootstrap import LogClient, rebuild_projections
 from prestacop.domain import subjects
 from prestacop.gate.service import LIVE_STREAMS, Gate, read_quarantine
-from prestacop.projections.rebuild import rebuild_projections
 from prestacop.projections.runner import RunnerOptions
 from prestacop.projections.sample_log import sample_events
 from tests.conftest import wait_until
@@ -62,7 +61,7 @@ def poison(tenant: str, rnd: random.Random, i: int) -> tuple[str, bytes, str]:
 async def judge_with_the_gate(log: LogClient, tenant: str) -> None:
     """The gate's verdicts on the tenant's live messages, recorded as the gate records them
     (its own consumer is shared by the session's log: judging all of it would take long)."""
-    gate = Gate(log.js, log.publisher, log.images)
+    gate = Gate(log.source, log.publisher, log.images)
     gate.image_wait_s = 0.0  # the images that came, came before
     for stream in LIVE_STREAMS:
         sub = await log.js.pull_subscribe(
@@ -134,7 +133,7 @@ async def test_statistics_violations_and_drones_agree_on_a_random_log(
         await wait_until(lambda: caught_up(store, verdicts, *names), timeout=60, what="verdicts")
 
     never = {e["message_id"] for e in imaged if e["image_id"] not in uploaded}
-    records = await read_quarantine(log.js, tenant)
+    records = await read_quarantine(log.source, tenant)
     assert {r.message_id for r in records if r.reason == "missing_image"} == never
     ns = store.namespace
     sent = [e for e in decoded if e["type"] == "violation" and e["message_id"] not in never]

@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from prestacop.bootstrap import LogClient, open_log
+from prestacop.runtime import tenants
 from prestacop.runtime.embedded import EmbeddedRuntime
-from prestacop.security import tenants
 from prestacop.security.authority import Authority, Role
 
 FORCES = ("nypd", "lapd")

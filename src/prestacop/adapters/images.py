@@ -19,10 +19,8 @@ from nats.js import JetStreamContext
 from nats.js.errors import APIError, NotFoundError
 
 from prestacop.domain.subjects import IMAGES, image
+from prestacop.ports.log import HEADER_ROOM, MAX_IMAGE_BYTES
 
-MAX_IMAGE_BYTES = 8 * 1024 * 1024
-HEADER_ROOM = 4 * 1024
-"""Headers (content type, message id) travel with the image and count in the server's cap."""
 DIGEST_CACHE = 4096
 """Digests kept (about 100 bytes each): an image is write-once, so its digest never changes."""
 FETCHING = 8
@@ -110,4 +108,11 @@ class ImageStore:
         return found
 
 
-__all__ = ["MAX_IMAGE_BYTES", "ImageExists", "ImageStore", "ImageTooLarge", "NatsError"]
+__all__ = [
+    "HEADER_ROOM",
+    "MAX_IMAGE_BYTES",
+    "ImageExists",
+    "ImageStore",
+    "ImageTooLarge",
+    "NatsError",
+]

@@ -36,19 +36,19 @@ def rejected(
     """List the messages set aside by validation: where they are in the log and why."""
     from rich.table import Table
 
-    from prestacop.bootstrap import connect
+    from prestacop import bootstrap
     from prestacop.gate.records import encoder
     from prestacop.gate.service import read_quarantine
 
     cfg = settings(tenant)
     found = urls(cfg)
 
-    async def go() -> list:  # type: ignore[type-arg]
-        nc = await connect(found.nats_url, "prestacop-rejected")
+    async def go() -> list:
+        log = await bootstrap.log_source(found, "prestacop-rejected")
         try:
-            return await read_quarantine(nc.jetstream(), cfg.tenant)
+            return await read_quarantine(log, cfg.tenant)
         finally:
-            await nc.close()
+            await log.close()
 
     records = [r for r in run(go()) if reason is None or r.reason == reason][-limit:]
     if json_out:

@@ -66,16 +66,15 @@ class ProgressListener:
         task = self.progress.tasks[-1]
         elapsed = task.elapsed or 0.0
         rate = (read - self._rows0) / elapsed if elapsed > 0 else 0.0
-        kwargs = {"completed": progress} if progress > 0 else {}
-        if progress < 0 and task.total:
-            kwargs = {"completed": task.total}
+        # progress > 0: acknowledged so far; < 0: all done; 0: leave the bar where it is
+        completed = progress if progress > 0 else (task.total or None) if progress < 0 else None
         self.progress.update(
             self.task,
+            completed=completed,
             rows=read,
             rate=rate,
             rejects=counters.rejected,
             events=counters.events + counters.duplicates + counters.found_in_log,
-            **kwargs,
         )
 
     def status(self, message: str) -> None:

@@ -1,8 +1,9 @@
-"""Wiring the console to the real log and the real control software (its composition root)."""
+"""Running the console on an alert log the composition root opens (``bootstrap.console``)."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -10,9 +11,13 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from textual.app import App
 
+    from prestacop.alerts.ports import AlertLog
+
+DEFAULT_CONTROL = "echo 'no PRESTACOP_CONTROL_CMD set: would take over {drone_id}'"
+
 
 async def run_console_async(
-    nats_url: str,
+    open_log: Callable[[], Awaitable[AlertLog]],
     tenant: str,
     officer_id: str,
     *,
@@ -21,25 +26,22 @@ async def run_console_async(
     image_dir: Path | None = None,
     stop: asyncio.Event | None = None,
     connect_timeout_s: float = 10.0,
-    database_url: str | None = None,
+    stats: Callable[[], Any] | None = None,
 ) -> None:
-    """Open the tenant's alert log, run the console until the officer quits, close the log.
+    """Open the tenant's alert log (``open_log``, run in a thread of its own), run the
+    console until the officer quits, close the log.
 
-    ``stop`` (e.g. the demo's) also ends the console when set. ``database_url``: where the
-    statistics screen reads its figures (without it, the screen says it has none).
+    ``stop`` (e.g. the demo's) also ends the console when set. ``stats``: loads the
+    statistics screen's figures (without it, the screen says it has none).
     """
-    from prestacop.adapters.alert_feed import JetStreamAlertLog
     from prestacop.alerts.control import CommandControl
     from prestacop.alerts.threaded import ThreadedAlertLog
-    from prestacop.config import Settings
     from prestacop.domain.subjects import check_token
     from prestacop.operator_tui.app import ConsoleApp
 
     check_token(officer_id, "officer id")
-    template = control_cmd if control_cmd is not None else Settings(tenant=tenant).control_cmd
-    opening = ThreadedAlertLog(
-        lambda: JetStreamAlertLog.open(nats_url, tenant, name=f"console-{officer_id}", setup=False)
-    )
+    template = control_cmd if control_cmd is not None else DEFAULT_CONTROL
+    opening = ThreadedAlertLog(open_log)
     try:
         alert_log = await opening.start(timeout=connect_timeout_s)
     except TimeoutError:
@@ -52,7 +54,7 @@ async def run_console_async(
             escalate_after=timedelta(seconds=escalate_after_s),
             image_dir=image_dir,
             freeze_gc=True,
-            stats=_stats_loader(database_url, tenant),
+            stats=stats,
         )
         watcher = asyncio.create_task(_exit_on(stop, app)) if stop is not None else None
         try:
@@ -64,22 +66,16 @@ async def run_console_async(
         await alert_log.close()
 
 
-def _stats_loader(database_url: str | None, tenant: str) -> Any:
-    if not database_url:
-        return None
-    from prestacop.analysis.charts import read_figures
-
-    return lambda: read_figures(database_url, tenant)
-
-
 async def _exit_on(stop: asyncio.Event, app: App[None]) -> None:
     await stop.wait()
     app.exit()
 
 
-def run_console(nats_url: str, tenant: str, officer_id: str, **options: Any) -> None:
+def run_console(
+    open_log: Callable[[], Awaitable[AlertLog]], tenant: str, officer_id: str, **options: Any
+) -> None:
     """Run the officers' console in this terminal until the officer quits.
 
     ``options`` are those of ``run_console_async`` (control_cmd, escalate_after_s, ...).
     """
-    asyncio.run(run_console_async(nats_url, tenant, officer_id, **options))
+    asyncio.run(run_console_async(open_log, tenant, officer_id, **options))

@@ -36,7 +36,7 @@ def port_is_free(port: int) -> bool:
 def listen_on_tcp(pg: Any, port: int, database_url: str) -> str:
     """Restart ``pg`` (a started pgserver) listening on 127.0.0.1:``port`` too; the URL
     ``database_url`` with the port."""
-    import pgserver  # type: ignore[import-untyped]
+    import pgserver
 
     if not port_is_free(port):
         raise PortTaken(f"port {port} is taken: choose another with --pg-port")
