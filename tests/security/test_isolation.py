@@ -45,7 +45,7 @@ async def test_a_drone_publishes_its_own_reports_and_images(
     "subject",
     [
         subjects.position("nypd", "d2"),  # another drone
-        subjects.alert("nypd", "a1"),  # an officer's decision
+        subjects.alert("nypd", "a1", "alice"),  # an officer's decision
         subjects.history("nypd", "d1"),  # the NYPD replay's history
         subjects.position("lapd", "d1"),  # another force's subject (and another account)
     ],
