@@ -18,7 +18,7 @@ import nats
 
 async def main(url: str, creds: str, ca: str, subject: str, seconds: float) -> None:
     nc = await nats.connect(
-        url,
+        url.split(","),
         user_credentials=creds,
         tls=ssl.create_default_context(cafile=ca),
         inbox_prefix=b"_INBOX_DRONE.flood",

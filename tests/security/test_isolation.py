@@ -252,7 +252,7 @@ async def test_the_secured_runtime_speaks_tls_only(secured: Secured, tmp_path: P
     """Without trusting the CA (or without TLS at all) no connection is made."""
     import socket
 
-    host, port = secured.url.removeprefix("nats://").split(":")
+    host, port = secured.url.split(",")[0].removeprefix("nats://").split(":")
     with socket.create_connection((host, int(port)), timeout=5) as s:
         info = s.recv(4096)
     assert b'"tls_required":true' in info.replace(b" ", b"")
