@@ -36,7 +36,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from prestacop.adapters.alert_feed import JetStreamAlertLog
+from prestacop import bootstrap
 from prestacop.alerts.control import CommandControl
 from prestacop.alerts.ports import FeedItem, LogEntry
 from prestacop.alerts.threaded import ThreadedAlertLog
@@ -177,7 +177,7 @@ async def measure(
     for p in flooders:
         p.start()
     alert_log = await ThreadedAlertLog(  # as the console runs it (launch.py)
-        lambda: JetStreamAlertLog.open(url, tenant, name="bench-console")
+        lambda: bootstrap.alert_log(url, tenant, name="bench-console")
     ).start()
     at_feed: dict[str, int] = {}
     follow = alert_log.follow

@@ -33,6 +33,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from prestacop import bootstrap
 from prestacop.bootstrap import open_log
 from prestacop.domain.codec import encode_checked
 from prestacop.domain.events import (
@@ -115,13 +116,12 @@ def peak_rss_mb() -> float:
 async def console_role(url: str, tenant: str) -> None:
     """One console start, measured inside its own process."""
     started = time.monotonic()
-    from prestacop.adapters.alert_feed import JetStreamAlertLog
     from prestacop.alerts.control import CommandControl
     from prestacop.alerts.threaded import ThreadedAlertLog
     from prestacop.operator_tui.app import ConsoleApp
 
     alert_log = await ThreadedAlertLog(
-        lambda: JetStreamAlertLog.open(url, tenant, name="bench-console", setup=False)
+        lambda: bootstrap.alert_log(url, tenant, name="bench-console", setup=False)
     ).start()
     app = ConsoleApp(alert_log, "bench", CommandControl("true"), freeze_gc=True)
     result: dict[str, Any] = {}

@@ -212,8 +212,8 @@ def main() -> None:
     from prestacop.adapters.nats_connection import connect
     from prestacop.adapters.topology import ensure_topology
     from prestacop.runtime.embedded import EmbeddedRuntime
+    from prestacop.runtime.tenants import add_tenant
     from prestacop.security.authority import Authority
-    from prestacop.security.tenants import add_tenant
 
     with (
         tempfile.TemporaryDirectory(prefix="prestacop-bench-") as home,

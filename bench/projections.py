@@ -105,8 +105,7 @@ def peak_rss_kib() -> int:
 
 
 async def rebuild_role(nats_url: str, database_url: str, ns: str, processes: int) -> None:
-    from prestacop.projections.parallel import rebuild_in_processes
-    from prestacop.projections.rebuild import rebuild_projections
+    from prestacop.bootstrap import rebuild_in_processes, rebuild_projections
 
     started = time.monotonic()
     children: list[int] = []

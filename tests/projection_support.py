@@ -10,10 +10,10 @@ from typing import Any
 
 from prestacop.adapters.postgres_projections import ProjectionStore
 from prestacop.adapters.publisher import PubAck
-from prestacop.bootstrap import LogClient
+from prestacop.bootstrap import LogClient, run_projections
 from prestacop.domain import codec
 from prestacop.domain.events import AnyEvent
-from prestacop.projections.runner import RunnerOptions, run_projections
+from prestacop.projections.runner import RunnerOptions
 
 
 def namespace() -> str:

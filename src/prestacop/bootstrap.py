@@ -1,4 +1,9 @@
-"""The composition root: the only place that builds real adapters from settings."""
+"""The composition root: the only place that builds real adapters from settings.
+
+Every service below takes ports (``prestacop.ports``); here each one gets real adapters,
+built from one ``Connection`` per service (NATS URL or comma list, ``.creds``, TLS CA,
+force): the CLI, the demo, the benchmarks and the tests call these and nothing below.
+"""
 
 from __future__ import annotations
 
@@ -11,10 +16,14 @@ from typing import TYPE_CHECKING, Any
 
 from nats import errors as nats_errors
 from nats.aio.client import Client
+from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js import errors as js_errors
 
+from prestacop.adapters.atomic import AtomicPublisher, takes_atomic_batches
+from prestacop.adapters.buckets import JetStreamBucket, log_identity
 from prestacop.adapters.images import ImageStore
+from prestacop.adapters.log_reader import JetStreamLog
 from prestacop.adapters.nats_connection import NatsUnreachable, StatusCallback, connect
 from prestacop.adapters.postgres_check import DatabaseUnreachable, check_database
 from prestacop.adapters.publisher import Publisher
@@ -23,10 +32,15 @@ from prestacop.config import Settings
 from prestacop.runtime.embedded import EmbeddedRuntime, RuntimeUrls
 
 if TYPE_CHECKING:
+    from prestacop.adapters.alert_feed import JetStreamAlertLog
+    from prestacop.adapters.postgres_projections import ProjectionStore
+    from prestacop.drone.client import DroneClient
     from prestacop.gate.service import GateCounters
     from prestacop.nypd_replay.replay import Listener, ReplayOptions
     from prestacop.nypd_replay.run import Replayer
     from prestacop.projections.rebuild import Progress
+    from prestacop.projections.runner import RunnerOptions
+    from prestacop.projections.status import BuildStatus
 
 
 class NoServerError(Exception):
@@ -47,6 +61,40 @@ UNREACHABLE: tuple[type[BaseException], ...] = (
 """What a service waits out (retrying with backoff) rather than dies of: a server away."""
 
 __all__ = ["UNREACHABLE", "DatabaseUnreachable", "NatsUnreachable", "check_database", "connect"]
+
+
+@dataclass(frozen=True)
+class Connection:
+    """How one service reaches NATS: the URL (or a comma list of a cluster's), its ``.creds``
+    (default ``$NATS_CREDS``), the CA it trusts (default ``$NATS_CA``), and its force."""
+
+    url: str
+    creds: str | Path | None = None
+    tls_ca: str | Path | None = None
+    tenant: str | None = None
+
+
+Target = Connection | RuntimeUrls | str
+"""Where a service connects: a ``Connection``, the servers found, or a bare URL."""
+
+
+def connection(target: Target) -> Connection:
+    if isinstance(target, Connection):
+        return target
+    if isinstance(target, RuntimeUrls):
+        return Connection(target.nats_url)
+    return Connection(target)
+
+
+async def nats(target: Target, name: str, *, on_status: StatusCallback | None = None) -> Client:
+    """One NATS connection for a service, with that service's credentials."""
+    c = connection(target)
+    return await connect(c.url, name, on_status=on_status, creds=c.creds, tls_ca=c.tls_ca)
+
+
+async def log_source(target: Target, name: str) -> JetStreamLog:
+    """The log as services read it (readers and heads) over a connection of its own."""
+    return JetStreamLog(await nats(target, name))
 
 
 def find_urls(settings: Settings) -> RuntimeUrls | None:
@@ -81,6 +129,18 @@ def servers(settings: Settings, *, postgres: bool = True) -> Iterator[RuntimeUrl
         yield started
 
 
+async def setup_topology(target: Target, *, replicas: int = 1) -> list[str]:
+    """Create or update the streams of the log and the images (idempotent); what was done."""
+    from prestacop.adapters.topology import TopologyOptions
+
+    nc = await nats(target, "prestacop-setup")
+    try:
+        topology = TopologyOptions(replicas=replicas)
+        return await ensure_topology(nc.jetstream(timeout=30.0), topology, update=True)
+    finally:
+        await nc.drain()
+
+
 @dataclass
 class LogClient:
     """What a producer needs of the log: a connection, JetStream, a publisher, the images."""
@@ -90,6 +150,39 @@ class LogClient:
     publisher: Publisher
     images: ImageStore
 
+    @property
+    def source(self) -> JetStreamLog:
+        """The log to read back (readers and heads) over this connection."""
+        return JetStreamLog(self.nc)
+
+    @property
+    def connected(self) -> bool:
+        return bool(self.nc.is_connected)
+
+    @property
+    def closed(self) -> bool:
+        return bool(self.nc.is_closed)
+
+    async def batch_publisher(self, window: int, ack_timeout: float) -> AtomicPublisher | None:
+        """Atomic batches into the history, when its stream allows them."""
+        if not await takes_atomic_batches(self.js):
+            return None
+        return await AtomicPublisher(self.nc, window=window, ack_timeout=ack_timeout).start()
+
+    async def identity(self) -> str:
+        return await log_identity(self.js)
+
+    async def bucket(self, name: str, description: str) -> JetStreamBucket:
+        return await JetStreamBucket.open(self.js, name, description)
+
+    async def listen(self, subject: str, callback: Callable[[bytes], None]) -> object:
+        """Core messages on ``subject`` (a drone's feedback), while connected."""
+
+        async def hear(msg: Msg) -> None:
+            callback(msg.data)
+
+        return await self.nc.subscribe(subject, cb=hear)
+
     async def close(self) -> None:
         await self.publisher.flush()
         await self.publisher.close()
@@ -98,7 +191,7 @@ class LogClient:
 
 
 async def open_log(
-    nats_url: str,
+    nats_url: Target,
     name: str,
     *,
     window: int = 1024,
@@ -108,7 +201,8 @@ async def open_log(
     creds: str | Path | None = None,
 ) -> LogClient:
     """``creds``: a ``.creds`` file (default ``$NATS_CREDS``; none on an open server)."""
-    nc = await connect(nats_url, name, on_status=on_status, creds=creds)
+    c = connection(nats_url)
+    nc = await connect(c.url, name, on_status=on_status, creds=creds or c.creds, tls_ca=c.tls_ca)
     js = nc.jetstream()
     if setup:
         await ensure_topology(js)
@@ -117,7 +211,7 @@ async def open_log(
 
 
 @asynccontextmanager
-async def log_client(nats_url: str, name: str, **kwargs: object) -> AsyncIterator[LogClient]:
+async def log_client(nats_url: Target, name: str, **kwargs: object) -> AsyncIterator[LogClient]:
     client = await open_log(nats_url, name, **kwargs)  # type: ignore[arg-type]
     try:
         yield client
@@ -131,10 +225,34 @@ async def log_client(nats_url: str, name: str, **kwargs: object) -> AsyncIterato
 Service = Callable[[asyncio.Event], Awaitable[Any]]
 
 
-def gate(urls: RuntimeUrls, counters: GateCounters | None = None) -> Service:
-    from prestacop.gate.service import run_gate
+def gate(urls: Target, counters: GateCounters | None = None) -> Service:
+    return lambda stop: run_gate(urls, stop, counters=counters)
 
-    return lambda stop: run_gate(urls.nats_url, stop, counters=counters)
+
+async def run_gate(
+    target: Target,
+    stop: asyncio.Event,
+    *,
+    streams: tuple[str, ...] | None = None,
+    counters: GateCounters | None = None,
+    ack_wait: float | None = None,
+) -> None:
+    """Run the gate until ``stop`` is set (the demo and ``prestacop gate run`` call this)."""
+    from prestacop.gate import service
+
+    client = await open_log(target, "prestacop-gate")
+    gate = service.Gate(
+        client.source,
+        client.publisher,
+        client.images,
+        ack_wait=service.ACK_WAIT if ack_wait is None else ack_wait,
+    )
+    if counters is not None:
+        gate.counters = counters
+    try:
+        await gate.run(stop, service.LIVE_STREAMS if streams is None else streams)
+    finally:
+        await client.close()
 
 
 def projections(
@@ -145,25 +263,62 @@ def projections(
     namespace: str = "prestacop",
     on_progress: Progress | None = None,
     tenant: str | None = None,
+    nats: Connection | None = None,
 ) -> Service:
     """The projection runner; PostgreSQL is checked first, so a wrong URL, user or database
-    is said with the server's words instead of a pool retrying forever."""
-    from prestacop.projections.runner import run_projections
+    is said with the server's words instead of a pool retrying forever. ``nats``: how it
+    reaches NATS when not as ``urls`` says (its own credentials)."""
 
     async def run(stop: asyncio.Event) -> None:
         database_url = await asyncio.to_thread(_checked_database, urls)
         await run_projections(
-            urls.nats_url,
-            database_url,
-            stop,
-            names,
-            custom,
-            namespace=namespace,
-            on_progress=on_progress,
-            tenant=tenant,
-        )
+            nats or urls, database_url, stop, names, custom,
+            namespace=namespace, on_progress=on_progress, tenant=tenant,
+        )  # fmt: skip
 
     return run
+
+
+def projection_store(database_url: str, namespace: str = "prestacop") -> ProjectionStore:
+    from prestacop.adapters.postgres_projections import ProjectionStore
+
+    return ProjectionStore(database_url, namespace)
+
+
+@asynccontextmanager
+async def _log_and_store(
+    target: Target, database_url: str, namespace: str, name: str
+) -> AsyncIterator[tuple[JetStreamLog, ProjectionStore]]:
+    """What a projection runner reads and writes, closed after the block."""
+    log = await log_source(target, name)
+    store = projection_store(database_url, namespace)
+    try:
+        yield log, store
+    finally:
+        await asyncio.to_thread(store.close)
+        await log.close()
+
+
+async def run_projections(
+    target: Target,
+    database_url: str,
+    stop: asyncio.Event,
+    names: Sequence[str] | None = None,
+    custom: Sequence[str] = (),
+    *,
+    namespace: str = "prestacop",
+    options: RunnerOptions | None = None,
+    on_progress: Progress | None = None,
+    tenant: str | None = None,
+) -> None:
+    """Keep the built-in views (or ``names``) and ``custom`` projections up to date until
+    ``stop`` is set. With ``tenant``, the custom projections run with that force's rights
+    and events only."""
+    from prestacop.projections.runner import Plan, run_plan
+
+    plan = Plan.of(names, custom, tenant=tenant)
+    async with _log_and_store(target, database_url, namespace, "prestacop-projections") as ports:
+        await run_plan(*ports, plan, stop, options, on_progress)
 
 
 async def rebuild(
@@ -174,43 +329,167 @@ async def rebuild(
     namespace: str = "prestacop",
     on_progress: Progress | None = None,
     tenant: str | None = None,
+    nats: Connection | None = None,
 ) -> list[str]:
-    from prestacop.projections.rebuild import rebuild_projections
-
     database_url = await asyncio.to_thread(_checked_database, urls)
     return await rebuild_projections(
-        urls.nats_url,
-        database_url,
-        names,
-        custom,
-        namespace=namespace,
-        on_progress=on_progress,
-        tenant=tenant,
+        nats or urls, database_url, names, custom,
+        namespace=namespace, on_progress=on_progress, tenant=tenant,
+    )  # fmt: skip
+
+
+async def rebuild_projections(
+    target: Target,
+    database_url: str,
+    names: Sequence[str] | None,
+    custom: Sequence[str] = (),
+    *,
+    namespace: str = "prestacop",
+    options: RunnerOptions | None = None,
+    on_progress: Progress | None = None,
+    stop: asyncio.Event | None = None,
+    tenant: str | None = None,
+) -> list[str]:
+    """Rebuild ``names`` (all built-ins when None) and ``custom``; returns the new schemas."""
+    from prestacop.projections.rebuild import rebuild as rebuild_views
+
+    async with _log_and_store(target, database_url, namespace, "prestacop-rebuild") as ports:
+        return await rebuild_views(
+            *ports, names, custom, options=options, on_progress=on_progress, stop=stop,
+            tenant=tenant,
+        )  # fmt: skip
+
+
+def _rebuild_child(
+    nats_url: str, database_url: str, names: list[str], namespace: str, conn: Any
+) -> None:
+    from prestacop.projections.parallel import peak_rss_kib
+
+    schemas = asyncio.run(rebuild_projections(nats_url, database_url, names, namespace=namespace))
+    conn.send((schemas, peak_rss_kib()))
+    conn.close()
+
+
+async def rebuild_in_processes(
+    nats_url: str,
+    database_url: str,
+    names: Sequence[str] | None = None,
+    *,
+    namespace: str = "prestacop",
+    processes: int = 2,
+) -> tuple[list[str], list[int]]:
+    """Rebuild built-in views ``names`` (all when None), one process per group; returns the
+    new schemas and each process's peak RSS (KiB)."""
+    from prestacop.projections.parallel import in_processes
+
+    store = projection_store(database_url, namespace)  # once, not raced by the processes
+    try:
+        await asyncio.to_thread(store.setup)
+    finally:
+        await asyncio.to_thread(store.close)
+    return await in_processes(
+        _rebuild_child, (nats_url, database_url), names, namespace=namespace, processes=processes
     )
 
 
-def console(urls: RuntimeUrls, settings: Settings, officer: str, **options: Any) -> Service:
+async def projection_status(
+    urls: RuntimeUrls, namespace: str, streams_of: dict[str, tuple[str, ...]]
+) -> list[BuildStatus]:
+    """``project status``: every build against the log's heads (PostgreSQL checked first,
+    after the server extra is found to be installed)."""
+    import prestacop.adapters.postgres_projections  # noqa: F401  (the server extra, first)
+    from prestacop.projections.status import collect
+
+    database_url = await asyncio.to_thread(_checked_database, urls)
+
+    async with _log_and_store(urls, database_url, namespace, "prestacop-status") as ports:
+        log, store = ports
+        return await collect(store, log, streams_of)
+
+
+async def alert_log(
+    target: Target,
+    tenant: str,
+    *,
+    name: str = "prestacop-console",
+    setup: bool = True,
+    heartbeat_s: float = 1.0,
+    ack_timeout: float = 5.0,
+) -> JetStreamAlertLog:
+    """The force's alert log for a console, over a connection of its own; ``setup``: create
+    the topology (an officer may not: the console passes False)."""
+    from prestacop.adapters.alert_feed import JetStreamAlertLog
+
+    log = JetStreamAlertLog(tenant, heartbeat_s=heartbeat_s)
+    nc = await nats(target, name, on_status=log.on_connection)
+    return await log.attach(nc, setup=setup, ack_timeout=ack_timeout)
+
+
+def console(urls: Target, settings: Settings, officer: str, **options: Any) -> Service:
     """The officers' console (``options``: those of ``run_console_async``); its image cache
     lives under the home, not in /tmp."""
     from prestacop.operator_tui.launch import run_console_async
 
     async def run(stop: asyncio.Event) -> None:
         options.setdefault("image_dir", settings.home / "images")
+        if options.get("control_cmd") is None:
+            options["control_cmd"] = settings.control_cmd
+        tenant = settings.tenant
+
+        def opening() -> Awaitable[JetStreamAlertLog]:
+            name = f"console-{officer}"
+            return alert_log(urls, tenant, name=name, setup=False)
+
         try:
-            await run_console_async(urls.nats_url, settings.tenant, officer, stop=stop, **options)
+            await run_console_async(opening, tenant, officer, stop=stop, **options)
         except TimeoutError as err:
-            raise NatsUnreachable(urls.nats_url, err) from None
+            raise NatsUnreachable(connection(urls).url, err) from None
 
     return run
 
 
 def replayer(
-    urls: RuntimeUrls | None, options: ReplayOptions, listener: Listener, **kwargs: Any
+    urls: Target | None,
+    options: ReplayOptions,
+    listener: Listener | None = None,
+    **kwargs: Any,
 ) -> Replayer:
     """The NYPD replay (``urls`` None: a dry run, no server)."""
+    from prestacop.nypd_replay.replay import Quiet
     from prestacop.nypd_replay.run import Replayer
 
-    return Replayer(options, urls.nats_url if urls else None, listener, **kwargs)
+    async def opening(on_status: StatusCallback, window: int, ack_timeout: float) -> LogClient:
+        assert urls is not None
+        return await open_log(
+            urls, "prestacop-nypd-replay", window=window, ack_timeout=ack_timeout,
+            on_status=on_status,
+        )  # fmt: skip
+
+    return Replayer(
+        options,
+        listener=listener if listener is not None else Quiet(),
+        open_log=opening if urls is not None else None,
+        **kwargs,
+    )
+
+
+def drone(
+    tenant: str,
+    drone_id: str,
+    target: Target,
+    *,
+    window: int = 256,
+    creds: str | Path | None = None,
+    **options: Any,
+) -> DroneClient:
+    """A drone's client over a connection of its own, opened by ``connect()`` / ``async with``
+    (``options``: those of ``DroneClient``)."""
+    from prestacop.drone.client import DroneClient
+
+    def opening() -> Awaitable[LogClient]:
+        return open_log(target, f"drone-{drone_id}", window=window, setup=False, creds=creds)
+
+    return DroneClient(tenant, drone_id, open_log=opening, **options)
 
 
 def _checked_database(urls: RuntimeUrls) -> str:

@@ -12,7 +12,7 @@ import pytest
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Static
 
-from prestacop.adapters.alert_feed import JetStreamAlertLog
+from prestacop import bootstrap
 from prestacop.alerts.control import CommandControl
 from prestacop.alerts.threaded import ThreadedAlertLog
 from prestacop.bootstrap import LogClient, open_log
@@ -38,7 +38,7 @@ async def console(
     escalate_after: timedelta = timedelta(minutes=2),
 ) -> AsyncIterator[tuple[ConsoleApp, Pilot[None]]]:
     alert_log = await ThreadedAlertLog(  # as launch.py runs it
-        lambda: JetStreamAlertLog.open(nats_url, tenant, name=f"console-{officer}", setup=False)
+        lambda: bootstrap.alert_log(nats_url, tenant, name=f"console-{officer}", setup=False)
     ).start()
     app = ConsoleApp(
         alert_log,

@@ -21,7 +21,7 @@ KILLS = 5
 MESSAGES = 3_000
 GATE = (
     "import asyncio, sys\n"
-    "from prestacop.gate.service import run_gate\n"
+    "from prestacop.bootstrap import run_gate\n"
     "asyncio.run(run_gate(sys.argv[1], asyncio.Event(), ack_wait=1.0))\n"
 )
 

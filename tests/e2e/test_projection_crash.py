@@ -12,10 +12,10 @@ import sys
 from datetime import UTC, datetime
 
 from prestacop.adapters.postgres_projections import ProjectionStore
+from prestacop.bootstrap import rebuild_projections
 from prestacop.domain.subjects import quarantine
 from prestacop.gate.records import encoder, quarantine_record
 from prestacop.projections.catalog import BUILTINS
-from prestacop.projections.rebuild import rebuild_projections
 from prestacop.projections.sample_log import sample_events
 from tests.conftest import wait_until
 from tests.projection_support import caught_up, namespace, publish

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from prestacop import bootstrap
 from prestacop.adapters.alert_feed import JetStreamAlertLog
 from prestacop.alerts.desk import AlertDesk
 from prestacop.alerts.ports import ControlResult, FeedItem, FeedState, LogEntry, StartingBoard
@@ -46,8 +47,8 @@ class Following:
 
 @pytest.fixture
 async def consoles(nats_url: str, tenant: str) -> AsyncIterator[tuple[Following, Following]]:
-    a = await Following(await JetStreamAlertLog.open(nats_url, tenant), "officer-a").start()
-    b = await Following(await JetStreamAlertLog.open(nats_url, tenant), "officer-b").start()
+    a = await Following(await bootstrap.alert_log(nats_url, tenant), "officer-a").start()
+    b = await Following(await bootstrap.alert_log(nats_url, tenant), "officer-b").start()
     yield a, b
     await a.log.close()
     await b.log.close()
@@ -66,7 +67,7 @@ async def test_an_alert_raised_before_the_console_opened_is_there(
     log: LogClient, nats_url: str, tenant: str
 ) -> None:
     alert_id = await raise_alert(log, tenant)
-    console = await Following(await JetStreamAlertLog.open(nats_url, tenant), "o1").start()
+    console = await Following(await bootstrap.alert_log(nats_url, tenant), "o1").start()
     try:
         await wait_until(lambda: console.desk.board.get(alert_id) is not None, what="old alert")
         assert "live" in console.states
@@ -117,7 +118,7 @@ async def test_the_feed_survives_the_server_going_away_and_loses_nothing(
     with runtime as urls:
         rt_log = await open_log(urls.nats_url, "drones")
         console = await Following(
-            await JetStreamAlertLog.open(urls.nats_url, tenant, heartbeat_s=0.5), "o1"
+            await bootstrap.alert_log(urls.nats_url, tenant, heartbeat_s=0.5), "o1"
         ).start()
         try:
             first = await raise_alert(rt_log, tenant)
@@ -165,7 +166,7 @@ async def test_the_feed_says_live_only_once_the_whole_history_is_handed_over(
     log: LogClient, nats_url: str, tenant: str
 ) -> None:
     ids = await _reviews(log, tenant, 3000)
-    alert_log = await JetStreamAlertLog.open(nats_url, tenant, heartbeat_s=0.2)
+    alert_log = await bootstrap.alert_log(nats_url, tenant, heartbeat_s=0.2)
     handed_when_live: list[int] = []
     items: list[FeedItem] = []
 
@@ -184,7 +185,7 @@ async def test_the_feed_says_live_only_once_the_whole_history_is_handed_over(
 async def test_a_console_starts_from_the_last_board_snapshot_and_follows_from_there(
     log: LogClient, nats_url: str, tenant: str
 ) -> None:
-    first = await Following(await JetStreamAlertLog.open(nats_url, tenant), "o1").start()
+    first = await Following(await bootstrap.alert_log(nats_url, tenant), "o1").start()
     ids = await _reviews(log, tenant, 30)
     try:
         await wait_until(lambda: len(first.desk.board.active()) == 30, what="30 alerts")
@@ -196,7 +197,7 @@ async def test_a_console_starts_from_the_last_board_snapshot_and_follows_from_th
     finally:
         await first.log.close()  # writes the board snapshot
     later = await _reviews(log, tenant, 2)
-    second = await Following(await JetStreamAlertLog.open(nats_url, tenant), "o2").start()
+    second = await Following(await bootstrap.alert_log(nats_url, tenant), "o2").start()
     try:
         await wait_until(lambda: second.log.state == "live", what="live")
         await wait_until(lambda: len(second.items) >= 3, what="snapshot + 2 new")

@@ -18,8 +18,8 @@ from typing import Any
 
 from prestacop.adapters.postgres_projections import ProjectionStore
 from prestacop.bootstrap import LogClient
+from prestacop.bootstrap import replayer as Replayer
 from prestacop.nypd_replay.replay import ReplayOptions
-from prestacop.nypd_replay.run import Replayer
 from prestacop.nypd_replay.source import identity
 from tests.conftest import wait_until
 from tests.projection_support import caught_up_to_heads, namespace, projecting, rows
@@ -145,7 +145,7 @@ async def replay_and_project(
     log: LogClient, nats_url: str, database_url: str, tenant: str, files: list[str], tmp: Path
 ) -> tuple[str, ProjectionStore]:
     opts = ReplayOptions(tenant=tenant, state_dir=tmp / "state", rejects=tmp / "rejects.csv")
-    report = await Replayer(opts, log.nc.connected_url.geturl()).run(files)
+    report = await Replayer(log.nc.connected_url.geturl(), opts).run(files)
     assert report.ok
     ns = namespace()
     store = ProjectionStore(database_url, ns)

@@ -40,7 +40,7 @@ async def test_the_export_read_by_duckdb_equals_the_views_and_grows_incrementall
                 timeout=30,
                 what="views",
             )
-        first = await export_log(log.nc, tmp_path, tenant=tenant)
+        first = await export_log(log.source, tmp_path, tenant=tenant)
         assert first.messages == 31
         export_view(database_url, "statistics_cube", tmp_path, namespace=ns)
         export_view(database_url, "violations", tmp_path, namespace=ns)
@@ -83,13 +83,13 @@ async def test_the_export_read_by_duckdb_equals_the_views_and_grows_incrementall
         leftover = tmp_path / "log" / f"tenant={tenant}" / "local_day=2024-01-08"
         (leftover / f"PRESTACOP_HISTORY-{more[-1].seq + 10:012d}-{more[-1].seq + 11:012d}.parquet"
          ).write_bytes(b"half")  # fmt: skip
-        second = await export_log(log.nc, tmp_path, tenant=tenant)
+        second = await export_log(log.source, tmp_path, tenant=tenant)
         assert second.messages == 2
         [(total, distinct)] = db.execute(
             f"SELECT count(*), count(DISTINCT message_id) FROM {parquet(tmp_path, 'log')}"
         ).fetchall()
         assert total == distinct == 33
-        third = await export_log(log.nc, tmp_path, tenant=tenant)
+        third = await export_log(log.source, tmp_path, tenant=tenant)
         assert third.messages == 0 and third.files == 0
     finally:
         store.close()

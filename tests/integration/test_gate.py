@@ -11,11 +11,11 @@ import msgspec
 import pytest
 from nats.js.errors import NotFoundError
 
-from prestacop.bootstrap import LogClient
+from prestacop.bootstrap import LogClient, run_gate
 from prestacop.domain import subjects
 from prestacop.drone import DroneClient
 from prestacop.gate.records import Quarantined
-from prestacop.gate.service import CONSUMER, LIVE_STREAMS, GateCounters, read_quarantine, run_gate
+from prestacop.gate.service import CONSUMER, LIVE_STREAMS, GateCounters, read_quarantine
 from tests import factories
 from tests.conftest import wait_until
 from tests.factories import wire

@@ -14,13 +14,13 @@ import pytest
 
 from prestacop.adapters.topology import ensure_topology
 from prestacop.bootstrap import LogClient, open_log
+from prestacop.bootstrap import replayer as Replayer
 from prestacop.domain import subjects
 from prestacop.nypd_replay import checkpoint as ckpt
 from prestacop.nypd_replay.batches import produce
 from prestacop.nypd_replay.checkpoint import Checkpoint, Counters
 from prestacop.nypd_replay.frames import Batch, Position
 from prestacop.nypd_replay.replay import ReplayOptions
-from prestacop.nypd_replay.run import Replayer
 from prestacop.nypd_replay.source import identity
 from prestacop.nypd_replay.stored import last_sequence, stored_ids
 from prestacop.runtime.embedded import EmbeddedRuntime
@@ -51,7 +51,7 @@ async def held(log: LogClient, tenant: str) -> tuple[int, set[str]]:
     info = await log.js.stream_info(
         subjects.HISTORY.name, subjects_filter=subjects.history(tenant, "*")
     )
-    return sum((info.state.subjects or {}).values()), await stored_ids(log.nc, tenant, 0)
+    return sum((info.state.subjects or {}).values()), await stored_ids(log.source, tenant, 0)
 
 
 def options(tmp_path: Path, tenant: str, **kw: object) -> ReplayOptions:
@@ -66,12 +66,12 @@ async def test_every_sample_file_lands_in_the_log_once_and_a_rerun_adds_nothing(
 ) -> None:
     files = sorted(str(p) for p in (shared_data / "nypd").iterdir() if p.suffix != ".md")
     url = log.nc.connected_url.geturl()
-    first = await Replayer(options(tmp_path, tenant), url, atomic=atomic).run(files)
+    first = await Replayer(url, options(tmp_path, tenant), atomic=atomic).run(files)
     assert first.ok and first.rows_read == first.events + first.duplicates + first.rejected
     count, ids = await held(log, tenant)
     expected = set().union(*(good_ids(f, tenant) for f in files))
     assert count == len(ids) == len(expected) == first.events and ids == expected
-    again = await Replayer(options(tmp_path, tenant), log.nc.connected_url.geturl()).run(files)
+    again = await Replayer(log.nc.connected_url.geturl(), options(tmp_path, tenant)).run(files)
     assert all(f["already_done"] for f in again.files)
     assert (await held(log, tenant))[0] == count
     rejects = (tmp_path / "rejects.csv").read_text().splitlines()
@@ -85,7 +85,7 @@ async def test_a_resume_long_after_the_dedup_window_skips_what_the_log_already_h
     path = ticket_file(tmp_path / "t.csv", 3000)
     opts = options(tmp_path, tenant)
     # A run that sent 700 events and died before its first checkpoint after the start:
-    floor = await last_sequence(log.js)
+    floor = await last_sequence(log.source)
     frames = [f for f in produce(str(path), tenant, batch_rows=700) if isinstance(f, Batch)]
     for s, i, p in zip(frames[0].subjects, frames[0].ids, frames[0].payloads, strict=True):
         await log.publisher.publish_and_wait(s, p, i)
@@ -98,7 +98,7 @@ async def test_a_resume_long_after_the_dedup_window_skips_what_the_log_already_h
             rejects_path=str(opts.rejects), rejects_size=0, counters=Counters(),
         ),
     )  # fmt: skip
-    report = await Replayer(opts, log.nc.connected_url.geturl(), atomic=atomic).run([str(path)])
+    report = await Replayer(log.nc.connected_url.geturl(), opts, atomic=atomic).run([str(path)])
     sent_before = len(frames[0].ids)
     assert report.found_in_log == sent_before and report.duplicates == 0
     count, ids = await held(log, tenant)
@@ -165,7 +165,7 @@ async def test_a_nats_outage_pauses_the_replay_and_it_resumes_when_the_server_is
 
         opts = options(tmp_path, tenant, max_rate=4000.0)
         replayer = Replayer(
-            opts, urls.nats_url, Listener(), window=2000, ack_timeout=1.5, atomic=atomic
+            urls.nats_url, opts, Listener(), window=2000, ack_timeout=1.5, atomic=atomic
         )
         task = asyncio.create_task(replayer.run([str(path)]))
         log = await open_log(urls.nats_url, "outage-test")

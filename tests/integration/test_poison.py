@@ -11,10 +11,10 @@ import msgspec
 import pytest
 
 from prestacop.adapters.postgres_projections import ProjectionStore
-from prestacop.bootstrap import LogClient
+from prestacop.bootstrap import LogClient, run_gate
 from prestacop.domain import subjects
 from prestacop.gate.records import Quarantined
-from prestacop.gate.service import GateCounters, read_quarantine, run_gate
+from prestacop.gate.service import GateCounters, read_quarantine
 from prestacop.projections.catalog import BUILTINS
 from tests.conftest import wait_until
 from tests.projection_support import caught_up, namespace, projecting, rows

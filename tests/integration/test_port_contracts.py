@@ -15,6 +15,7 @@ from typing import Any
 import msgspec
 import pytest
 
+from prestacop import bootstrap
 from prestacop.adapters.alert_feed import JetStreamAlertLog
 from prestacop.adapters.images import ImageStore
 from prestacop.adapters.log_reader import LogReader as JetStreamReader
@@ -24,7 +25,7 @@ from prestacop.alerts.ports import FeedItem, LogEntry, StaleAlert
 from prestacop.bootstrap import LogClient
 from prestacop.domain import codec, subjects
 from prestacop.domain.events import AlertClaimed
-from prestacop.ports.log import EventPublisher, LogReader, RawMessage
+from prestacop.ports.log import AckedReader, Delivered, EventPublisher, LogReader, RawMessage
 from prestacop.ports.log import ImageStore as ImageStorePort
 from prestacop.ports.projection import (
     Advance,
@@ -38,7 +39,9 @@ from prestacop.ports.projection import (
 from tests.conftest import wait_until
 from tests.factories import claimed, position, violation
 from tests.unit.fakes import (
+    FakeAckedReader,
     FakeAlertLog,
+    FakeConsumer,
     FakeImageStore,
     FakeLog,
     FakeLogReader,
@@ -202,7 +205,7 @@ class TestJetStreamAlertLog(AlertLogContract):
         self, nats_url: str, tenant: str, log: LogClient
     ) -> AsyncIterator[JetStreamAlertLog]:
         self.log = log
-        real = await JetStreamAlertLog.open(nats_url, tenant, name=f"contract-{uuid.uuid4().hex}")
+        real = await bootstrap.alert_log(nats_url, tenant, name=f"contract-{uuid.uuid4().hex}")
         yield real
         await real.close()
 
@@ -357,3 +360,76 @@ class TestJetStreamLogReader(LogReaderContract):
 
     async def reader(self, start_seq: int) -> LogReader:
         return await JetStreamReader(self.log.nc, subjects.DRONES.name, start_seq).start()
+
+
+class AckedReaderContract:
+    """What is acknowledged never comes again; what a stopped reader held and did not
+    acknowledge comes again, to the next reader of the same consumer (the gate's kills)."""
+
+    async def append(self, subject: str, data: bytes, mid: str) -> int:
+        raise NotImplementedError
+
+    async def reader(self, tenant: str) -> AckedReader:
+        raise NotImplementedError
+
+    async def take(self, reader: AckedReader, n: int) -> list[Delivered]:
+        got: list[Delivered] = []
+        while len(got) < n:
+            chunk = await reader.take(n - len(got), timeout=5.0)
+            assert chunk, f"{len(got)} of {n} handed over"
+            got += chunk
+        return got
+
+    async def test_what_is_not_acknowledged_comes_again_and_what_is_never_does(
+        self, tenant: str
+    ) -> None:
+        sent = [payload(tenant, f"{tenant}-a{i}") for i in range(4)]
+        seqs = [await self.append(*p, f"{tenant}-a{i}") for i, p in enumerate(sent)]
+        first = await self.reader(tenant)
+        got = await self.take(first, 4)
+        assert [m.seq for m in got] == seqs
+        assert (got[0].subject, got[0].data) == sent[0]
+        assert got[0].metadata.sequence.stream == seqs[0]
+        assert got[0].metadata.stream == subjects.DRONES.name
+        for m in got[:2]:
+            await first.ack(m)
+        await first.stop()  # a gate dying with two messages judged, two not
+        second = await self.reader(tenant)
+        try:
+            again = await self.take(second, 2)
+            assert [m.seq for m in again] == seqs[2:]
+            for m in again:
+                await second.ack(m)
+            assert await second.take(10, timeout=2.0) == []  # past ack_wait: nothing again
+        finally:
+            await second.stop()
+
+
+class TestFakeAckedReader(AckedReaderContract):
+    @pytest.fixture(autouse=True)
+    def fake_log(self) -> None:
+        self.log, self.consumer = FakeLog(), FakeConsumer()
+
+    async def append(self, subject: str, data: bytes, mid: str) -> int:
+        return self.log.append(subject, data, mid, {}).seq
+
+    async def reader(self, tenant: str) -> AckedReader:
+        return FakeAckedReader(self.log, subjects.DRONES.name, self.consumer)
+
+
+class TestJetStreamAckedReader(AckedReaderContract):
+    @pytest.fixture(autouse=True)
+    def real_log(self, log: LogClient) -> None:
+        self.log = log
+        self.durable = f"contract_{uuid.uuid4().hex[:12]}"
+
+    async def append(self, subject: str, data: bytes, mid: str) -> int:
+        return (await self.log.publisher.publish_and_wait(subject, data, mid)).seq
+
+    async def reader(self, tenant: str) -> AckedReader:
+        return await self.log.source.acked_reader(
+            subjects.DRONES.name,
+            self.durable,
+            filter_subjects=[subjects.position(tenant, "*")],
+            ack_wait=1.0,
+        )

@@ -13,8 +13,8 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from prestacop.adapters.postgres_projections import ProjectionStore
+from prestacop.bootstrap import rebuild_projections
 from prestacop.domain.events import ViolationReported
-from prestacop.projections.rebuild import rebuild_projections
 from prestacop.projections.sample_log import sample_events
 from tests.conftest import wait_until
 from tests.projection_support import caught_up, namespace, projecting, publish
@@ -150,7 +150,8 @@ async def test_a_running_runner_follows_a_rebuild_swap_and_keeps_the_view_live(
 async def test_a_rebuild_in_two_processes_fills_the_same_views_as_one(
     log, nats_url, database_url, tenant
 ):
-    from prestacop.projections.parallel import groups_of, rebuild_in_processes
+    from prestacop.bootstrap import rebuild_in_processes
+    from prestacop.projections.parallel import groups_of
 
     assert groups_of(["drones", "violations", "alerts"], 2) == [
         ["violations"],

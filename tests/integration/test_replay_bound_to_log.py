@@ -16,7 +16,7 @@ import pytest
 from prestacop import bootstrap
 from prestacop.adapters.topology import TopologyOptions, ensure_topology
 from prestacop.bootstrap import LogClient, open_log
-from prestacop.nypd_replay.run import Replayer
+from prestacop.bootstrap import replayer as Replayer
 from prestacop.runtime.embedded import EmbeddedRuntime
 from tests.conftest import wait_until
 from tests.integration.test_nypd_replay import good_ids, held, options, ticket_file
@@ -49,10 +49,10 @@ async def test_a_file_replayed_into_a_then_a_fresh_b_lands_whole_in_b(
 ) -> None:
     path = str(ticket_file(tmp_path / "t.csv", 2000))
     expected = good_ids(path, tenant)
-    into_a = await Replayer(options(tmp_path, tenant), url(log)).run([path])
+    into_a = await Replayer(url(log), options(tmp_path, tenant)).run([path])
     assert into_a.ok and into_a.events == len(expected)
 
-    into_b = await Replayer(options(tmp_path, tenant), url(server_b)).run([path])  # same state
+    into_b = await Replayer(url(server_b), options(tmp_path, tenant)).run([path])  # same state
 
     assert into_b.ok and not into_b.files[0]["already_done"]
     count, ids = await held(server_b, tenant)
@@ -64,12 +64,12 @@ async def test_a_lost_state_dir_after_the_dedup_window_stores_no_ticket_twice(
 ) -> None:
     path = str(ticket_file(tmp_path / "t.csv", 2000))
     expected = good_ids(path, tenant)
-    first = await Replayer(options(tmp_path / "one", tenant), url(server_b)).run([path])
+    first = await Replayer(url(server_b), options(tmp_path / "one", tenant)).run([path])
     assert first.ok and first.events == len(expected)
     finished = time.monotonic()
     await wait_until(lambda: time.monotonic() > finished + 2 * DEDUP_S, what="window passed")
 
-    again = await Replayer(options(tmp_path / "two", tenant), url(server_b)).run([path])
+    again = await Replayer(url(server_b), options(tmp_path / "two", tenant)).run([path])
 
     assert again.ok
     count, ids = await held(server_b, tenant)

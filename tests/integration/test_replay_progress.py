@@ -7,11 +7,11 @@ import asyncio
 import time
 from pathlib import Path
 
+from prestacop.bootstrap import replayer as Replayer
 from prestacop.cli.nypd import batch_rows_for
 from prestacop.nypd_replay.checkpoint import Counters
 from prestacop.nypd_replay.frames import Position
 from prestacop.nypd_replay.replay import ReplayOptions
-from prestacop.nypd_replay.run import Replayer
 
 
 class Seen:
@@ -51,7 +51,7 @@ async def test_rows_and_events_show_within_a_second_under_a_low_max_rate(
         batch_rows=batch_rows_for(100),
     )
     task = asyncio.create_task(
-        Replayer(opts, nats_url, seen, parse_process=False).run(
+        Replayer(nats_url, opts, seen, parse_process=False).run(
             [str(shared_data / "nypd" / "fy2022_trunc_jernejvivod.csv")]
         )
     )

@@ -19,9 +19,9 @@ import pytest
 
 from prestacop.adapters.topology import TopologyOptions
 from prestacop.bootstrap import LogClient, open_log
+from prestacop.runtime import tenants
 from prestacop.runtime.cluster import EmbeddedCluster
 from prestacop.runtime.embedded import EmbeddedRuntime
-from prestacop.security import tenants
 from prestacop.security.authority import Authority, Role
 
 FORCES = ("nypd", "lapd")

@@ -20,9 +20,9 @@ from prestacop.adapters.publisher import AckTimeout, PublishError
 from prestacop.adapters.topology import TopologyOptions
 from prestacop.bootstrap import LogClient, open_log
 from prestacop.domain import subjects
+from prestacop.runtime import tenants
 from prestacop.runtime.cluster import EmbeddedCluster
 from prestacop.runtime.embedded import free_port, nats_server_binary
-from prestacop.security import tenants
 from prestacop.security.authority import Authority
 from tests.conftest import wait_until
 from tests.security.conftest import trusting

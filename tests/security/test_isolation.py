@@ -15,8 +15,8 @@ from prestacop.adapters.images import HEADER_ROOM, MAX_IMAGE_BYTES, ImageExists,
 from prestacop.adapters.nats_connection import CredentialsError, connect
 from prestacop.adapters.publisher import AckTimeout, PublishError
 from prestacop.bootstrap import LogClient, open_log
+from prestacop.bootstrap import drone as drone_client
 from prestacop.domain import subjects
-from prestacop.drone import DroneClient
 from tests.security.conftest import Secured
 
 
@@ -34,7 +34,7 @@ async def a_lapd_image(services: dict[str, LogClient]) -> str:
 async def test_a_drone_publishes_its_own_reports_and_images(
     secured: Secured, services: dict[str, LogClient], as_role: Callable[..., Path]
 ) -> None:
-    async with DroneClient("nypd", "d1", secured.url, creds=as_role("nypd", "drone", "d1")) as d:
+    async with drone_client("nypd", "d1", secured.url, creds=as_role("nypd", "drone", "d1")) as d:
         await d.report_position(40.7, -73.9)
         await d.report_violation(21, b"jpeg", 40.7, -73.9, image_id="img-d1")
     assert await services["nypd"].images.get("nypd", "img-d1") == b"jpeg"
@@ -119,7 +119,7 @@ async def test_no_drone_can_replace_delete_purge_or_roll_up_an_image(
     secured: Secured, services: dict[str, LogClient], as_role: Callable[..., Path]
 ) -> None:
     image_id = uuid.uuid4().hex
-    async with DroneClient("nypd", "d1", secured.url, creds=as_role("nypd", "drone", "d1")) as d:
+    async with drone_client("nypd", "d1", secured.url, creds=as_role("nypd", "drone", "d1")) as d:
         await d.log.images.put("nypd", image_id, b"evidence", "image/jpeg")
     nc = await connect(secured.url, "d2", creds=as_role("nypd", "drone", "d2"))
     js = nc.jetstream()
@@ -219,21 +219,21 @@ async def test_the_replay_writes_history_only(
 async def test_a_revoked_drone_is_refused_from_then_on(
     secured: Secured, services: dict[str, LogClient], as_role: Callable[..., Path]
 ) -> None:
-    from prestacop.security.tenants import revoke
+    from prestacop.runtime.tenants import revoke
 
     drone_id = "d-" + uuid.uuid4().hex[:8]
     creds = as_role("nypd", "drone", drone_id)
-    connected = await DroneClient("nypd", drone_id, secured.url, creds=creds).connect()
+    connected = await drone_client("nypd", drone_id, secured.url, creds=creds).connect()
     await connected.report_position(40.7, -73.9)
     await revoke(secured.url, secured.home, "nypd", "drone", drone_id)
     with pytest.raises(CredentialsError):
-        await DroneClient("nypd", drone_id, secured.url, creds=creds).connect()
+        await drone_client("nypd", drone_id, secured.url, creds=creds).connect()
     # the connection opened before the revocation is cut off too
     with pytest.raises((AckTimeout, PublishError, NatsError)):
         await asyncio.wait_for(connected.report_position(40.7, -73.9), 5)
     await connected.close()
     # other drones of the force are untouched
-    async with DroneClient("nypd", "d1", secured.url, creds=as_role("nypd", "drone", "d1")) as d:
+    async with drone_client("nypd", "d1", secured.url, creds=as_role("nypd", "drone", "d1")) as d:
         await d.report_position(40.7, -73.9)
 
 
@@ -277,7 +277,7 @@ async def test_a_drone_hears_its_own_quarantine_verdicts_and_no_one_elses(
 
     drone_id = "d-" + uuid.uuid4().hex[:8]
     heard: list[dict[str, object]] = []
-    drone = await DroneClient(
+    drone = await drone_client(
         "nypd", drone_id, secured.url, creds=as_role("nypd", "drone", drone_id)
     ).connect()
     await drone.on_feedback(heard.append)

@@ -246,7 +246,7 @@ async def test_an_analysts_projection_has_its_forces_rights_and_events_only(
     store = ProjectionStore(database_url, ns)
     import asyncio
 
-    from prestacop.projections.runner import run_projections
+    from prestacop.bootstrap import run_projections
 
     stop = asyncio.Event()
     task = asyncio.create_task(

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from prestacop.adapters.alert_feed import JetStreamAlertLog
+from prestacop import bootstrap
 from prestacop.adapters.publisher import PublishError
 from prestacop.bootstrap import LogClient, open_log
 from prestacop.cli.main import app
@@ -31,7 +31,7 @@ async def test_an_officer_follows_claims_reads_images_and_decides_only_alerts(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("NATS_CREDS", str(as_role("nypd", "officer", "jane")))
-    officer_log = await JetStreamAlertLog.open(secured.url, "nypd", setup=False)
+    officer_log = await bootstrap.alert_log(secured.url, "nypd", setup=False)
     console = await Following(officer_log, "jane").start()
     officer = await open_log(secured.url, "o", setup=False, ack_timeout=1.0)
     try:
@@ -63,7 +63,7 @@ async def test_the_console_pointed_at_another_force_sees_nothing_of_it(
 ) -> None:
     lapd_alert = await raise_alert(services["lapd"], "lapd")
     monkeypatch.setenv("NATS_CREDS", str(as_role("nypd", "officer", "jane")))
-    officer_log = await JetStreamAlertLog.open(secured.url, "lapd", setup=False)
+    officer_log = await bootstrap.alert_log(secured.url, "lapd", setup=False)
     console = await Following(officer_log, "jane").start()
     try:
         await wait_until(lambda: "live" in console.states, what="feed live")
@@ -159,8 +159,8 @@ async def test_the_replay_resumes_with_its_own_rights(
         ack = await replay.publisher.publish_and_wait(
             subjects.history("nypd", "pct-7"), b"{}", msg_id="h-" + uuid.uuid4().hex
         )
-        assert await last_sequence(replay.js) >= ack.seq
-        assert len(await stored_ids(replay.nc, "nypd", ack.seq - 1)) == 1
+        assert await last_sequence(replay.source) >= ack.seq
+        assert len(await stored_ids(replay.source, "nypd", ack.seq - 1)) == 1
     finally:
         await replay.close()
 

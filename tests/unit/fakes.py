@@ -25,6 +25,7 @@ from prestacop.adapters.publisher import (
 from prestacop.alerts.ports import FeedItem, FeedState, LogEntry, StaleAlert
 from prestacop.domain import codec, subjects
 from prestacop.domain.events import AlertEvent, AnyEvent
+from prestacop.ports.log import Delivered
 from prestacop.ports.projection import (
     Advance,
     Batch,
@@ -271,6 +272,9 @@ class FakeViewStore:
     def positions(self, streams: tuple[str, ...]) -> dict[str, int]:
         return {s: self.tracking.get(s, 0) for s in streams}
 
+    def close(self) -> None:
+        pass
+
     def write(
         self,
         projection: Projection,
@@ -322,6 +326,10 @@ class FakeLogReader:
         if stream == self.stream:
             self._arrived.set()
 
+    @property
+    def caught_up(self) -> bool:
+        return not self.log.read(self.stream, self.next_seq - 1)
+
     async def take(self, max_n: int, timeout: float) -> list[tuple[int, str, bytes, int]]:
         ready = self.log.read(self.stream, self.next_seq - 1)
         if not ready:
@@ -340,3 +348,41 @@ class FakeLogReader:
     async def stop(self) -> None:
         if self._on_append in self.log.listeners:
             self.log.listeners.remove(self._on_append)
+
+
+@dataclass
+class FakeConsumer:
+    """A durable consumer's state: what was acknowledged, what is handed out."""
+
+    acked: set[int] = field(default_factory=set)
+    out: set[int] = field(default_factory=set)
+
+
+class FakeAckedReader:
+    """``AckedReader`` over one stream of a ``FakeLog``: what a stopped reader held and did
+    not acknowledge is handed out again at once (the real one waits ``ack_wait``)."""
+
+    def __init__(self, log: FakeLog, stream: str, consumer: FakeConsumer) -> None:
+        self.log, self.stream, self.consumer = log, stream, consumer
+        self.mine: set[int] = set()
+
+    async def take(self, max_n: int, timeout: float) -> list[Delivered]:
+        c = self.consumer
+        ready = [m for m in self.log.read(self.stream) if m.seq not in c.acked | c.out]
+        chunk = ready[:max_n]
+        for m in chunk:
+            c.out.add(m.seq)
+            self.mine.add(m.seq)
+        if not chunk:
+            await asyncio.sleep(0)
+        ns = lambda m: int(m.received_at.timestamp() * 1e9)  # noqa: E731
+        return [Delivered(m.subject, m.data, self.stream, m.seq, ns(m), str(m.seq)) for m in chunk]
+
+    async def ack(self, msg: Delivered) -> None:
+        self.consumer.acked.add(msg.seq)
+        self.consumer.out.discard(msg.seq)
+        self.mine.discard(msg.seq)
+
+    async def stop(self) -> None:
+        self.consumer.out -= self.mine
+        self.mine.clear()

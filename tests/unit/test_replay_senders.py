@@ -6,10 +6,10 @@ import asyncio
 from typing import Any
 
 from prestacop.adapters.publisher import PubAck, PublishRejected
-from prestacop.nypd_replay.atomic import DUPLICATE_IN_BATCH
 from prestacop.nypd_replay.checkpoint import Counters
 from prestacop.nypd_replay.frames import Batch, Position
 from prestacop.nypd_replay.senders import AtomicBatch, DryRun
+from prestacop.ports.log import DUPLICATE_IN_BATCH
 
 
 def _batch(ids: list[str]) -> Batch:
@@ -49,8 +49,7 @@ async def test_a_dry_run_counts_valid_events_as_what_would_be_sent() -> None:
 async def test_a_batch_refused_for_duplicates_is_settled_message_by_message() -> None:
     atomic = _RefusingAtomic()
     sender = AtomicBatch(
-        None,
-        None,
+        None,  # type: ignore[arg-type]
         _DuplicateAnswers(),
         "nypd",
         lambda _: None,

@@ -18,8 +18,9 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
+from typing import Any
 
 from nats.aio.client import Client
 from nats.errors import Error as NatsError
@@ -29,7 +30,6 @@ from nats.js.errors import NotFoundError
 
 from prestacop.adapters.images import ImageStore
 from prestacop.adapters.log_reader import LogReader, timestamp
-from prestacop.adapters.nats_connection import connect
 from prestacop.adapters.publisher import (
     WRONG_LAST_SEQUENCE,
     Publisher,
@@ -78,31 +78,24 @@ class JetStreamAlertLog:
         self._closed = False
         self._state: FeedState = "connecting"
 
-    @classmethod
-    async def open(
-        cls,
-        nats_url: str,
-        tenant: str,
-        *,
-        name: str = "prestacop-console",
-        setup: bool = True,
-        heartbeat_s: float = 1.0,
-        ack_timeout: float = 5.0,
+    async def attach(
+        self, nc: Client, *, setup: bool = True, ack_timeout: float = 5.0
     ) -> JetStreamAlertLog:
-        self = cls(tenant, heartbeat_s=heartbeat_s)
-        self._nc = await connect(nats_url, name, on_status=self._on_connection)
-        self._js = self._nc.jetstream()
+        """Use ``nc`` (opened by ``bootstrap.alert_log`` with ``on_connection`` as its status
+        callback); ``setup``: create the topology, else only check that the alerts exist."""
+        self._nc = nc
+        self._js = nc.jetstream()
         if setup:
             await ensure_topology(self._js)
         else:  # an officer may read the streams, not change them
             try:
                 await self._js.stream_info(subjects.ALERTS.name)
             except NotFoundError:
-                await self._nc.close()
+                await nc.close()
                 raise AlertLogUnavailable(
                     f"no stream {subjects.ALERTS.name}: create the topology (`prestacop setup`)"
                 ) from None
-        self._publisher = await Publisher(self._nc, window=64, ack_timeout=ack_timeout).start()
+        self._publisher = await Publisher(nc, window=64, ack_timeout=ack_timeout).start()
         self._images = await ImageStore.open(self._js)
         return self
 
@@ -152,12 +145,12 @@ class JetStreamAlertLog:
             if self._on_state is not None:
                 self._on_state(state)
 
-    def _spawn(self, coro: object) -> None:
-        task = asyncio.create_task(coro)  # type: ignore[arg-type]
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _on_connection(self, status: str) -> None:
+    async def on_connection(self, status: str) -> None:
         if self._reader is None or self._closed:
             return
         if status == "disconnected":
@@ -234,7 +227,7 @@ class JetStreamAlertLog:
         assert self._publisher is not None
         subject, data = encode_checked(self.tenant, event, datetime.now(UTC))
         headers = {
-            Header.EXPECTED_LAST_SUBJECT_SEQUENCE: str(expected_last_seq),
+            Header.EXPECTED_LAST_SUBJECT_SEQUENCE.value: str(expected_last_seq),
             # the alert's life spans one subject per officer: the check covers them all
             EXPECTED_LAST_SUBJECT: subjects.alert_life(self.tenant, event.alert_id),
         }

@@ -17,10 +17,7 @@ from nats.js import JetStreamContext
 from nats.js.errors import APIError, NotFoundError
 
 from prestacop.domain.subjects import IMAGES, image
-
-MAX_IMAGE_BYTES = 8 * 1024 * 1024
-HEADER_ROOM = 4 * 1024
-"""Headers (content type, message id) travel with the image and count in the server's cap."""
+from prestacop.ports.log import HEADER_ROOM, MAX_IMAGE_BYTES
 
 
 class ImageTooLarge(ValueError):
@@ -78,4 +75,11 @@ class ImageStore:
         return None if data is None else (hashlib.sha256(data).hexdigest(), len(data))
 
 
-__all__ = ["MAX_IMAGE_BYTES", "ImageExists", "ImageStore", "ImageTooLarge", "NatsError"]
+__all__ = [
+    "HEADER_ROOM",
+    "MAX_IMAGE_BYTES",
+    "ImageExists",
+    "ImageStore",
+    "ImageTooLarge",
+    "NatsError",
+]

@@ -25,20 +25,35 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import logging
 import time
 import uuid
 from collections import deque
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
+from typing import Generic, TypeVar
 
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
+from nats.errors import Error as NatsError
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
+
+from prestacop.ports.log import Delivered, Raw, StreamHead, timestamp
+
+__all__ = [
+    "AckedReader",
+    "JetStreamLog",
+    "LogReader",
+    "Raw",
+    "StreamHead",
+    "stream_head",
+    "timestamp",
+]
+T = TypeVar("T")
 
 log = logging.getLogger(__name__)
 
@@ -46,22 +61,6 @@ EXPIRES = 10.0
 """Seconds a pull request waits at the head of the log before the server ends it."""
 HEARTBEAT = 1.0
 """Seconds between the server's heartbeats on an open pull request."""
-
-Raw = tuple[int, str, bytes, int, dict[str, str] | None]
-"""(stream sequence, subject, payload, JetStream time in ns, headers when asked for)."""
-
-
-def timestamp(ns: int) -> datetime:
-    """The JetStream time of a message, converted exactly as nats-py's ``metadata`` does
-    (the gate judges with that one: a rebuild must judge the same)."""
-    return datetime.fromtimestamp(ns / 1_000_000_000.0, UTC)
-
-
-@dataclass(frozen=True)
-class StreamHead:
-    name: str
-    last_seq: int
-    last_time: datetime | None
 
 
 async def stream_head(js: JetStreamContext, name: str) -> StreamHead:
@@ -78,7 +77,7 @@ async def stream_head(js: JetStreamContext, name: str) -> StreamHead:
     return StreamHead(name, state.last_seq, last_time)
 
 
-class LogReader:
+class _PullReader(Generic[T]):
     """The messages of ``stream`` (``filter_subject`` only, if given) from ``start_seq`` on.
 
     At most ``buffer`` messages are held or requested at any time; ``batch`` is the
@@ -108,7 +107,7 @@ class LogReader:
         self._headers_only = headers_only
         self._prefix = name
         self._heartbeat = heartbeat
-        self._buffer: deque[Raw] = deque()
+        self._buffer: deque[T] = deque()
         self._high = buffer
         self._batch = min(batch, buffer)
         self._data = asyncio.Event()
@@ -147,7 +146,7 @@ class LogReader:
         """Messages buffered or requested: never above ``buffer``."""
         return len(self._buffer) + self._outstanding
 
-    async def start(self) -> LogReader:
+    async def start(self) -> _PullReader[T]:
         await self._create()
         self._task = asyncio.create_task(self._requests())
         return self
@@ -159,35 +158,24 @@ class LogReader:
         self._broken(why)
 
     async def _create(self) -> None:
-        """A fresh consumer from just after the last message kept, and a fresh inbox."""
-        old_consumer = self._consumer
+        """A fresh consumer (or the durable one again) and a fresh inbox."""
         await self._unsubscribe()
-        if old_consumer:
-            with contextlib.suppress(Exception):
-                await self._js.delete_consumer(self.stream, old_consumer)
-        config = ConsumerConfig(
-            # named: the request is CONSUMER.CREATE.<stream>.<name>[.<filter>] (officers' right)
-            name=f"{self._prefix}_{uuid.uuid4().hex[:16]}",
-            deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
-            opt_start_seq=self.last_seq + 1,
-            filter_subject=self.filter_subject,
-            ack_policy=AckPolicy.NONE,
-            headers_only=self._headers_only or None,
-            max_waiting=512,
-            inactive_threshold=120.0,
-            mem_storage=True,
-            num_replicas=1,
-        )
-        info = await self._js.add_consumer(self.stream, config)
-        self._consumer = info.name
-        if info.num_pending is not None:
-            self.pending = info.num_pending
+        self._consumer = await self._open_consumer()
         self._inbox = self._nc.new_inbox()
         self._sub = await self._nc.subscribe(f"{self._inbox}.*", cb=self._on_msg)
         self._dseq = 0
         self._outstanding = 0
         self._reset = None
         self._last_heard = time.monotonic()
+
+    async def _open_consumer(self) -> str:
+        raise NotImplementedError
+
+    async def _drop_consumer(self) -> None:
+        raise NotImplementedError
+
+    def _keep(self, msg: Msg, seq: int, dseq: int, ts: int, left: int) -> None:
+        raise NotImplementedError
 
     async def _requests(self) -> None:
         """Ask for more whenever the buffer has room; start over when the consumer broke."""
@@ -248,18 +236,7 @@ class LogReader:
             return
         self._last_heard = time.monotonic()
         self._outstanding -= 1
-        if int(dseq) != self._dseq + 1:
-            self._broken(f"delivery {dseq} after {self._dseq}")
-            return
-        self._dseq += 1
-        sseq = int(seq)
-        if sseq <= self.last_seq:  # already had it (before a new consumer)
-            return
-        self.last_seq = sseq
-        self.pending = int(left)
-        headers = msg.headers if self._headers else None
-        self._buffer.append((sseq, msg.subject, msg.data, int(ts), headers))
-        self._data.set()
+        self._keep(msg, int(seq), int(dseq), int(ts), int(left))
 
     def _on_status(self, headers: dict[str, str]) -> None:
         status = headers.get("Status")
@@ -278,7 +255,7 @@ class LogReader:
             self._reset = why
         self._wake.set()
 
-    async def take(self, max_n: int, timeout: float) -> list[Raw]:
+    async def take(self, max_n: int, timeout: float) -> list[T]:
         """Up to ``max_n`` messages; waits up to ``timeout`` when there are none."""
         self._check()
         if not self._buffer:
@@ -308,6 +285,189 @@ class LogReader:
             self._task = None
         await self._unsubscribe()
         if self._consumer:
+            await self._drop_consumer()
+            self._consumer = ""
+
+
+class LogReader(_PullReader[Raw]):
+    """Without acks, from a position the caller owns: a new consumer just after the last
+    message kept whenever the delivery sequence jumps (nothing skipped, nothing twice)."""
+
+    async def start(self) -> LogReader:
+        await self._create()
+        self._task = asyncio.create_task(self._requests())
+        return self
+
+    async def _open_consumer(self) -> str:
+        await self._drop_consumer()
+        config = ConsumerConfig(
+            # named: the request is CONSUMER.CREATE.<stream>.<name>[.<filter>] (officers' right)
+            name=f"{self._prefix}_{uuid.uuid4().hex[:16]}",
+            deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
+            opt_start_seq=self.last_seq + 1,
+            filter_subject=self.filter_subject,
+            ack_policy=AckPolicy.NONE,
+            headers_only=self._headers_only or None,
+            max_waiting=512,
+            inactive_threshold=120.0,
+            mem_storage=True,
+            num_replicas=1,
+        )
+        info = await self._js.add_consumer(self.stream, config)
+        if info.num_pending is not None:
+            self.pending = info.num_pending
+        return info.name
+
+    async def _drop_consumer(self) -> None:
+        if self._consumer:
             with contextlib.suppress(Exception):
                 await self._js.delete_consumer(self.stream, self._consumer)
-            self._consumer = ""
+
+    def _keep(self, msg: Msg, seq: int, dseq: int, ts: int, left: int) -> None:
+        if dseq != self._dseq + 1:
+            self._broken(f"delivery {dseq} after {self._dseq}")
+            return
+        self._dseq += 1
+        if seq <= self.last_seq:  # already had it (before a new consumer)
+            return
+        self.last_seq = seq
+        self.pending = left
+        headers = msg.headers if self._headers else None
+        self._buffer.append((seq, msg.subject, msg.data, ts, headers))
+        self._data.set()
+
+
+class AckedReader(_PullReader[Delivered]):
+    """A durable consumer with explicit acks: the server owns the position. Each message
+    is handed over until acknowledged (``ack``), and handed out again ``ack_wait`` after
+    a reader that took it died; the consumer outlives the reader (the gate's)."""
+
+    def __init__(
+        self,
+        nc: Client,
+        stream: str,
+        durable: str,
+        *,
+        filter_subjects: list[str] | None = None,
+        ack_wait: float = 30.0,
+        max_ack_pending: int = 20_000,
+        description: str | None = None,
+        buffer: int = 2_000,
+        batch: int = 500,
+        heartbeat: float = HEARTBEAT,
+    ) -> None:
+        super().__init__(nc, stream, 1, buffer=buffer, batch=batch, heartbeat=heartbeat)
+        self.durable = durable
+        self._config = ConsumerConfig(
+            durable_name=durable,
+            name=durable,
+            filter_subjects=filter_subjects,
+            ack_policy=AckPolicy.EXPLICIT,
+            deliver_policy=DeliverPolicy.ALL,
+            max_ack_pending=max_ack_pending,
+            ack_wait=ack_wait,
+            description=description,
+        )
+
+    async def start(self) -> AckedReader:
+        await self._create()
+        self._task = asyncio.create_task(self._requests())
+        return self
+
+    async def _open_consumer(self) -> str:
+        """Create the durable consumer, or bring an older one to explicit acks.
+
+        The ack policy of a consumer cannot be changed in place: an ``AckPolicy.ALL``
+        consumer (before explicit acks) is replaced by one starting after its ack floor.
+        """
+        config, name = self._config, self.durable
+        try:
+            info = await self._js.consumer_info(self.stream, name)
+        except NotFoundError:
+            info = await self._js.add_consumer(self.stream, config)
+        else:
+            if info.config.ack_policy != AckPolicy.EXPLICIT:
+                start = (info.ack_floor.stream_seq if info.ack_floor else 0) + 1
+                log.warning("%s: %s moved to explicit acks from seq %d", self.stream, name, start)
+                await self._js.delete_consumer(self.stream, name)
+                moved = dataclasses.replace(
+                    config, deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=start
+                )
+                info = await self._js.add_consumer(self.stream, moved)
+            elif info.config.ack_wait != config.ack_wait:
+                info = await self._js.add_consumer(self.stream, config)  # edited in place
+        if info.num_pending is not None:
+            self.pending = info.num_pending
+        return name
+
+    async def _drop_consumer(self) -> None:
+        pass  # durable: the next reader goes on from its acks
+
+    def _keep(self, msg: Msg, seq: int, dseq: int, ts: int, left: int) -> None:
+        # no gap check: a redelivery, or another reader of the same consumer, skips
+        # delivery numbers; what is not acknowledged comes again after ``ack_wait``
+        self.last_seq = max(self.last_seq, seq)
+        self.pending = left
+        self._buffer.append(Delivered(msg.subject, msg.data, self.stream, seq, ts, msg.reply))
+        self._data.set()
+
+    async def ack(self, msg: Delivered) -> None:
+        """Acknowledge one message: it is done with, and never handed out again."""
+        await self._nc.publish(msg.reply, b"+ACK")
+
+
+class JetStreamLog:
+    """``LogSource`` over one NATS connection: the readers and stream heads services use."""
+
+    def __init__(self, nc: Client) -> None:
+        self.nc = nc
+        self.js = nc.jetstream()
+
+    async def reader(
+        self,
+        stream: str,
+        start_seq: int,
+        *,
+        name: str = "reader",
+        filter_subject: str | None = None,
+        headers_only: bool = False,
+    ) -> LogReader:
+        reader = LogReader(
+            self.nc, stream, start_seq, name=name, filter_subject=filter_subject,
+            headers_only=headers_only,
+        )  # fmt: skip
+        return await reader.start()
+
+    async def acked_reader(
+        self,
+        stream: str,
+        durable: str,
+        *,
+        filter_subjects: list[str],
+        ack_wait: float,
+        description: str | None = None,
+        batch: int = 500,
+    ) -> AckedReader:
+        reader = AckedReader(
+            self.nc,
+            stream,
+            durable,
+            filter_subjects=filter_subjects,
+            ack_wait=ack_wait,
+            description=description,
+            batch=batch,
+            buffer=4 * batch,
+        )
+        return await reader.start()
+
+    async def head(self, stream: str, *, with_time: bool = False) -> StreamHead:
+        head = await stream_head(self.js, stream)
+        if with_time and head.last_time is None and head.last_seq:
+            with contextlib.suppress(NatsError):  # nats-py does not fill the state's last_ts
+                msg = await self.js.get_msg(stream, head.last_seq)
+                return StreamHead(stream, head.last_seq, msg.time)
+        return head
+
+    async def close(self) -> None:
+        if not self.nc.is_closed:
+            await self.nc.drain()

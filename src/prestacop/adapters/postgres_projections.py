@@ -10,8 +10,6 @@ the old build or the new one, never a part of either.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,21 +18,12 @@ from psycopg import conninfo, sql
 
 from prestacop.adapters import postgres_security as security
 from prestacop.adapters.postgres_tracking import BuildRecorder
-from prestacop.ports.projection import Projection
+from prestacop.ports.projection import Build, Projection
+
+__all__ = ["DEFAULT_NAMESPACE", "Build", "ProjectionStore", "datastore"]
 
 log = logging.getLogger(__name__)
 DEFAULT_NAMESPACE = "prestacop"
-
-
-@dataclass(frozen=True)
-class Build:
-    name: str
-    version: int
-    schema: str
-    state: str  # building | live | retired
-    source: str
-    created_at: datetime | None = None
-    swapped_at: datetime | None = None
 
 
 def datastore(database_url: str, schema: str, pool_size: int = 1) -> PostgresDatastore:
@@ -168,7 +157,7 @@ class ProjectionStore:
                     sql.SQL("CREATE TABLE {} ({})").format(sql.Identifier(table), sql.SQL(columns))
                 )
             for statement in projection.indexes:
-                cur.execute(sql.SQL(statement))  # type: ignore[arg-type]
+                cur.execute(sql.SQL(statement))
             cur.execute(
                 sql.SQL(
                     "INSERT INTO {}.builds (schema, name, version, state, source, tables)"
@@ -179,7 +168,7 @@ class ProjectionStore:
         build = Build(projection.name, projection.version, schema, "building", source)
         recorder = self.recorder(build)
         recorder.create_table()
-        recorder.datastore.close()
+        recorder.close()
         with self._ds.transaction(commit=True) as cur:
             security.secure_all(cur, schema)
             if tenant is not None:
@@ -272,4 +261,4 @@ class ProjectionStore:
     def query(self, statement: str, params: Any = ()) -> list[dict[str, Any]]:
         """Run a read-only query (status, tests)."""
         with self._ds.transaction() as cur:
-            return list(cur.execute(statement, params))  # type: ignore[arg-type]
+            return list(cur.execute(statement, params))

@@ -80,6 +80,9 @@ class BuildRecorder(PostgresTrackingRecorder):
     def positions(self, streams: tuple[str, ...]) -> dict[str, int]:
         return {s: self.max_tracking_id(s) or 0 for s in streams}
 
+    def close(self) -> None:
+        self.datastore.close()
+
     def write(
         self,
         projection: Projection,

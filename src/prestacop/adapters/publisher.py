@@ -21,11 +21,26 @@ from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 from nats.js.api import Header
 
+from prestacop.ports.log import (
+    WRONG_LAST_SEQUENCE,
+    AckTimeout,
+    NoStreamError,
+    PubAck,
+    PublishError,
+    PublishRejected,
+    is_transient,
+)
 
-class PubAck(msgspec.Struct, frozen=True):
-    stream: str
-    seq: int
-    duplicate: bool = False
+__all__ = [
+    "WRONG_LAST_SEQUENCE",
+    "AckTimeout",
+    "NoStreamError",
+    "PubAck",
+    "PublishError",
+    "PublishRejected",
+    "Publisher",
+    "is_transient",
+]
 
 
 class _ApiError(msgspec.Struct):
@@ -39,41 +54,6 @@ class _AckOrError(msgspec.Struct):
     seq: int = 0
     duplicate: bool = False
     error: _ApiError | None = None
-
-
-class PublishError(Exception):
-    """The log did not store a message."""
-
-
-class PublishRejected(PublishError):
-    """The stream refused the message (e.g. wrong expected sequence); not worth a retry."""
-
-    def __init__(self, code: int, err_code: int, description: str) -> None:
-        super().__init__(f"{description} (code {code}, err_code {err_code})")
-        self.code = code
-        self.err_code = err_code
-        self.description = description
-
-
-class NoStreamError(PublishError):
-    """No responders (status 503): no stream captures the subject, or the stream has no
-    leader right now (a cluster failover). For a subject of the protocol it is the latter:
-    resend with the same message id."""
-
-
-class AckTimeout(PublishError):
-    """No ack in time (server gone or overloaded): resend with the same message id."""
-
-
-WRONG_LAST_SEQUENCE = 10071
-
-
-def is_transient(err: BaseException) -> bool:
-    """True if the same message may be stored by resending it unchanged: no ack in time,
-    no responders (503), or a JetStream error with code 503 (no leader, unavailable)."""
-    if isinstance(err, AckTimeout | NoStreamError):
-        return True
-    return isinstance(err, PublishRejected) and err.code == 503
 
 
 _ack_decoder = msgspec.json.Decoder(_AckOrError)

@@ -30,7 +30,7 @@ import msgspec
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from prestacop.adapters.log_reader import LogReader, stream_head
+from prestacop.ports.log import LogSource
 from prestacop.projections.api import LOG_STREAMS, Envelope
 from prestacop.projections.decoding import decode_chunk
 from prestacop.projections.local_time import zone_for
@@ -144,7 +144,7 @@ def _write_chunk(root: Path, stream: str, envs: Sequence[Envelope], first: int, 
 
 
 async def export_log(
-    nc: Any,
+    log: LogSource,
     out: Path,
     *,
     streams: Sequence[str] = LOG_STREAMS,
@@ -163,15 +163,14 @@ async def export_log(
     positions = _load_positions(state)
     _remove_unfinished(root, positions, tenant)
     result = ExportResult(positions=positions)
-    js = nc.jetstream()
-    heads = {s: (await stream_head(js, s)).last_seq for s in streams}
+    heads = {s: (await log.head(s)).last_seq for s in streams}
     total = sum(max(0, heads[s] - positions.get(s, 0)) for s in streams)
     done = 0
     for stream in streams:
         position = positions.get(stream, 0)
         if heads[stream] <= position:
             continue
-        reader = await LogReader(nc, stream, position + 1, name="export").start()
+        reader = await log.reader(stream, position + 1, name="export")
         try:
             while position < heads[stream]:
                 msgs = await reader.take(min(chunk, heads[stream] - position), timeout)

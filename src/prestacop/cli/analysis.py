@@ -65,15 +65,15 @@ def export(
             )
 
 
-async def _export_log(nats_url: str, to: Path, progress):  # type: ignore[no-untyped-def]
-    from prestacop.adapters.nats_connection import connect
+async def _export_log(nats_url: str, to: Path, progress):
+    from prestacop import bootstrap
     from prestacop.analysis.export import export_log
 
-    nc = await connect(nats_url, "prestacop-export")
+    log = await bootstrap.log_source(nats_url, "prestacop-export")
     try:
-        return await export_log(nc, to, on_progress=progress)
+        return await export_log(log, to, on_progress=progress)
     finally:
-        await nc.drain()
+        await log.close()
 
 
 def stats(

@@ -151,26 +151,14 @@ def status(
     """Each projection: position, the log's head, lag in events and seconds, events/s, errors."""
     from rich.table import Table
 
-    from prestacop.adapters.postgres_projections import ProjectionStore
-    from prestacop.bootstrap import check_database, connect
+    from prestacop import bootstrap
     from prestacop.projections.catalog import select
-    from prestacop.projections.status import collect
 
     _check([], custom)
     found = urls(settings(), postgres=True)
     projections, _ = select(None, custom)
-    check_database(found.database_url or "")
-
-    async def go():  # type: ignore[no-untyped-def]
-        nc = await connect(found.nats_url, "prestacop-status")
-        store = ProjectionStore(found.database_url or "", namespace)
-        try:
-            return await collect(store, nc.jetstream(), {p.name: p.streams for p in projections})
-        finally:
-            store.close()
-            await nc.drain()
-
-    rows = run(go())
+    streams_of = {p.name: p.streams for p in projections}
+    rows = run(bootstrap.projection_status(found, namespace, streams_of))
     if as_json:
         from prestacop.projections.status import as_json as to_json
 

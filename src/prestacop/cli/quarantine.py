@@ -36,15 +36,15 @@ def rejected(
     """List the messages set aside by validation: where they are in the log and why."""
     from rich.table import Table
 
-    from prestacop.bootstrap import connect
+    from prestacop import bootstrap
     from prestacop.gate.records import encoder
     from prestacop.gate.service import read_quarantine
 
     cfg = settings(tenant)
     found = urls(cfg)
 
-    async def go() -> list:  # type: ignore[type-arg]
-        nc = await connect(found.nats_url, "prestacop-rejected")
+    async def go() -> list:
+        nc = await bootstrap.nats(found, "prestacop-rejected")
         try:
             return await read_quarantine(nc.jetstream(), cfg.tenant)
         finally:

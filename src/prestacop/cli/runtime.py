@@ -73,7 +73,7 @@ def up(
 
         async def topology() -> None:
             if secure:  # the default force's account, streams and images
-                from prestacop.security.tenants import add_tenant
+                from prestacop.runtime.tenants import add_tenant
 
                 replicas = 3 if cluster > 1 else 1
                 await add_tenant(
@@ -160,19 +160,8 @@ def setup(
     replicas: int = typer.Option(1, help="Replicas of every stream (3 on a cluster)."),
 ) -> None:
     """Create or update the streams of the log and the images (idempotent)."""
-    from prestacop.adapters.nats_connection import connect
-    from prestacop.adapters.topology import TopologyOptions, ensure_topology
+    from prestacop import bootstrap
 
     found = urls(settings())
-
-    async def go() -> list[str]:
-        nc = await connect(found.nats_url, "prestacop-setup")
-        try:
-            return await ensure_topology(
-                nc.jetstream(timeout=30.0), TopologyOptions(replicas=replicas), update=True
-            )
-        finally:
-            await nc.drain()
-
-    for line in run(go()):
+    for line in run(bootstrap.setup_topology(found, replicas=replicas)):
         out.print(line)

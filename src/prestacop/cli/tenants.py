@@ -38,8 +38,8 @@ def tenant_add(
     from prestacop.adapters.nats_connection import CredentialsError
     from prestacop.adapters.topology import TopologyOptions
     from prestacop.domain.subjects import SubjectError
+    from prestacop.runtime.tenants import PushError, add_tenant
     from prestacop.security.authority import AccountLimits
-    from prestacop.security.tenants import PushError, add_tenant
 
     cfg = settings()
     found = urls(cfg)
@@ -136,8 +136,8 @@ def revoke_officer(tenant: str = TenantArg, officer: str = typer.Option(..., "--
 
 
 def _revoke(tenant: str, role: str, ident: str) -> None:
+    from prestacop.runtime.tenants import PushError, revoke
     from prestacop.security.authority import AuthorityError
-    from prestacop.security.tenants import PushError, revoke
 
     cfg = settings()
     found = urls(cfg)

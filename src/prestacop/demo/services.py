@@ -9,9 +9,9 @@ Heavy imports stay inside the functions: the core CLI must load without them.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from prestacop.config import Settings
 from prestacop.runtime.embedded import RuntimeUrls
@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from prestacop.gate.service import GateCounters
     from prestacop.simulator import SimulationOptions, SimulatorStats
 
-Run = Callable[[RuntimeUrls, Settings, asyncio.Event], Awaitable[None]]
+Run = Callable[[RuntimeUrls, Settings, asyncio.Event], Coroutine[Any, Any, None]]
 
 
 @dataclass(frozen=True)
@@ -95,7 +95,7 @@ class ProjectionsService:
     async def run(self, urls: RuntimeUrls, settings: Settings, stop: asyncio.Event) -> None:
         from prestacop import bootstrap
 
-        def progress(workers: list, heads: dict[str, int]) -> None:  # type: ignore[type-arg]
+        def progress(workers: list, heads: dict[str, int]) -> None:
             lag = max((w.lag(heads) for w in workers), default=0)
             dead = sum(w.dead for w in workers)
             self.summary = f"{len(workers)} views, lag {lag} events" + (

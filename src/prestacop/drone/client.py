@@ -10,13 +10,10 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
-from prestacop.adapters.publisher import PubAck, is_transient
-from prestacop.bootstrap import LogClient, open_log
 from prestacop.domain import subjects
 from prestacop.domain.codec import InvalidMessage, encode_checked
 from prestacop.domain.events import (
@@ -28,6 +25,7 @@ from prestacop.domain.events import (
     ViolationReported,
 )
 from prestacop.domain.subjects import check_tenant, check_token
+from prestacop.ports.log import ProducerLog, PubAck, is_transient
 
 __all__ = ["DroneClient", "InvalidMessage"]
 
@@ -40,7 +38,7 @@ def new_id() -> str:
 class DroneClient:
     """One drone's link to PrestaCop.
 
-    ``async with DroneClient("nypd", "drone-7", nats_url) as drone: ...``; several
+    ``async with bootstrap.drone("nypd", "drone-7", nats_url) as drone: ...``; several
     clients may share one connection by passing ``log=`` (the simulator does).
     """
 
@@ -48,36 +46,26 @@ class DroneClient:
         self,
         tenant: str,
         drone_id: str,
-        nats_url: str | None = None,
         *,
-        log: LogClient | None = None,
-        window: int = 256,
-        creds: str | Path | None = None,
+        log: ProducerLog | None = None,
+        open_log: Callable[[], Awaitable[ProducerLog]] | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         retry_for: float = 60.0,
     ) -> None:
-        if nats_url is None and log is None:
-            raise ValueError("give nats_url or a shared log client")
+        if open_log is None and log is None:
+            raise ValueError("give a shared log client, or open_log (bootstrap.drone)")
         self.tenant = check_tenant(tenant)
         self.drone_id = check_token(drone_id, "drone id")
-        self._url = nats_url
+        self._open_log = open_log
         self._log = log
         self._owns_log = log is None
-        self._window = window
         self._clock = clock
         self._retry_for = retry_for
-        self._creds = creds  # the drone's .creds file (default $NATS_CREDS)
 
     async def connect(self) -> DroneClient:
         if self._log is None:
-            assert self._url is not None
-            self._log = await open_log(
-                self._url,
-                f"drone-{self.drone_id}",
-                window=self._window,
-                setup=False,
-                creds=self._creds,
-            )
+            assert self._open_log is not None
+            self._log = await self._open_log()
         return self
 
     async def close(self) -> None:
@@ -90,10 +78,10 @@ class DroneClient:
         ``detail``, ``stream``, ``seq`` (while connected; the quarantine stream keeps all)."""
         import msgspec
 
-        async def hear(msg: Any) -> None:
-            callback(msgspec.json.decode(msg.data))
+        def hear(data: bytes) -> None:
+            callback(msgspec.json.decode(data))
 
-        return await self.log.nc.subscribe(subjects.feedback(self.tenant, self.drone_id), cb=hear)
+        return await self.log.listen(subjects.feedback(self.tenant, self.drone_id), hear)
 
     async def __aenter__(self) -> DroneClient:
         return await self.connect()
@@ -102,7 +90,7 @@ class DroneClient:
         await self.close()
 
     @property
-    def log(self) -> LogClient:
+    def log(self) -> ProducerLog:
         if self._log is None:
             raise RuntimeError("DroneClient is not connected: use `async with` or connect()")
         return self._log

@@ -13,7 +13,6 @@ not read here by default: it is bulk, and bulk must not slow the live gate.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections import Counter
@@ -22,16 +21,12 @@ from datetime import UTC, datetime
 
 import msgspec
 from nats.aio.msg import Msg
-from nats.errors import NoRespondersError
 from nats.js import JetStreamContext
-from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
-from nats.js.errors import APIError, NotFoundError, ServiceUnavailableError
 
-from prestacop.adapters.images import ImageStore
-from prestacop.adapters.publisher import Publisher
 from prestacop.domain import codec, subjects
 from prestacop.domain.events import ViolationReported
 from prestacop.gate.records import Quarantined, encoder, quarantine_record
+from prestacop.ports.log import Delivered, EventPublisher, ImageStore, JudgedLog
 
 log = logging.getLogger(__name__)
 
@@ -60,13 +55,14 @@ IMAGE_WAIT_S = 3.0
 class Gate:
     def __init__(
         self,
-        js: JetStreamContext,
-        publisher: Publisher,
+        log: JudgedLog,
+        publisher: EventPublisher,
         images: ImageStore,
         batch: int = 512,
         ack_wait: float = ACK_WAIT,
     ) -> None:
-        self._js = js
+        self._log = log
+        self.consumer = CONSUMER
         self._publisher = publisher
         self._images = images
         self._batch = batch
@@ -74,7 +70,7 @@ class Gate:
         self.counters = GateCounters()
         self.image_wait_s = IMAGE_WAIT_S
 
-    async def judge(self, msg: Msg) -> Quarantined | None:
+    async def judge(self, msg: Msg | Delivered) -> Quarantined | None:
         """The reason a message must be set aside, or None if it is a valid event."""
         meta = msg.metadata
         received_at = meta.timestamp or datetime.now(UTC)
@@ -150,87 +146,36 @@ class Gate:
         except Exception as err:
             log.warning("feedback to %s not sent: %r", record.subject, err)
 
-    async def _consumer(self, stream: str) -> None:
-        """Create the durable consumer, or bring an older one to explicit acks.
-
-        The ack policy of a consumer cannot be changed in place: an ``AckPolicy.ALL``
-        consumer (before explicit acks) is replaced by one starting after its ack floor.
-        """
+    async def run_stream(self, stream: str, stop: asyncio.Event) -> None:
+        """Judge ``stream`` until ``stop`` is set, through the gate's durable consumer."""
         spec = next(spec for spec in subjects.LOG_STREAMS if spec.name == stream)
-        config = ConsumerConfig(
-            durable_name=CONSUMER,
-            name=CONSUMER,
+        reader = await self._log.acked_reader(
+            stream,
+            self.consumer,
             filter_subjects=list(spec.subjects),
-            ack_policy=AckPolicy.EXPLICIT,
-            deliver_policy=DeliverPolicy.ALL,
-            max_ack_pending=20_000,
             ack_wait=self._ack_wait,
             description="Validation gate: quarantines invalid messages.",
+            batch=self._batch,
         )
         try:
-            info = await self._js.consumer_info(stream, CONSUMER)
-        except NotFoundError:
-            await self._js.add_consumer(stream, config)
-            return
-        if info.config.ack_policy != AckPolicy.EXPLICIT:
-            start = (info.ack_floor.stream_seq if info.ack_floor else 0) + 1
-            log.warning("%s: gate consumer moved to explicit acks from seq %d", stream, start)
-            await self._js.delete_consumer(stream, CONSUMER)
-            config.deliver_policy, config.opt_start_seq = DeliverPolicy.BY_START_SEQUENCE, start
-            await self._js.add_consumer(stream, config)
-        elif info.config.ack_wait != self._ack_wait:
-            await self._js.add_consumer(stream, config)  # an editable field: updated in place
-
-    async def run_stream(self, stream: str, stop: asyncio.Event) -> None:
-        await self._consumer(stream)
-        sub = await self._js.pull_subscribe_bind(CONSUMER, stream=stream)
-        try:
             while not stop.is_set():
-                try:
-                    msgs = await sub.fetch(self._batch, timeout=1.0)
-                except TimeoutError:  # nats-py fetch raises its own and a plain one
-                    continue
-                except (ServiceUnavailableError, NoRespondersError, APIError) as err:
-                    # a stream leader moving, a server restarting, the consumer gone: the
-                    # gate waits and goes on (nothing was acknowledged, nothing is skipped)
-                    log.warning("%s: fetch refused (%r); trying again", stream, err)
-                    await asyncio.sleep(0.5)
-                    with contextlib.suppress(APIError, NoRespondersError, TimeoutError):
-                        await self._consumer(stream)
-                    continue
-                if not msgs:  # a fetch may end with a status and no message
+                msgs = await reader.take(self._batch, 1.0)
+                if not msgs:
                     continue
                 verdicts = await asyncio.gather(*(self.judge(m) for m in msgs))
                 for msg, record in zip(msgs, verdicts, strict=True):
                     if record is not None:
                         await self.quarantine(record)
-                    await msg.ack()  # only once its verdict is stored
+                    await reader.ack(msg)  # only once its verdict is stored
                 self.counters.checked += len(msgs)
         finally:
-            await sub.unsubscribe()  # a pull subscription left open blocks drain()
+            await reader.stop()
 
-
-async def run_gate(
-    nats_url: str,
-    stop: asyncio.Event,
-    *,
-    streams: tuple[str, ...] = LIVE_STREAMS,
-    counters: GateCounters | None = None,
-    ack_wait: float = ACK_WAIT,
-) -> None:
-    """Run the gate until ``stop`` is set (the demo and ``prestacop gate run`` call this)."""
-    from prestacop.bootstrap import open_log
-
-    client = await open_log(nats_url, "prestacop-gate")
-    gate = Gate(client.js, client.publisher, client.images, ack_wait=ack_wait)
-    if counters is not None:
-        gate.counters = counters
-    try:
-        async with asyncio.TaskGroup() as group:  # one loop failing stops the others
+    async def run(self, stop: asyncio.Event, streams: tuple[str, ...] = LIVE_STREAMS) -> None:
+        """Judge ``streams`` until ``stop`` is set; one loop failing stops the others."""
+        async with asyncio.TaskGroup() as group:
             for stream in streams:
-                group.create_task(gate.run_stream(stream, stop))
-    finally:
-        await client.close()
+                group.create_task(self.run_stream(stream, stop))
 
 
 async def read_quarantine(js: JetStreamContext, tenant: str) -> list[Quarantined]:

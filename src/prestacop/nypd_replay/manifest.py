@@ -22,55 +22,36 @@ import asyncio
 import contextlib
 
 import msgspec
-from nats.js import JetStreamContext
-from nats.js.api import KeyValueConfig, StorageType
-from nats.js.errors import BucketNotFoundError, KeyNotFoundError, NotFoundError
-from nats.js.kv import KeyValue
 
 from prestacop.domain import subjects
 from prestacop.nypd_replay.checkpoint import Checkpoint
+from prestacop.ports.log import HistoryLog, RecordBucket
 
 BUCKET = "PRESTACOP_REPLAY"
 _decoder = msgspec.json.Decoder(Checkpoint)
 
 
-async def log_identity(js: JetStreamContext) -> str:
-    """Which log this is: the history stream's creation time and its server or cluster."""
-    info = await js.stream_info(subjects.HISTORY.name)
-    where = (info.cluster.name or info.cluster.leader) if info.cluster else None
-    created = info.created.isoformat() if info.created else "?"
-    return f"{created}@{where or '?'}"
-
-
 class Manifest:
     """The copy of one file's checkpoint in the log (written behind the local one)."""
 
-    def __init__(self, js: JetStreamContext, tenant: str, identity: str) -> None:
-        self._js = js
+    def __init__(self, log: HistoryLog, tenant: str, identity: str) -> None:
+        self._log = log
         self.key = f"{tenant}.{identity}"
         self.identity = ""
-        self._kv: KeyValue | None = None
+        self._kv: RecordBucket | None = None
         self._latest: bytes | None = None
         self._writer: asyncio.Task[None] | None = None
 
     async def open(self) -> Manifest:
-        self.identity = await log_identity(self._js)
-        try:
-            self._kv = await self._js.key_value(BUCKET)
-        except (BucketNotFoundError, NotFoundError):
-            self._kv = await self._js.create_key_value(
-                KeyValueConfig(
-                    bucket=BUCKET,
-                    description="NYPD replay: each file's checkpoint, in the log it describes.",
-                    history=1,
-                    storage=StorageType.FILE,
-                )
-            )
+        self.identity = await self._log.identity()
+        self._kv = await self._log.bucket(
+            BUCKET, "NYPD replay: each file's checkpoint, in the log it describes."
+        )
         return self
 
     async def choose(self, local: Checkpoint | None) -> tuple[Checkpoint | None, str | None]:
         """The checkpoint to resume from, and why the local one was set aside (if it was)."""
-        head = (await self._js.stream_info(subjects.HISTORY.name)).state.last_seq
+        head = (await self._log.source.head(subjects.HISTORY.name)).last_seq
         why = None
         if local is not None:
             if local.log_identity in ("", self.identity) and local.floor_seq <= head:
@@ -86,12 +67,11 @@ class Manifest:
 
     async def _load(self) -> Checkpoint | None:
         assert self._kv is not None
-        try:
-            entry = await self._kv.get(self.key)
-        except KeyNotFoundError:
+        value = await self._kv.get(self.key)
+        if value is None:
             return None
         try:
-            return _decoder.decode(entry.value or b"")
+            return _decoder.decode(value)
         except msgspec.DecodeError:
             return None
 

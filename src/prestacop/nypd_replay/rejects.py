@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from prestacop.nypd_replay.frames import Reject
@@ -33,7 +34,7 @@ class RejectFile:
         if self._file.tell() == 0:
             self._write([COLUMNS])
 
-    def _write(self, rows: list[tuple[object, ...]] | list[tuple[str, ...]]) -> None:
+    def _write(self, rows: Iterable[Sequence[object]]) -> None:
         text = io.StringIO()
         csv.writer(text, lineterminator="\n").writerows(rows)
         self._file.write(text.getvalue().encode())

@@ -17,7 +17,7 @@ import asyncio
 import contextlib
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -33,7 +33,7 @@ from prestacop.nypd_replay.senders import PerMessage, ReplayError, Sender, Sendi
 
 __all__ = ["FileReplay", "FileResult", "Listener", "Quiet", "ReplayError", "ReplayOptions"]
 
-FrameSource = Callable[[str, str, Position | None, int, bool], AsyncIterator[Frame]]
+FrameSource = Callable[[str, str, Position | None, int, bool], AsyncGenerator[Frame, None]]
 
 
 class Listener(Protocol):
@@ -99,7 +99,7 @@ class FileReplay:
         state = ckpt.path_for(self.opts.state_dir, self.opts.tenant, identity) if identity else None
         previous = ckpt.load(state) if state else None
         if isinstance(self.sender, PerMessage) and identity is not None:
-            self._manifest = await Manifest(self.sender.js, self.opts.tenant, identity).open()
+            self._manifest = await Manifest(self.sender.log, self.opts.tenant, identity).open()
             previous, why = await self._manifest.choose(previous)
             if why:
                 self.listener.status(f"{self.name}: {why}; using the log's own record")

@@ -7,25 +7,22 @@ import resource
 import sys
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import msgspec
-from nats.js import JetStreamContext
 
-from prestacop.domain import subjects
-from prestacop.nypd_replay.atomic import AtomicPublisher
 from prestacop.nypd_replay.checkpoint import Counters
 from prestacop.nypd_replay.rejects import RejectFile
 from prestacop.nypd_replay.replay import FileReplay, FileResult, Listener, Quiet, ReplayOptions
 from prestacop.nypd_replay.runlog import record_run
 from prestacop.nypd_replay.senders import AtomicBatch, DryRun, PerMessage, Sender
 from prestacop.nypd_replay.worker import frames_from_process, frames_in_process
+from prestacop.ports.log import BatchPublisher, HistoryLog
 
-
-async def history_takes_atomic_batches(js: JetStreamContext) -> bool:
-    info = await js.stream_info(subjects.HISTORY.name)
-    return bool(getattr(info.config, "allow_atomic", False))
+OpenLog = Callable[[Callable[[str], None], int, float], Awaitable[HistoryLog]]
+"""Opens the force's history for a run: ``(on_status, window, ack_timeout)``."""
 
 
 def usable_cpus() -> int:
@@ -74,8 +71,9 @@ class Replayer:
     """Replays files one after the other into one tenant's history."""
 
     opts: ReplayOptions
-    nats_url: str | None = None
     listener: Listener = field(default_factory=Quiet)
+    open_log: OpenLog | None = None
+    """None: no server (a dry run only); ``bootstrap.replayer`` gives the real one."""
     window: int = 4096
     parse_process: bool = True
     ack_timeout: float = 5.0
@@ -87,26 +85,23 @@ class Replayer:
         began = time.perf_counter()
         started_at, run_id = datetime.now(UTC), uuid.uuid4().hex
         sender: Sender = DryRun()
-        atomic = client = None
+        atomic: BatchPublisher | None = None
+        client: HistoryLog | None = None
         if not self.opts.dry_run:
-            from prestacop.bootstrap import open_log
+            if self.open_log is None:
+                raise ValueError("a replay that is not a dry run needs the log (open_log)")
 
             def on_status(state: str) -> None:
                 if state == "disconnected" and not self._closing:
                     self.listener.status("NATS connection lost: waiting for the server")
 
-            client = await open_log(
-                self.nats_url or "", "prestacop-nypd-replay", window=self.window,
-                ack_timeout=self.ack_timeout, on_status=on_status,
-            )  # fmt: skip
-            log = (client.nc, client.js, client.publisher, self.opts.tenant, self.listener.status)
+            client = await self.open_log(on_status, self.window, self.ack_timeout)
+            log = (client, client.publisher, self.opts.tenant, self.listener.status)
             sender = PerMessage(*log)
-            if self.atomic and await history_takes_atomic_batches(client.js):
-                atomic = await AtomicPublisher(
-                    client.nc,
-                    window=max(1, self.window // self.opts.batch_rows),
-                    ack_timeout=self.ack_timeout,
-                ).start()
+            if self.atomic:
+                window = max(1, self.window // self.opts.batch_rows)
+                atomic = await client.batch_publisher(window, self.ack_timeout)
+            if atomic is not None:
                 sender = AtomicBatch(*log, atomic=atomic)
         results: list[FileResult] = []
         rejects = RejectFile(self.opts.rejects)

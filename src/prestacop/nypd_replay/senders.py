@@ -14,14 +14,18 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from nats.aio.client import Client
-from nats.js import JetStreamContext
-
-from prestacop.adapters.publisher import PubAck, Publisher, PublishError, PublishRejected
-from prestacop.nypd_replay.atomic import DUPLICATE_IN_BATCH, AtomicPublisher
 from prestacop.nypd_replay.checkpoint import Counters
 from prestacop.nypd_replay.frames import Batch
 from prestacop.nypd_replay.stored import last_sequence, stored_ids
+from prestacop.ports.log import (
+    DUPLICATE_IN_BATCH,
+    BatchPublisher,
+    EventPublisher,
+    HistoryLog,
+    PubAck,
+    PublishError,
+    PublishRejected,
+)
 
 
 class ReplayError(Exception):
@@ -97,9 +101,8 @@ class _Pause:
 class PerMessage:
     """Each event published on its own and acknowledged on its own (de-duplicated by id)."""
 
-    nc: Client
-    js: JetStreamContext
-    publisher: Publisher
+    log: HistoryLog
+    publisher: EventPublisher
     tenant: str
     status: Callable[[str], None]
     dry = False
@@ -108,10 +111,10 @@ class PerMessage:
 
     async def prepare(self, resume_floor: int | None) -> None:
         if resume_floor is None:
-            self.floor, self.skip = await last_sequence(self.js), set()
+            self.floor, self.skip = await last_sequence(self.log.source), set()
         else:
             self.floor = resume_floor
-            self.skip = await stored_ids(self.nc, self.tenant, resume_floor)
+            self.skip = await stored_ids(self.log.source, self.tenant, resume_floor)
 
     async def send(self, batch: Batch, rejects_size: int) -> Sending:
         sending = Sending(batch, self.floor, rejects_size)
@@ -157,7 +160,7 @@ class PerMessage:
                 elif isinstance(result, PublishError | OSError | asyncio.TimeoutError):
                     retry.append(k)
                 else:
-                    raise result  # type: ignore[misc]
+                    raise result
             if not retry:
                 return
             pause(f"{len(retry)} events waiting")
@@ -175,12 +178,12 @@ class PerMessage:
 
     async def _held(self, floor: int) -> set[str]:
         """What the log holds above ``floor``, once connected; empty if it cannot say yet."""
-        while not self.nc.is_connected:
-            if self.nc.is_closed:
+        while not self.log.connected:
+            if self.log.closed:
                 raise ReplayError("the NATS connection was closed")
             await asyncio.sleep(0.2)
         try:
-            return await stored_ids(self.nc, self.tenant, floor)
+            return await stored_ids(self.log.source, self.tenant, floor)
         except Exception:  # server still starting: resend all, the log de-duplicates
             await asyncio.sleep(0.5)
             return set()
@@ -190,7 +193,7 @@ class PerMessage:
 class AtomicBatch(PerMessage):
     """A batch committed whole with one ack; if the log refuses it, message by message."""
 
-    atomic: AtomicPublisher | None = None
+    atomic: BatchPublisher | None = None
 
     async def send(self, batch: Batch, rejects_size: int) -> Sending:
         sending = Sending(batch, self.floor, rejects_size)

@@ -16,7 +16,7 @@ import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, cast
 
 GZIP_MAGIC = b"\x1f\x8b"
 ZIP_MAGIC = b"PK\x03\x04"
@@ -47,7 +47,7 @@ class Opened:
 
 
 def _sniff(stream: BinaryIO) -> str:
-    head = stream.peek(64)[:64] if hasattr(stream, "peek") else b""  # type: ignore[attr-defined]
+    head = stream.peek(64)[:64] if hasattr(stream, "peek") else b""
     text = head.lstrip(b"\xef\xbb\xbf \t\r\n")
     return "json" if text[:1] in (b"[", b"{") else "csv"
 
@@ -57,9 +57,9 @@ def open_source(name: str) -> Opened:
     if name == "-":
         stream: BinaryIO = sys.stdin.buffer
         if not hasattr(stream, "peek"):
-            stream = io.BufferedReader(stream)  # type: ignore[arg-type]
-        if stream.peek(2)[:2] == GZIP_MAGIC:  # type: ignore[attr-defined]
-            stream = io.BufferedReader(gzip.GzipFile(fileobj=stream), 1 << 16)  # type: ignore[arg-type]
+            stream = io.BufferedReader(cast(io.RawIOBase, stream))
+        if stream.peek(2)[:2] == GZIP_MAGIC:
+            stream = io.BufferedReader(cast(io.RawIOBase, gzip.GzipFile(fileobj=stream)), 1 << 16)
         return Opened("<stdin>", stream, _sniff(stream), None, None, False)
     path = Path(name)
     try:
@@ -70,7 +70,7 @@ def open_source(name: str) -> Opened:
         raise SourceError(f"{name}: cannot read ({err.strerror or err})") from None
     if magic[:2] == GZIP_MAGIC:
         raw = path.open("rb")
-        gz = io.BufferedReader(gzip.GzipFile(fileobj=raw), 1 << 16)  # type: ignore[arg-type]
+        gz = io.BufferedReader(cast(io.RawIOBase, gzip.GzipFile(fileobj=raw)), 1 << 16)
         return Opened(name, gz, _sniff(gz), size, raw.tell, False, [gz.close, raw.close])
     if magic == ZIP_MAGIC:
         return _open_zip(name, path)
@@ -87,7 +87,7 @@ def _open_zip(name: str, path: Path) -> Opened:
         names = ", ".join(m.filename for m in members[:20])
         raise SourceError(f"{name}: the zip holds {len(members)} files ({names}); expected one")
     member = members[0] if len(members) == 1 else data[0]
-    inner = io.BufferedReader(archive.open(member), 1 << 16)  # type: ignore[arg-type]
+    inner = io.BufferedReader(cast(io.RawIOBase, archive.open(member)), 1 << 16)
     return Opened(
         f"{name}:{member.filename}",
         inner,

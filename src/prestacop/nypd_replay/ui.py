@@ -64,16 +64,14 @@ class ProgressListener:
         task = self.progress.tasks[-1]
         elapsed = task.elapsed or 0.0
         rate = (counters.rows_read - self._rows0) / elapsed if elapsed > 0 else 0.0
-        kwargs = {"completed": progress} if progress else {}
-        if not progress and task.total:
-            kwargs = {"completed": task.total}
+        completed = progress or task.total or None  # None: leave the bar where it is
         self.progress.update(
             self.task,
+            completed=completed,
             rows=counters.rows_read,
             rate=rate,
             rejects=counters.rejected,
             events=counters.events + counters.duplicates + counters.found_in_log,
-            **kwargs,
         )
 
     def status(self, message: str) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import struct
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncGenerator, Iterator
 
 import msgspec
 
@@ -61,7 +61,7 @@ def _widen_pipe(fd: int, size: int = 1 << 20) -> None:
 
 async def frames_in_process(
     name: str, tenant: str, start: Position | None, batch_rows: int, strict: bool = True
-) -> AsyncIterator[Frame]:
+) -> AsyncGenerator[Frame, None]:
     """The same frames, parsed in this process (stdin, dry runs, one core)."""
     from prestacop.nypd_replay.batches import produce  # the publisher of two needs none of it
 
@@ -73,7 +73,7 @@ async def frames_in_process(
 
 async def frames_from_process(
     name: str, tenant: str, start: Position | None, batch_rows: int, strict: bool = True
-) -> AsyncIterator[Frame]:
+) -> AsyncGenerator[Frame, None]:
     """Frames parsed by a child process."""
     args = msgspec.json.encode(_Args(name, tenant, start, batch_rows, strict)).decode()
     proc = await asyncio.create_subprocess_exec(

@@ -1,8 +1,9 @@
-"""Wiring the console to the real log and the real control software (its composition root)."""
+"""Running the console on an alert log the composition root opens (``bootstrap.console``)."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -10,9 +11,13 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from textual.app import App
 
+    from prestacop.alerts.ports import AlertLog
+
+DEFAULT_CONTROL = "echo 'no PRESTACOP_CONTROL_CMD set: would take over {drone_id}'"
+
 
 async def run_console_async(
-    nats_url: str,
+    open_log: Callable[[], Awaitable[AlertLog]],
     tenant: str,
     officer_id: str,
     *,
@@ -23,23 +28,20 @@ async def run_console_async(
     connect_timeout_s: float = 10.0,
     database_url: str | None = None,
 ) -> None:
-    """Open the tenant's alert log, run the console until the officer quits, close the log.
+    """Open the tenant's alert log (``open_log``, run in a thread of its own), run the
+    console until the officer quits, close the log.
 
     ``stop`` (e.g. the demo's) also ends the console when set. ``database_url``: where the
     statistics screen reads its figures (without it, the screen says it has none).
     """
-    from prestacop.adapters.alert_feed import JetStreamAlertLog
     from prestacop.alerts.control import CommandControl
     from prestacop.alerts.threaded import ThreadedAlertLog
-    from prestacop.config import Settings
     from prestacop.domain.subjects import check_token
     from prestacop.operator_tui.app import ConsoleApp
 
     check_token(officer_id, "officer id")
-    template = control_cmd if control_cmd is not None else Settings(tenant=tenant).control_cmd
-    opening = ThreadedAlertLog(
-        lambda: JetStreamAlertLog.open(nats_url, tenant, name=f"console-{officer_id}", setup=False)
-    )
+    template = control_cmd if control_cmd is not None else DEFAULT_CONTROL
+    opening = ThreadedAlertLog(open_log)
     try:
         alert_log = await opening.start(timeout=connect_timeout_s)
     except TimeoutError:
@@ -77,9 +79,11 @@ async def _exit_on(stop: asyncio.Event, app: App[None]) -> None:
     app.exit()
 
 
-def run_console(nats_url: str, tenant: str, officer_id: str, **options: Any) -> None:
+def run_console(
+    open_log: Callable[[], Awaitable[AlertLog]], tenant: str, officer_id: str, **options: Any
+) -> None:
     """Run the officers' console in this terminal until the officer quits.
 
     ``options`` are those of ``run_console_async`` (control_cmd, escalate_after_s, ...).
     """
-    asyncio.run(run_console_async(nats_url, tenant, officer_id, **options))
+    asyncio.run(run_console_async(open_log, tenant, officer_id, **options))

@@ -22,6 +22,8 @@ import msgspec
 from prestacop.domain.subjects import ALERTS, DRONES, HISTORY
 
 E = TypeVar("E")
+E2 = TypeVar("E2")
+E3 = TypeVar("E3")
 
 #: The streams of the log proper (the quarantine stream is read by ``rejected`` only).
 LOG_STREAMS: tuple[str, ...] = (DRONES.name, ALERTS.name, HISTORY.name)
@@ -63,8 +65,23 @@ class Batch(Sequence[Envelope]):
     def __iter__(self) -> Iterator[Envelope]:
         return iter(self._items)
 
-    def of(self, *types: type[E]) -> Iterator[tuple[Envelope, E]]:
-        """``(envelope, event)`` for the events of the given types, in order."""
+    @overload
+    def of(self, t1: type[E], /) -> Iterator[tuple[Envelope, E]]: ...
+
+    @overload
+    def of(self, t1: type[E], t2: type[E2], /) -> Iterator[tuple[Envelope, E | E2]]: ...
+
+    @overload
+    def of(
+        self, t1: type[E], t2: type[E2], t3: type[E3], /
+    ) -> Iterator[tuple[Envelope, E | E2 | E3]]: ...
+
+    @overload
+    def of(self, *types: type[E]) -> Iterator[tuple[Envelope, E]]: ...
+
+    def of(self, *types: type[Any]) -> Iterator[tuple[Envelope, Any]]:
+        """``(envelope, event)`` for the events of the given types, in order (typed as the
+        union of those types, so ``isinstance`` narrows each one)."""
         for env in self._items:
             if isinstance(env.event, types):
                 yield env, env.event
@@ -122,10 +139,27 @@ class WriteResult:
     dead: list[tuple[Envelope, str]] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class Build:
+    """One build of a projection: its own schema, filled beside the others."""
+
+    name: str
+    version: int
+    schema: str
+    state: str  # building | live | retired
+    source: str
+    created_at: datetime | None = None
+    swapped_at: datetime | None = None
+
+
 class ViewStore(Protocol):
     """A build's rows and log positions, written together, exactly once."""
 
     def positions(self, streams: tuple[str, ...]) -> dict[str, int]: ...
+
+    def close(self) -> None:
+        """Release the build's connections (a new generation opens its own)."""
+        ...
 
     def write(
         self,
@@ -140,3 +174,31 @@ class ViewStore(Protocol):
         """Apply a batch and move the positions atomically, if each stream is still at
         ``Advance.expected`` (else ``PositionMoved``); poison events go to dead letters."""
         ...
+
+
+class ProjectionStore(Protocol):
+    """The registry of builds and the live pointer (``adapters/postgres_projections``)."""
+
+    def setup(self) -> None: ...
+
+    def close(self) -> None: ...
+
+    def heartbeat(self, runner: str) -> None: ...
+
+    def forget_runner(self, runner: str) -> None: ...
+
+    def runners_alive(self, within_s: float) -> list[str]: ...
+
+    def builds(self, name: str | None = None) -> list[Build]: ...
+
+    def live(self, name: str) -> Build | None: ...
+
+    def create_build(
+        self, projection: type[Projection], source: str, tenant: str | None = None
+    ) -> Build: ...
+
+    def recorder(self, build: Build, tenant: str | None = None) -> ViewStore: ...
+
+    def swap(self, build: Build, drop_old: bool = True) -> Build | None: ...
+
+    def query(self, statement: str, params: Any = ()) -> list[dict[str, Any]]: ...

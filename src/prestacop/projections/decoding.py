@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from collections import Counter
 
-from prestacop.adapters.log_reader import Raw, timestamp
 from prestacop.domain import codec
 from prestacop.domain.subjects import QUARANTINE
 from prestacop.gate.records import decoder as quarantine_decoder
+from prestacop.ports.log import Raw, timestamp
 from prestacop.projections.api import Envelope
 
 

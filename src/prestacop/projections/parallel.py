@@ -12,8 +12,9 @@ from __future__ import annotations
 import asyncio
 import multiprocessing as mp
 import resource
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from multiprocessing.connection import Connection
+from typing import Any
 
 from prestacop.projections.catalog import BUILTINS
 
@@ -40,7 +41,7 @@ def groups_of(names: Sequence[str], processes: int) -> list[list[str]]:
     return out
 
 
-def _peak_rss_kib() -> int:
+def peak_rss_kib() -> int:
     """VmHWM: a spawned process's ``ru_maxrss`` starts at its parent's."""
     with open("/proc/self/status") as status:
         for line in status:
@@ -49,53 +50,38 @@ def _peak_rss_kib() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
-def _child(
-    nats_url: str, database_url: str, names: list[str], namespace: str, conn: Connection
-) -> None:
-    from prestacop.projections.rebuild import rebuild_projections
-
-    schemas = asyncio.run(rebuild_projections(nats_url, database_url, names, namespace=namespace))
-    conn.send((schemas, _peak_rss_kib()))
-    conn.close()
+Child = Callable[..., None]
+"""A rebuild in a child: ``child(*args, names, namespace, conn)`` sends (schemas, peak RSS)."""
 
 
-async def rebuild_in_processes(
-    nats_url: str,
-    database_url: str,
+async def in_processes(
+    child: Child,
+    args: tuple[str, ...],
     names: Sequence[str] | None = None,
     *,
     namespace: str = "prestacop",
     processes: int = 2,
 ) -> tuple[list[str], list[int]]:
-    """Rebuild built-in views ``names`` (all when None), one process per group; returns the
-    new schemas and each process's peak RSS (KiB)."""
-    from prestacop.adapters.postgres_projections import ProjectionStore
-
+    """Run ``child`` once per group of built-in views ``names`` (all when None), each in a
+    process of its own; returns the new schemas and each process's peak RSS (KiB)."""
     chosen = list(BUILTINS) if names is None else list(names)
-    store = ProjectionStore(database_url, namespace)  # once, not raced by the processes
-    try:
-        await asyncio.to_thread(store.setup)
-    finally:
-        await asyncio.to_thread(store.close)
     ctx = mp.get_context("spawn")
-    running = []
+    running: list[tuple[list[str], Any, Connection]] = []
     for group in groups_of(chosen, processes):
-        parent, child = ctx.Pipe(duplex=False)
-        proc = ctx.Process(
-            target=_child, args=(nats_url, database_url, group, namespace, child), daemon=True
-        )
+        parent, conn = ctx.Pipe(duplex=False)
+        proc = ctx.Process(target=child, args=(*args, group, namespace, conn), daemon=True)
         proc.start()
-        child.close()
+        conn.close()
         running.append((group, proc, parent))
     schemas: list[str] = []
     rss: list[int] = []
     failed = []
-    for group, proc, conn in running:
+    for group, proc, parent in running:
         await asyncio.to_thread(proc.join)
-        if proc.exitcode != 0 or not conn.poll():
+        if proc.exitcode != 0 or not parent.poll():
             failed.append(f"{','.join(group)} (exit code {proc.exitcode})")
             continue
-        got, peak = conn.recv()
+        got, peak = parent.recv()
         schemas += got
         rss.append(peak)
     if failed:

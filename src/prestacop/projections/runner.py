@@ -20,14 +20,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from eventsourcing.persistence import InterfaceError, OperationalError
-from nats.aio.client import Client
 from nats.errors import Error as NatsError
 
-from prestacop.adapters.log_reader import LogReader, stream_head
-from prestacop.adapters.postgres_projections import Build, ProjectionStore
-from prestacop.adapters.postgres_tracking import PositionMoved, Retired
-from prestacop.projections.api import Projection
-from prestacop.projections.decoding import decode_chunk, timestamp
+from prestacop.ports.log import LogReader, LogSource, timestamp
+from prestacop.ports.projection import Build, PositionMoved, Projection, ProjectionStore, Retired
+from prestacop.projections.catalog import select
+from prestacop.projections.decoding import decode_chunk
 from prestacop.projections.watchdog import RUNNER_ID, Watchdog
 from prestacop.projections.worker import Worker
 
@@ -55,18 +53,32 @@ class Plan:
     tenants: dict[str, str] = field(default_factory=dict)
     """Projection name -> the force whose rights (and events) an analyst's projection has."""
 
+    @classmethod
+    def of(
+        cls,
+        names: Sequence[str] | None,
+        custom: Sequence[str] = (),
+        *,
+        rebuild: bool = False,
+        tenant: str | None = None,
+    ) -> Plan:
+        """The built-in views ``names`` (all when None) and ``custom`` projections; with
+        ``tenant``, the custom ones run with that force's rights and events only."""
+        projections, sources = select(names, custom)
+        tenants = dict.fromkeys(sources, tenant) if tenant else {}
+        return cls(projections, sources, rebuild=rebuild, tenants=tenants)
+
 
 class Runner:
     def __init__(
         self,
-        nc: Client,
+        log: LogSource,
         store: ProjectionStore,
         plan: Plan,
         options: RunnerOptions | None = None,
         on_progress: Callable[[list[Worker], dict[str, int]], None] | None = None,
     ) -> None:
-        self.nc = nc
-        self.js = nc.jetstream()
+        self.log = log
         self.store = store
         self.plan = plan
         self.options = options or RunnerOptions()
@@ -143,7 +155,7 @@ class Runner:
         readers: list[LogReader] = []
         for stream in streams:
             start = min(w.committed.get(stream, 0) for w in self.workers if stream in w.streams)
-            readers.append(await LogReader(self.nc, stream, start + 1, name="projections").start())
+            readers.append(await self.log.reader(stream, start + 1, name="projections"))
         self.readers = readers
         tasks = [asyncio.create_task(self._pump(r)) for r in readers]
         tasks += [
@@ -177,7 +189,7 @@ class Runner:
             for reader in readers:
                 await reader.stop()
             for worker in self.workers:
-                worker.recorder.datastore.close()
+                worker.recorder.close()
 
     async def _pump(self, reader: LogReader) -> None:
         stream = reader.stream
@@ -201,7 +213,7 @@ class Runner:
         watchdog = Watchdog()
         while True:
             try:
-                heads = {s: (await stream_head(self.js, s)).last_seq for s in streams}
+                heads = {s: (await self.log.head(s)).last_seq for s in streams}
             except NatsError as err:  # busy or reconnecting: ask again next round
                 log.info("stream heads unavailable: %r", err)
                 await asyncio.sleep(self.options.check_every)
@@ -232,33 +244,21 @@ class Runner:
         worker.swapped.set()
 
 
-async def run_projections(
-    nats_url: str,
-    database_url: str,
+async def run_plan(
+    log: LogSource,
+    store: ProjectionStore,
+    plan: Plan,
     stop: asyncio.Event,
-    names: Sequence[str] | None = None,
-    custom: Sequence[str] = (),
-    *,
-    namespace: str = "prestacop",
     options: RunnerOptions | None = None,
     on_progress: Callable[[list[Worker], dict[str, int]], None] | None = None,
-    tenant: str | None = None,
-) -> None:
-    """Keep the built-in views (or ``names``) and ``custom`` projections up to date until
-    ``stop`` is set: the background service that ``prestacop demo`` and ``project run`` use.
-    With ``tenant``, the custom projections run with that force's rights and events only."""
-    from prestacop.adapters.nats_connection import connect
-    from prestacop.projections.catalog import select
-
-    projections, sources = select(names, custom)
-    nc = await connect(nats_url, "prestacop-projections")
-    store = ProjectionStore(database_url, namespace)
+) -> Runner:
+    """Run ``plan`` until ``stop`` is set (or, for a rebuild, until all is swapped in); the
+    store forgets this runner at the end. The caller owns and closes ``log`` and ``store``."""
+    runner = Runner(log, store, plan, options, on_progress)
     try:
-        plan = Plan(projections, sources, tenants=dict.fromkeys(sources, tenant) if tenant else {})
-        runner = Runner(nc, store, plan, options, on_progress)
         await runner.run(stop)
     finally:
-        with contextlib.suppress(Exception):  # PostgreSQL away: the heartbeat expires anyway
-            await asyncio.to_thread(store.forget_runner, RUNNER_ID)
-        await asyncio.to_thread(store.close)
-        await nc.drain()
+        if not plan.rebuild:
+            with contextlib.suppress(Exception):  # PostgreSQL away: the heartbeat expires anyway
+                await asyncio.to_thread(store.forget_runner, RUNNER_ID)
+    return runner

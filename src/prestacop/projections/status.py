@@ -11,19 +11,15 @@ the last commits, and zero when no runner is alive.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import math
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from nats.errors import Error as NatsError
-from nats.js import JetStreamContext
 from psycopg import sql
 
-from prestacop.adapters.log_reader import StreamHead, stream_head
-from prestacop.adapters.postgres_projections import Build, ProjectionStore
-from prestacop.projections.api import LOG_STREAMS
+from prestacop.ports.log import LogSource, StreamHead
+from prestacop.ports.projection import LOG_STREAMS, Build, ProjectionStore
 from prestacop.projections.watchdog import HEARTBEAT_S
 
 
@@ -97,24 +93,14 @@ def build_status(store: ProjectionStore, build: Build, heads: dict[str, StreamHe
     )
 
 
-async def _head(js: JetStreamContext, name: str) -> StreamHead:
-    """The head of a stream with the time of its last message."""
-    head = await stream_head(js, name)
-    if head.last_time is None and head.last_seq:
-        with contextlib.suppress(NatsError):
-            msg = await js.get_msg(name, head.last_seq)
-            return StreamHead(name, head.last_seq, msg.time)
-    return head
-
-
 async def collect(
-    store: ProjectionStore, js: JetStreamContext, streams_of: dict[str, tuple[str, ...]]
+    store: ProjectionStore, log: LogSource, streams_of: dict[str, tuple[str, ...]]
 ) -> list[BuildStatus]:
     """Status of every build that is live or being built."""
     await asyncio.to_thread(store.setup)
     builds = [b for b in await asyncio.to_thread(store.builds) if b.state != "retired"]
     names = sorted({s for streams in streams_of.values() for s in streams} | set(LOG_STREAMS))
-    all_heads = {n: await _head(js, n) for n in names}
+    all_heads = {n: await log.head(n, with_time=True) for n in names}
     alive = await asyncio.to_thread(store.runners_alive, 3 * HEARTBEAT_S)
     result = []
     for b in builds:

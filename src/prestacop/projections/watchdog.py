@@ -9,7 +9,7 @@ import os
 import socket
 import time
 
-from prestacop.adapters.postgres_projections import ProjectionStore
+from prestacop.ports.projection import ProjectionStore
 from prestacop.projections.worker import Worker
 
 log = logging.getLogger("prestacop.projections.runner")

@@ -13,9 +13,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from prestacop.adapters.postgres_projections import Build
-from prestacop.adapters.postgres_tracking import Advance, BuildRecorder
-from prestacop.projections.api import Envelope, Projection
+from prestacop.ports.projection import Advance, Build, Envelope, Projection, ViewStore
 
 
 @dataclass
@@ -31,7 +29,7 @@ class Segment:
 class Worker:
     projection: Projection
     build: Build
-    recorder: BuildRecorder
+    recorder: ViewStore
     live: bool
     swap_when_caught_up: bool
     committed: dict[str, int]

@@ -225,7 +225,7 @@ class EmbeddedRuntime:
     def start_postgres(self) -> str:
         keep_runtime_files_in(self.home)
         try:
-            import pgserver  # type: ignore[import-untyped]
+            import pgserver
         except ImportError as err:
             raise EmbeddedRuntimeError(
                 "pgserver not installed: `pip install 'prestacop[embedded]'`"

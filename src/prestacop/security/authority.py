@@ -85,12 +85,12 @@ class Authority:
     def _operator(self) -> Key:
         if not self._state:
             self.ensure()
-        return self._state["operator"]  # type: ignore[no-any-return]
+        return self._state["operator"]
 
     @property
     def _system(self) -> Key:
         self._operator  # noqa: B018 (loads)
-        return self._state["system"]  # type: ignore[no-any-return]
+        return self._state["system"]
 
     @property
     def system_creds(self) -> Path:

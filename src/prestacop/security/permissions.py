@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from prestacop.adapters.images import HEADER_ROOM, MAX_IMAGE_BYTES
 from prestacop.domain import subjects
+from prestacop.ports.log import HEADER_ROOM, MAX_IMAGE_BYTES
 
 _IMAGES = subjects.IMAGES.name
 _API = "$JS.API"

@@ -16,9 +16,8 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from prestacop.adapters.publisher import AckTimeout, PubAck
-from prestacop.bootstrap import LogClient
 from prestacop.drone.client import DroneClient, new_id
+from prestacop.ports.log import AckTimeout, ProducerLog, PubAck
 from prestacop.simulator.flight import Flight
 from prestacop.simulator.schedule import Ticker
 from prestacop.simulator.sightings import Sighting, sight
@@ -81,7 +80,7 @@ class _Drone:
 
 class Simulator:
     def __init__(
-        self, log: LogClient, options: SimulationOptions, streets: tuple[Street, ...] = ()
+        self, log: ProducerLog, options: SimulationOptions, streets: tuple[Street, ...] = ()
     ) -> None:
         self.options = options
         self.stats = SimulatorStats()

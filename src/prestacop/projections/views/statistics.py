@@ -26,6 +26,7 @@ from __future__ import annotations
 import csv
 import io
 from collections import defaultdict
+from collections.abc import Sequence
 from datetime import date
 from importlib.resources import files
 from typing import Any
@@ -104,7 +105,7 @@ def _literal(value: object) -> str:
     return "'" + str(value).replace("'", "''") + "'"
 
 
-def _values(rows: list[tuple[object, ...]]) -> str:
+def _values(rows: Sequence[Sequence[object]]) -> str:
     return ", ".join("(" + ", ".join(_literal(v) for v in row) + ")" for row in rows)
 
 
@@ -120,7 +121,7 @@ def _legacy_definitions() -> dict[int, str]:
 def _reference_rows() -> tuple[str, str]:
     """VALUES lists of the code table and the fine schedule (data shipped with the package)."""
     legacy = _legacy_definitions()
-    codes = [
+    codes: list[tuple[int, str | None, str | None]] = [
         (c.code, c.definition, legacy.get(c.code))
         for c in sorted(code_table().values(), key=lambda c: c.code)
     ]
@@ -238,8 +239,8 @@ class Statistics(Projection):
             self._moves(cur, fresh, cells)
         for cell, (n, fines, _) in cells.items():
             if n or fines:
-                for dim, key in _long_keys(cell):
-                    acc = long[(cell[0], dim, key)]
+                for dim, value in _long_keys(cell):
+                    acc = long[(cell[0], dim, value)]
                     acc[0] += n
                     acc[1] += fines
         rows = [(*k, *v) for k, v in cells.items() if any(v)]

@@ -13,14 +13,17 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Sequence
+from typing import Any
 
 from nats.aio.client import Client
+from nats.js import JetStreamContext
 from nats.js.api import Header
 
 from prestacop.adapters.publisher import PubAck, Publisher
+from prestacop.domain import subjects as log_subjects
+from prestacop.ports.log import DUPLICATE_IN_BATCH
 
 MAX_BATCH = 1000
-DUPLICATE_IN_BATCH = 10201
 BATCH_ID, BATCH_SEQUENCE, BATCH_COMMIT = "Nats-Batch-Id", "Nats-Batch-Sequence", "Nats-Batch-Commit"
 _SEQUENCE = tuple(str(i) for i in range(1, MAX_BATCH + 1))
 
@@ -70,3 +73,12 @@ class AtomicPublisher:
         except Exception as err:
             self._acks.fail(reply, err)
         return fut
+
+
+async def takes_atomic_batches(js: JetStreamContext) -> bool:
+    """Whether the history stream allows atomic batches (nats-server 2.12+)."""
+    info: Any = await js.stream_info(log_subjects.HISTORY.name)
+    return bool(getattr(info.config, "allow_atomic", False))
+
+
+__all__ = ["DUPLICATE_IN_BATCH", "MAX_BATCH", "AtomicPublisher", "takes_atomic_batches"]
