@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from prestacop.adapters.alert_feed import JetStreamAlertLog
+from prestacop import bootstrap
 from prestacop.adapters.publisher import PublishError
 from prestacop.alerts.ports import AlertLogUnavailable, Unreadable
 from prestacop.bootstrap import LogClient, open_log
@@ -46,10 +46,10 @@ async def test_no_officer_claims_or_decides_in_another_officers_name(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("NATS_CREDS", str(as_role("nypd", "officer", "jane")))
-    jane_log = await JetStreamAlertLog.open(secured.url, "nypd", setup=False, ack_timeout=1.0)
+    jane_log = await bootstrap.alert_log(secured.url, "nypd", setup=False, ack_timeout=1.0)
     jane = await Following(jane_log, "jane").start()
     # a console with jane's credentials, pretending to be the chief
-    chief_log = await JetStreamAlertLog.open(secured.url, "nypd", setup=False, ack_timeout=1.0)
+    chief_log = await bootstrap.alert_log(secured.url, "nypd", setup=False, ack_timeout=1.0)
     chief = await Following(chief_log, "chief").start()
     raw = await open_log(secured.url, "raw", setup=False, ack_timeout=1.0)
     try:
