@@ -249,6 +249,34 @@ def gate(urls: Target, counters: GateCounters | None = None) -> Service:
     return lambda stop: run_gate(urls, stop, counters=counters)
 
 
+def forces(settings: Settings, urls: RuntimeUrls, tenant: str | None = None) -> list[Connection]:
+    """How a service reaches each force: on the operator's machine (its own service creds, or
+    none given), one connection per force this home's authority knows (or ``tenant`` only),
+    each with that force's service credentials, so every force is served from its own
+    account. On an open server, or with someone else's ``$NATS_CREDS``: the one connection."""
+    import os
+
+    from prestacop.security.authority import Authority
+
+    authority = Authority(settings.home)
+    known = authority.tenants()
+    given = os.environ.get("NATS_CREDS")
+    ours = {str(authority.root / "tenants" / t / "service.creds") for t in known}
+    if not known or (given and given not in ours):
+        return [Connection(urls.nats_url, tenant=tenant)]
+    names = [tenant] if tenant else known
+    return [Connection(urls.nats_url, authority.service_creds(t), tenant=t) for t in names]
+
+
+def each_force(service: Callable[[Connection], Service], connections: list[Connection]) -> Service:
+    """``service`` run once per force, side by side; all stop together."""
+
+    async def run(stop: asyncio.Event) -> None:
+        await asyncio.gather(*(service(c)(stop) for c in connections))
+
+    return run
+
+
 async def run_gate(
     target: Target,
     stop: asyncio.Event,
