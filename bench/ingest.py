@@ -219,8 +219,7 @@ def main() -> None:
         print(json.dumps(result))
         return
 
-    from prestacop.adapters.nats_connection import connect
-    from prestacop.adapters.topology import ensure_topology
+    from prestacop.bootstrap import setup_topology
     from prestacop.runtime.embedded import EmbeddedRuntime
     from prestacop.runtime.tenants import add_tenant
     from prestacop.security.authority import Authority
@@ -234,9 +233,7 @@ def main() -> None:
         secured_env = {"NATS_CA": secured.nats_ca}
 
         async def topology() -> None:
-            nc = await connect(urls.nats_url, "bench-setup")
-            await ensure_topology(nc.jetstream())
-            await nc.drain()
+            await setup_topology(urls.nats_url)
             os.environ["NATS_CA"] = secured_env["NATS_CA"]
             await add_tenant(secured.nats_url, Path(home) / "secured", "bench")
             del os.environ["NATS_CA"]

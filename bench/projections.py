@@ -38,8 +38,7 @@ from typing import Any
 from nats.js.api import AckPolicy, ConsumerConfig
 
 from prestacop.adapters.log_reader import LogReader
-from prestacop.adapters.postgres_projections import ProjectionStore
-from prestacop.bootstrap import open_log
+from prestacop.bootstrap import open_log, projection_store
 from prestacop.projections.api import LOG_STREAMS
 from prestacop.projections.catalog import BUILTINS
 from prestacop.projections.sample_log import sample_events
@@ -157,7 +156,7 @@ def rebuild(
     if out.returncode:
         raise RuntimeError(f"rebuild process failed:\n{out.stderr[-3000:]}")
     result = json.loads([x for x in out.stdout.splitlines() if x.startswith("{")][-1])
-    store = ProjectionStore(database_url, ns)
+    store = projection_store(database_url, ns)
     rows = 0
     for cls in BUILTINS.values():
         for table in cls.tables:
@@ -196,7 +195,7 @@ def start_runner(nats_url: str, database_url: str, ns: str) -> subprocess.Popen[
 async def steady(nats_url: str, database_url: str, rate: int, seconds: float) -> dict[str, Any]:
     ns = "steady" + uuid.uuid4().hex[:8]
     proc = start_runner(nats_url, database_url, ns)
-    store = ProjectionStore(database_url, ns)
+    store = projection_store(database_url, ns)
     try:
         schema = None
         while schema is None:  # the runner first catches up with the whole log

@@ -231,8 +231,8 @@ async def open_log(
 
 
 @asynccontextmanager
-async def log_client(nats_url: Target, name: str, **kwargs: object) -> AsyncIterator[LogClient]:
-    client = await open_log(nats_url, name, **kwargs)  # type: ignore[arg-type]
+async def log_client(nats_url: Target, name: str, **kwargs: Any) -> AsyncIterator[LogClient]:
+    client = await open_log(nats_url, name, **kwargs)
     try:
         yield client
     finally:
@@ -474,12 +474,17 @@ async def alert_log(
 
 
 def console(urls: Target, settings: Settings, officer: str, **options: Any) -> Service:
-    """The officers' console (``options``: those of ``run_console_async``); its image cache
-    lives under the home, not in /tmp."""
+    """The officers' console (``options``: those of ``run_console_async``, and
+    ``database_url`` for its statistics screen); its image cache lives under the home."""
     from prestacop.operator_tui.launch import run_console_async
 
     async def run(stop: asyncio.Event) -> None:
         options.setdefault("image_dir", settings.home / "images")
+        database_url = options.pop("database_url", None)
+        if database_url:  # the statistics screen's figures, from the force's statistics view
+            from prestacop.analysis.charts import read_figures
+
+            options["stats"] = lambda: read_figures(database_url, settings.tenant)
         if options.get("control_cmd") is None:
             options["control_cmd"] = settings.control_cmd
         tenant = settings.tenant

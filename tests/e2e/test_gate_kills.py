@@ -66,7 +66,7 @@ async def test_gate_killed_during_a_stream_sets_every_invalid_message_aside_once
     seen = 0
 
     async def more_records() -> bool:
-        judged = len(await read_quarantine(log.js, tenant))
+        judged = len(await read_quarantine(log.source, tenant))
         # a new verdict, or none left to give (the stream ended and every one is set aside)
         return judged > seen or (loading.done() and judged >= len(invalid))
 
@@ -78,7 +78,7 @@ async def test_gate_killed_during_a_stream_sets_every_invalid_message_aside_once
             await asyncio.sleep(rnd.uniform(0.0, 0.3))  # kill it anywhere in its work
             proc.send_signal(signal.SIGKILL)
             await asyncio.to_thread(proc.wait)
-            seen = len(await read_quarantine(log.js, tenant))
+            seen = len(await read_quarantine(log.source, tenant))
         await loading
         proc = start_gate(nats_url)
 
@@ -96,7 +96,7 @@ async def test_gate_killed_during_a_stream_sets_every_invalid_message_aside_once
         if proc is not None and proc.poll() is None:  # a failed wait leaves no gate behind
             proc.kill()
             await asyncio.to_thread(proc.wait)
-    records = await read_quarantine(log.js, tenant)
+    records = await read_quarantine(log.source, tenant)
     seqs = [r.seq for r in records]
     assert len(seqs) == len(set(seqs)), "a message was set aside twice"
     assert set(seqs) == invalid, f"{len(invalid - set(seqs))} invalid messages never set aside"

@@ -61,7 +61,7 @@ async def quarantined_at(log: LogClient, tenant: str, stream: str, seq: int) -> 
     found: list[Quarantined] = []
 
     async def there() -> bool:
-        found[:] = [r for r in await read_quarantine(log.js, tenant) if r.seq == seq]
+        found[:] = [r for r in await read_quarantine(log.source, tenant) if r.seq == seq]
         return bool(found) and found[0].stream == stream
 
     await wait_until(there, timeout=10, what=f"quarantine record for {stream}/{seq}")
@@ -136,6 +136,6 @@ async def test_valid_messages_are_not_set_aside(
     last = await drone.report_position(40.7, -73.9)
     sentinel = await log.publisher.publish_and_wait(subjects.position(tenant, "ok"), b"not json")
     await quarantined_at(log, tenant, sentinel.stream, sentinel.seq)  # the gate passed them
-    records = await read_quarantine(log.js, tenant)
+    records = await read_quarantine(log.source, tenant)
     assert [r.seq for r in records] == [sentinel.seq]
     assert last.seq < sentinel.seq

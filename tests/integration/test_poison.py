@@ -92,7 +92,7 @@ async def test_each_poison_class_is_set_aside_and_gate_and_runner_go_on(
         async with projecting(nats_url, database_url, store.namespace) as runner:
 
             async def all_set_aside() -> bool:
-                records.update({r.seq: r for r in await read_quarantine(log.js, tenant)})
+                records.update({r.seq: r for r in await read_quarantine(log.source, tenant)})
                 return set(records) >= set(poison_at) or gate.done()
 
             await wait_until(all_set_aside, timeout=60, what="every poison set aside")

@@ -10,6 +10,7 @@ expects them. Nothing here sleeps: a fake answers at once.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fnmatch
 import hashlib
 from collections.abc import Callable, Mapping
@@ -365,16 +366,26 @@ class FakeAckedReader:
     def __init__(self, log: FakeLog, stream: str, consumer: FakeConsumer) -> None:
         self.log, self.stream, self.consumer = log, stream, consumer
         self.mine: set[int] = set()
+        self._arrived = asyncio.Event()
+        self.log.listeners.append(self._on_append)
+
+    def _on_append(self, stream: str, m: Stored) -> None:
+        if stream == self.stream:
+            self._arrived.set()
+
+    def _ready(self) -> list[Stored]:
+        c = self.consumer
+        return [m for m in self.log.read(self.stream) if m.seq not in c.acked | c.out]
 
     async def take(self, max_n: int, timeout: float) -> list[Delivered]:
-        c = self.consumer
-        ready = [m for m in self.log.read(self.stream) if m.seq not in c.acked | c.out]
-        chunk = ready[:max_n]
+        if not self._ready():
+            self._arrived.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._arrived.wait(), timeout)
+        chunk = self._ready()[:max_n]
         for m in chunk:
-            c.out.add(m.seq)
+            self.consumer.out.add(m.seq)
             self.mine.add(m.seq)
-        if not chunk:
-            await asyncio.sleep(0)
         ns = lambda m: int(m.received_at.timestamp() * 1e9)  # noqa: E731
         return [Delivered(m.subject, m.data, self.stream, m.seq, ns(m), str(m.seq)) for m in chunk]
 
@@ -386,3 +397,26 @@ class FakeAckedReader:
     async def stop(self) -> None:
         self.consumer.out -= self.mine
         self.mine.clear()
+        if self._on_append in self.log.listeners:
+            self.log.listeners.remove(self._on_append)
+
+
+class FakeJudgedLog:
+    """``JudgedLog`` over a ``FakeLog``: one ``FakeConsumer`` per stream and durable name."""
+
+    def __init__(self, log: FakeLog) -> None:
+        self.log = log
+        self.consumers: dict[tuple[str, str], FakeConsumer] = {}
+
+    async def acked_reader(
+        self,
+        stream: str,
+        durable: str,
+        *,
+        filter_subjects: list[str],
+        ack_wait: float,
+        description: str | None = None,
+        batch: int = 500,
+    ) -> FakeAckedReader:
+        consumer = self.consumers.setdefault((stream, durable), FakeConsumer())
+        return FakeAckedReader(self.log, stream, consumer)

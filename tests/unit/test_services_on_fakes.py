@@ -11,6 +11,7 @@ import asyncio
 from collections.abc import Callable
 from datetime import UTC, datetime
 from types import SimpleNamespace
+from typing import Any
 
 import msgspec
 import pytest
@@ -22,8 +23,15 @@ from prestacop.domain.alerts import AlertRefused
 from prestacop.domain.events import AlertClaimed, OperatorDecisionRecorded
 from prestacop.gate.service import Gate
 from prestacop.operator_tui.app import ConsoleApp
+from tests.conftest import wait_until
 from tests.factories import position, violation, wire
-from tests.unit.fakes import FakeAlertLog, FakeImageStore, FakeLog, FakePublisher
+from tests.unit.fakes import (
+    FakeAlertLog,
+    FakeImageStore,
+    FakeJudgedLog,
+    FakeLog,
+    FakePublisher,
+)
 
 pytestmark = pytest.mark.timeout(30)
 TENANT = "fakes"
@@ -143,3 +151,49 @@ async def test_the_gate_sets_aside_a_violation_whose_image_is_missing_and_keeps_
     [stored] = publisher.log.read(subjects.QUARANTINE.name)
     assert stored.subject == subjects.quarantine(TENANT, subjects.DRONES.name)
     assert gate.counters.quarantined == {"missing_image": 1}
+
+
+async def test_the_gate_acknowledges_each_message_only_after_its_verdict_is_stored() -> None:
+    log = FakeLog()
+    publisher, judged = FakePublisher(log), FakeJudgedLog(log)
+    gate = Gate(judged, publisher, FakeImageStore(), batch=4)
+    subject = subjects.position(TENANT, "d1")
+    invalid: set[int] = set()
+    for i in range(10):
+        good = msgspec.json.encode(wire(position(f"p{i}", "d1")))
+        stored = log.append(subject, b"not json" if i % 3 == 0 else good, f"p{i}", {})
+        if i % 3 == 0:
+            invalid.add(stored.seq)
+    acked_after_verdict: list[bool] = []
+    open_reader = judged.acked_reader
+
+    async def watched_reader(*args: Any, **kwargs: Any) -> Any:
+        reader = await open_reader(*args, **kwargs)
+        ack = reader.ack
+
+        async def checked_ack(msg: Any) -> None:  # an invalid one: its record stored first?
+            if msg.seq in invalid:
+                held = log.read(subjects.QUARANTINE.name)
+                acked_after_verdict.append(
+                    any(msgspec.json.decode(m.data)["seq"] == msg.seq for m in held)
+                )
+            await ack(msg)
+
+        reader.ack = checked_ack  # type: ignore[method-assign]
+        return reader
+
+    judged.acked_reader = watched_reader  # type: ignore[method-assign]
+    stop = asyncio.Event()
+    running = asyncio.create_task(gate.run_stream(subjects.DRONES.name, stop))
+
+    def all_acked() -> bool:
+        c = judged.consumers.get((subjects.DRONES.name, gate.consumer))
+        return c is not None and len(c.acked) == 10
+
+    await wait_until(all_acked, timeout=5, what="every message acknowledged")
+    stop.set()
+    await asyncio.wait_for(running, 5)
+    set_aside = [msgspec.json.decode(m.data)["seq"] for m in log.read(subjects.QUARANTINE.name)]
+    assert sorted(set_aside) == sorted(invalid)  # each invalid one once, none valid
+    assert acked_after_verdict == [True] * len(invalid)
+    assert gate.counters.checked == 10

@@ -19,6 +19,11 @@ and nothing is handed over twice.
 Each message carries the number still pending after it: ``caught_up`` is true
 once the reader has handed over everything the stream held when it was read —
 not when a heartbeat arrives (a stalled push consumer sends those mid-history).
+
+``AckedReader`` is the same protocol on a durable consumer with explicit acks (the
+gate's): the server owns the position, what is not acknowledged is handed out again
+after ``ack_wait``, and healing means a new inbox on the same consumer. It judges a
+backlog 1.67x faster than ``fetch`` at 0.57x the CPU (``bench/gate.py``).
 """
 
 from __future__ import annotations

@@ -94,8 +94,9 @@ async def ensure_topology(
     opts = opts or TopologyOptions()
     done: list[str] = []
     for cfg in stream_configs(opts):
+        assert cfg.name is not None
         try:
-            info = await js.stream_info(cfg.name)  # type: ignore[arg-type]
+            info = await js.stream_info(cfg.name)
         except NotFoundError:
             await js.add_stream(cfg)
             done.append(f"created stream {cfg.name} {cfg.subjects} R{cfg.num_replicas}")

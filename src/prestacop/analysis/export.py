@@ -235,7 +235,8 @@ def export_view(
         cur.execute(
             sql.SQL("SELECT count(*) FROM {}.{}").format(*map(sql.Identifier, (namespace, view)))
         )
-        total = int(cur.fetchone()[0])  # type: ignore[index]
+        row = cur.fetchone()
+        total = int(row[0]) if row else 0
         with conn.cursor(name=f"export_{uuid.uuid4().hex[:8]}") as stream:
             stream.itersize = chunk
             stream.execute(

@@ -53,11 +53,11 @@ def rejected(
     found = urls(cfg)
 
     async def go() -> list:
-        nc = await bootstrap.nats(found, "prestacop-rejected")
+        log = await bootstrap.log_source(found, "prestacop-rejected")
         try:
-            return await read_quarantine(nc.jetstream(), cfg.tenant)
+            return await read_quarantine(log, cfg.tenant)
         finally:
-            await nc.close()
+            await log.close()
 
     records = [r for r in run(go()) if reason is None or r.reason == reason][-limit:]
     if json_out:

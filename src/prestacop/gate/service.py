@@ -21,12 +21,11 @@ from datetime import UTC, datetime
 
 import msgspec
 from nats.aio.msg import Msg
-from nats.js import JetStreamContext
 
 from prestacop.domain import codec, subjects
 from prestacop.domain.events import ViolationReported
 from prestacop.gate.records import Quarantined, encoder, quarantine_record
-from prestacop.ports.log import Delivered, EventPublisher, ImageStore, JudgedLog
+from prestacop.ports.log import Delivered, EventPublisher, ImageStore, JudgedLog, LogSource
 
 log = logging.getLogger(__name__)
 
@@ -178,21 +177,20 @@ class Gate:
                 group.create_task(self.run_stream(stream, stop))
 
 
-async def read_quarantine(js: JetStreamContext, tenant: str) -> list[Quarantined]:
+async def read_quarantine(log: LogSource, tenant: str) -> list[Quarantined]:
     """Every record set aside for ``tenant``, oldest first."""
     from prestacop.gate.records import decoder
 
-    subject = subjects.quarantine(tenant, "*")
-    info = await js.stream_info(subjects.QUARANTINE.name, subjects_filter=subject)
-    expected = sum((info.state.subjects or {}).values())
+    reader = await log.reader(
+        subjects.QUARANTINE.name,
+        1,
+        filter_subject=subjects.quarantine(tenant, "*"),
+        name="rejected",
+    )
     records: list[Quarantined] = []
-    if expected == 0:
-        return records
-    sub = await js.subscribe(subject, ordered_consumer=True, stream=subjects.QUARANTINE.name)
     try:
-        while len(records) < expected:
-            msg = await sub.next_msg(timeout=5.0)
-            records.append(decoder.decode(msg.data))
+        while not reader.caught_up:
+            records += [decoder.decode(data) for _, _, data, _, _ in await reader.take(1_000, 5.0)]
     finally:
-        await sub.unsubscribe()
+        await reader.stop()
     return records

@@ -26,13 +26,13 @@ async def run_console_async(
     image_dir: Path | None = None,
     stop: asyncio.Event | None = None,
     connect_timeout_s: float = 10.0,
-    database_url: str | None = None,
+    stats: Callable[[], Any] | None = None,
 ) -> None:
     """Open the tenant's alert log (``open_log``, run in a thread of its own), run the
     console until the officer quits, close the log.
 
-    ``stop`` (e.g. the demo's) also ends the console when set. ``database_url``: where the
-    statistics screen reads its figures (without it, the screen says it has none).
+    ``stop`` (e.g. the demo's) also ends the console when set. ``stats``: loads the
+    statistics screen's figures (without it, the screen says it has none).
     """
     from prestacop.alerts.control import CommandControl
     from prestacop.alerts.threaded import ThreadedAlertLog
@@ -54,7 +54,7 @@ async def run_console_async(
             escalate_after=timedelta(seconds=escalate_after_s),
             image_dir=image_dir,
             freeze_gc=True,
-            stats=_stats_loader(database_url, tenant),
+            stats=stats,
         )
         watcher = asyncio.create_task(_exit_on(stop, app)) if stop is not None else None
         try:
@@ -64,14 +64,6 @@ async def run_console_async(
                 watcher.cancel()
     finally:
         await alert_log.close()
-
-
-def _stats_loader(database_url: str | None, tenant: str) -> Any:
-    if not database_url:
-        return None
-    from prestacop.analysis.charts import read_figures
-
-    return lambda: read_figures(database_url, tenant)
 
 
 async def _exit_on(stop: asyncio.Event, app: App[None]) -> None:

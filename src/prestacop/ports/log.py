@@ -1,8 +1,10 @@
-"""What services need of the log and the image store, as Protocols.
+"""What services need of the log and the image store, as Protocols, with the plain
+values and errors that cross them (acks, publish errors, messages read).
 
-``adapters/publisher.py`` and ``adapters/images.py`` implement them over JetStream;
-``tests/unit/fakes.py`` implements them in memory; one contract test class per
-port runs the same assertions against both (``tests/integration/test_port_contracts.py``).
+``adapters/`` implements them over JetStream (publisher, images, log_reader, atomic,
+buckets); ``bootstrap`` wires them; ``tests/unit/fakes.py`` implements them in memory;
+one contract test class per port runs the same assertions against both
+(``tests/integration/test_port_contracts.py``).
 """
 
 from __future__ import annotations
