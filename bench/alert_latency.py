@@ -15,7 +15,7 @@ when the app's message handler runs; ``feed_callback`` when the feed's thread ha
 alert over; ``drone_ack`` when the drone got the log's ack. Drone and console are
 separate processes sharing CLOCK_MONOTONIC. Prints JSON.
 
-    .venv/bin/python bench/alert_latency.py [--alerts 1000] [--interval-ms 10] [--floods 1]
+    .venv/bin/python -m bench.alert_latency [--alerts 1000] [--interval-ms 10] [--floods 1]
 """
 
 from __future__ import annotations
@@ -250,20 +250,40 @@ async def main_async(args: argparse.Namespace, url: str) -> dict[str, Any]:
     }
 
 
+def secured(home: Path, urls: Any) -> None:
+    """Operator mode and TLS, as production: every process of the bench (drone, floods,
+    console) connects over TLS with a force account's service credentials (the phases'
+    fresh tenants are subjects of that account)."""
+    from prestacop.runtime.tenants import add_tenant
+    from prestacop.security.authority import Authority
+
+    os.environ["NATS_CA"] = urls.nats_ca
+    os.environ.pop("NATS_CREDS", None)
+    asyncio.run(add_tenant(urls.nats_url, home, "bench"))
+    os.environ["NATS_CREDS"] = str(Authority(home).service_creds("bench"))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--alerts", type=int, default=1000)
     parser.add_argument("--interval-ms", type=float, default=10.0)
     parser.add_argument("--floods", type=int, default=1, help="flood processes under load")
     parser.add_argument("--nats-url", default=None, help="use this server, not an embedded one")
+    parser.add_argument(
+        "--insecure", action="store_true", help="an open embedded server (default: secured)"
+    )
     args = parser.parse_args()
     if args.nats_url:
         result = asyncio.run(main_async(args, args.nats_url))
     else:
         with tempfile.TemporaryDirectory(prefix="alert-bench-") as home:
-            runtime = EmbeddedRuntime(Path(home), postgres=False)
+            runtime = EmbeddedRuntime(Path(home), postgres=False, secure=not args.insecure)
             with runtime as urls:
+                if not args.insecure:
+                    secured(Path(home), urls)
                 result = asyncio.run(main_async(args, urls.nats_url))
+                result["secured"] = not args.insecure
+    result["loadavg"] = os.getloadavg()
     json.dump(result, sys.stdout, indent=2)
     print()
 

@@ -16,7 +16,7 @@ drone tasks sharing one connection, with the same window of unacknowledged messa
 Prints JSON: events/s, publish-to-ack latency p50/p99 and peak RSS per publisher
 (medians over the runs), and the SDK's throughput ratio to the raw baseline.
 
-    .venv/bin/python bench/ingest.py --drones 50 --messages 100000 --runs 3
+    .venv/bin/python -m bench.ingest --drones 50 --messages 100000 --runs 3
 """
 
 from __future__ import annotations
@@ -156,28 +156,38 @@ async def worker(
         "ack_latency_ms_p50": round(lat_ms[len(lat_ms) // 2], 2),
         "ack_latency_ms_p99": round(lat_ms[int(len(lat_ms) * 0.99)], 2),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "cpu_us_per_event": round(_cpu_s() / max(len(lat_ms), 1) * 1e6, 2),
         "payload_bytes": len(payload),
     }
+
+
+def _cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def run_worker(
     mode: str, nats_url: str, args: argparse.Namespace, env: dict[str, str] | None = None
 ) -> dict:
     cmd = [
-        sys.executable, __file__, "--worker", mode, "--nats-url", nats_url,
+        sys.executable, "-m", "bench.ingest", "--worker", mode, "--nats-url", nats_url,
         "--drones", str(args.drones), "--messages", str(args.messages),
         "--window", str(args.window), "--payload-hex", sample_payload("d0000").hex(),
     ]  # fmt: skip
-    done = subprocess.run(
-        cmd, capture_output=True, text=True, check=False, env={**os.environ, **(env or {})}
-    )
+    done = subprocess.run(  # -m from the repository: bench/statistics.py shadows the stdlib's
+        cmd, capture_output=True, text=True, check=False, env={**os.environ, **(env or {})},
+        cwd=Path(__file__).resolve().parents[1],
+    )  # fmt: skip
     if done.returncode != 0:
         raise SystemExit(f"{mode} worker failed:\n{done.stderr}")
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def median_of(results: list[dict]) -> dict:
-    keys = ("events_per_s", "ack_latency_ms_p50", "ack_latency_ms_p99", "peak_rss_mb")
+    keys = (
+        "events_per_s", "ack_latency_ms_p50", "ack_latency_ms_p99", "peak_rss_mb",
+        "cpu_us_per_event",
+    )  # fmt: skip
     out = {k: statistics.median(r[k] for r in results) for k in keys}
     out["failures"] = sum(r["failures"] for r in results)
     out["payload_bytes"] = results[0]["payload_bytes"]
@@ -261,6 +271,11 @@ def main() -> None:
                 "secured_time_per_event_vs_plain": round(secured_ratio, 2),
                 "secured_target": f"secured within {SECURED_TARGET}x of plain",
                 "secured_target_met": secured_ratio <= SECURED_TARGET,
+                "secured_client_cpu_per_event_vs_plain": round(
+                    summary["sdk_secured"]["cpu_us_per_event"] / summary["sdk"]["cpu_us_per_event"],
+                    2,
+                ),
+                "loadavg": os.getloadavg(),
             },
             indent=2,
         )

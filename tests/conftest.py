@@ -7,11 +7,13 @@ end. Tests isolate themselves by tenant (``tenant`` fixture), not by server.
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -19,19 +21,54 @@ import pytest
 from prestacop.adapters.topology import ensure_topology
 from prestacop.bootstrap import LogClient, open_log
 from prestacop.runtime.embedded import EmbeddedRuntime, RuntimeUrls
+from prestacop.runtime.tenants import add_tenant
+from prestacop.security.authority import Authority
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
+SECURED = os.environ.get("PRESTACOP_TEST_SECURED") == "1"
+"""Run the session's servers secured (operator mode, TLS). Not yet the default: with it, three
+integration tests (projections' "invalid messages advance the position" and "status --json",
+the protocol doc's examples) hang until pytest-timeout, and the projection-crash e2e test
+misses its ``rejected`` rows; open mode keeps the suite green meanwhile."""
+TESTS_ACCOUNT = "tests"
+"""The session's force account: every test's own tenant (``tenant``) lives in its subjects."""
+
+
 @pytest.fixture(scope="session")
 def runtime() -> Iterator[EmbeddedRuntime]:
+    """The secured runtime, as in production: operator mode, TLS, the suite's connections
+    made with a force's service credentials (``NATS_CREDS``/``NATS_CA`` for the session, so
+    the commands the tests start use them too)."""
     # Not under pytest's basetemp: a concurrent pytest session may prune that folder.
     home = Path(tempfile.mkdtemp(prefix="prestacop-tests-"))
-    rt = EmbeddedRuntime(home)
-    rt.start()
-    yield rt
-    rt.stop()
-    shutil.rmtree(home, ignore_errors=True)
+    if not SECURED:  # see SECURED: open until its hangs are understood
+        rt = EmbeddedRuntime(home)
+        rt.start()
+        yield rt
+        rt.stop()
+        shutil.rmtree(home, ignore_errors=True)
+        return
+    rt = EmbeddedRuntime(home, secure=True)
+    urls = rt.start()
+    saved = {k: os.environ.get(k) for k in ("NATS_CREDS", "NATS_CA")}
+    try:
+        assert urls.nats_ca
+        os.environ["NATS_CA"] = urls.nats_ca
+        os.environ.pop("NATS_CREDS", None)
+        with ThreadPoolExecutor(1) as pool:  # no event loop of the tests' is running it
+            pool.submit(asyncio.run, add_tenant(urls.nats_url, home, TESTS_ACCOUNT)).result()
+        os.environ["NATS_CREDS"] = str(Authority(home).service_creds(TESTS_ACCOUNT))
+        yield rt
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+        rt.stop()
+        shutil.rmtree(home, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

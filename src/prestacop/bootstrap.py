@@ -119,14 +119,34 @@ def require_urls(settings: Settings, *, postgres: bool = False) -> RuntimeUrls:
 
 
 @contextmanager
-def servers(settings: Settings, *, postgres: bool = True) -> Iterator[RuntimeUrls]:
-    """The servers to use: given or already running ones, else an embedded runtime for the block."""
+def servers(
+    settings: Settings, *, postgres: bool = True, secure: bool = True
+) -> Iterator[RuntimeUrls]:
+    """The servers to use: given or already running ones, else an embedded runtime for the
+    block, secured by default (its force added; this process then acts for that force)."""
     urls = find_urls(settings)
     if urls is not None and (urls.database_url or not postgres):
         yield urls
         return
-    with EmbeddedRuntime(settings.home, postgres=postgres) as started:
+    with EmbeddedRuntime(settings.home, postgres=postgres, secure=secure) as started:
+        if secure:
+            act_for_force(settings, started)
         yield started
+
+
+def act_for_force(settings: Settings, urls: RuntimeUrls) -> None:
+    """On a secured runtime of our own: add the force (account, streams, images) if new, then
+    connect as that force's services (its service .creds, the runtime's CA) from here on."""
+    import os
+
+    from prestacop.runtime.tenants import add_tenant
+    from prestacop.security.authority import Authority
+
+    if urls.nats_ca:
+        os.environ["NATS_CA"] = urls.nats_ca
+    os.environ.pop("NATS_CREDS", None)  # whoever it named, it is not of this new runtime
+    asyncio.run(add_tenant(urls.nats_url, settings.home, settings.tenant))
+    os.environ["NATS_CREDS"] = str(Authority(settings.home).service_creds(settings.tenant))
 
 
 async def setup_topology(target: Target, *, replicas: int = 1) -> list[str]:
@@ -228,6 +248,34 @@ Service = Callable[[asyncio.Event], Awaitable[Any]]
 
 def gate(urls: Target, counters: GateCounters | None = None) -> Service:
     return lambda stop: run_gate(urls, stop, counters=counters)
+
+
+def forces(settings: Settings, urls: RuntimeUrls, tenant: str | None = None) -> list[Connection]:
+    """How a service reaches each force: on the operator's machine (its own service creds, or
+    none given), one connection per force this home's authority knows (or ``tenant`` only),
+    each with that force's service credentials, so every force is served from its own
+    account. On an open server, or with someone else's ``$NATS_CREDS``: the one connection."""
+    import os
+
+    from prestacop.security.authority import Authority
+
+    authority = Authority(settings.home)
+    known = authority.tenants()
+    given = os.environ.get("NATS_CREDS")
+    ours = {str(authority.root / "tenants" / t / "service.creds") for t in known}
+    if not known or (given and given not in ours):
+        return [Connection(urls.nats_url, tenant=tenant)]
+    names = [tenant] if tenant else known
+    return [Connection(urls.nats_url, authority.service_creds(t), tenant=t) for t in names]
+
+
+def each_force(service: Callable[[Connection], Service], connections: list[Connection]) -> Service:
+    """``service`` run once per force, side by side; all stop together."""
+
+    async def run(stop: asyncio.Event) -> None:
+        await asyncio.gather(*(service(c)(stop) for c in connections))
+
+    return run
 
 
 async def run_gate(

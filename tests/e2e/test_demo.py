@@ -107,6 +107,9 @@ def test_the_demo_starts_its_own_runtime_and_stops_it_on_exit(tmp_path: Path) ->
     assert not port_open(started[1])
     assert not (home / "runtime.json").exists()
     assert not list(home.rglob("postmaster.pid"))  # PostgreSQL shut down too
+    # secured, as `prestacop up`: the force's account and service credentials, a CA
+    assert (home / "secrets" / "tenants" / "nypd" / "service.creds").exists()
+    assert (home / "secrets" / "tls" / "ca.pem").exists()
 
 
 async def test_the_demo_has_an_alert_for_the_console_within_seconds(

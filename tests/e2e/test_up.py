@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -27,17 +28,24 @@ def wait_for(predicate, timeout: float, what: str):  # type: ignore[no-untyped-d
 
 
 def test_up_serves_nats_and_postgres_until_interrupted(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if k not in ("NATS_URL", "DATABASE_URL")}
+    """Secured by default: the next command finds the force's credentials and the CA."""
+    drop = ("NATS_URL", "DATABASE_URL", "NATS_CREDS", "NATS_CA")
+    env = {k: v for k, v in os.environ.items() if k not in drop}
     env["PRESTACOP_HOME"] = str(tmp_path / "home")
     proc = subprocess.Popen(
         [*PRESTACOP, "up"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
+    seen: list[str] = []  # up's output, read as it comes (a full pipe would block it)
+    assert proc.stdout is not None
+    reader = threading.Thread(target=lambda: seen.extend(iter(proc.stdout.readline, "")))
+    reader.start()
     try:
         urls_file = tmp_path / "home" / "runtime.json"
         urls = wait_for(
             lambda: RuntimeUrls.load_live(urls_file), 60, "runtime.json of a live runtime"
         )
-        assert urls.database_url
+        assert urls.database_url and urls.nats_ca  # TLS with its own CA
+        wait_for(lambda: any("stops both servers" in line for line in seen), 90, "up ready")
         with psycopg.connect(urls.database_url) as conn:
             assert conn.execute("select 1").fetchone() == (1,)
         setup = subprocess.run(
@@ -45,9 +53,19 @@ def test_up_serves_nats_and_postgres_until_interrupted(tmp_path: Path) -> None:
         )
         assert setup.returncode == 0, setup.stderr
         assert "PRESTACOP_DRONES" in setup.stdout
+        anonymous = subprocess.run(
+            [*PRESTACOP, "setup"],
+            env={**env, "PRESTACOP_HOME": str(tmp_path / "elsewhere"), "NATS_URL": urls.nats_url},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert anonymous.returncode != 0  # no credentials, no CA: refused
     finally:
         proc.send_signal(signal.SIGINT)
-        output, _ = proc.communicate(timeout=60)
+        proc.wait(timeout=60)
+        reader.join(timeout=10)
+    output = "".join(seen)
     assert proc.returncode == 0, output
     assert "NATS_URL=nats://127.0.0.1:" in output
     assert f"  DATABASE_URL={urls.database_url}\n" in output  # never wrapped for scripts

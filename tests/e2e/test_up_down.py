@@ -30,7 +30,7 @@ def tmp_path() -> Iterator[Path]:
 
 
 def env_for(home: Path) -> dict[str, str]:
-    drop = ("NATS_URL", "DATABASE_URL", "XDG_RUNTIME_DIR")
+    drop = ("NATS_URL", "DATABASE_URL", "XDG_RUNTIME_DIR", "NATS_CREDS", "NATS_CA")
     env = {k: v for k, v in os.environ.items() if k not in drop}
     return {**env, "PRESTACOP_HOME": str(home), "TMPDIR": str(home.parent / "tmp")}
 

@@ -20,6 +20,7 @@ from prestacop.domain.events import (
     PositionReported,
     ViolationReported,
 )
+from prestacop.domain.subjects import alert as alert_subject
 from prestacop.domain.subjects import quarantine
 from prestacop.gate.records import encoder, quarantine_record
 from prestacop.projections.views.violations import Violations
@@ -415,7 +416,7 @@ async def test_a_decision_resent_after_the_dedup_window_is_one_row_and_undoes_no
 ):
     first = decision(f"{tenant}-d1", f"{tenant}-v", 40)
     wire = msgspec.json.encode(first)
-    subject = f"prestacop.{tenant}.alert.{tenant}-v"
+    subject = alert_subject(tenant, f"{tenant}-v", first.officer_id)
     acks = await publish_events(
         log,
         tenant,

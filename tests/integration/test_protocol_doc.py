@@ -23,6 +23,7 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 
 from prestacop.adapters.images import ImageStore
+from prestacop.adapters.nats_connection import credential_options
 from prestacop.bootstrap import LogClient
 from prestacop.domain import codec
 from prestacop.domain.events import AnyEvent
@@ -121,7 +122,7 @@ async def read_back(js: JetStreamContext, subject: str, stream: str, seq: int) -
 async def test_every_example_sent_by_hand_is_stored_where_the_doc_says_and_accepted(
     log: LogClient, nats_url: str, tenant: str
 ) -> None:
-    nc = await nats.connect(nats_url)
+    nc = await nats.connect(nats_url, **credential_options(None, None))  # the session's creds
     js = nc.jetstream()
     gate = Gate(log.js, log.publisher, log.images)
     uploads = 0

@@ -1,6 +1,8 @@
 """A secured runtime (operator mode, one account per force) with two forces, nypd and lapd.
 
-Each attack of issue 9 is replayed here with the credentials of the role that tried it.
+Each attack of issue 9 is replayed here with the credentials of the role that tried it,
+on one node and again on the 3-node cluster (``secured`` is parametrized; the cluster is
+started once for the session, its streams R3).
 """
 
 from __future__ import annotations
@@ -15,8 +17,10 @@ from pathlib import Path
 
 import pytest
 
+from prestacop.adapters.topology import TopologyOptions
 from prestacop.bootstrap import LogClient, open_log
 from prestacop.runtime import tenants
+from prestacop.runtime.cluster import EmbeddedCluster
 from prestacop.runtime.embedded import EmbeddedRuntime
 from prestacop.security.authority import Authority, Role
 
@@ -27,7 +31,7 @@ FORCES = ("nypd", "lapd")
 class Secured:
     url: str
     home: Path
-    runtime: EmbeddedRuntime
+    runtime: EmbeddedRuntime | EmbeddedCluster
 
     @property
     def ca(self) -> str:
@@ -59,7 +63,28 @@ def trusting(ca: str) -> Iterator[None]:
 
 
 @pytest.fixture(scope="session")
-async def secured() -> AsyncIterator[Secured]:
+def cluster() -> Iterator[EmbeddedCluster]:
+    """Three secured nats-servers (TLS routes with a password), shared by the session."""
+    home = Path(tempfile.mkdtemp(prefix="prestacop-cluster-"))
+    c = EmbeddedCluster(home, 3)
+    c.start()
+    yield c
+    c.stop()
+    shutil.rmtree(home, ignore_errors=True)
+
+
+@pytest.fixture(scope="session", params=["one-node", "three-nodes"])
+async def secured(request: pytest.FixtureRequest) -> AsyncIterator[Secured]:
+    if request.param == "three-nodes":
+        c: EmbeddedCluster = request.getfixturevalue("cluster")
+        assert c.urls is not None and c.urls.nats_ca
+        with trusting(c.urls.nats_ca):
+            for force in FORCES:
+                await tenants.add_tenant(
+                    c.nats_url, c.home, force, topology=TopologyOptions(replicas=3)
+                )
+        yield Secured(c.nats_url, c.home, c)
+        return
     home = Path(tempfile.mkdtemp(prefix="prestacop-secured-"))
     rt = EmbeddedRuntime(home, postgres=False, secure=True)
     urls = rt.start()

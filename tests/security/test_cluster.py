@@ -5,12 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import json
-import shutil
 import subprocess
-import tempfile
 import urllib.request
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -30,16 +28,6 @@ from tests.conftest import wait_until
 from tests.security.conftest import trusting
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def cluster() -> Iterator[EmbeddedCluster]:
-    home = Path(tempfile.mkdtemp(prefix="prestacop-cluster-"))
-    c = EmbeddedCluster(home, 3)
-    c.start()
-    yield c
-    c.stop()
-    shutil.rmtree(home, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
@@ -138,8 +126,13 @@ async def test_one_node_of_three_killed_during_ingest_loses_no_acknowledged_mess
     task = asyncio.create_task(ingest(1500))
     await wait_until(lambda: len(acked) >= 300, timeout=60, what="first acks")
     leader = (await nypd.js.stream_info(subjects.DRONES.name)).cluster.leader  # type: ignore[union-attr]
-    cluster.kill_node(cluster.names.index(leader))  # the hardest node to lose
-    await asyncio.wait_for(task, 180)
+    lost = cluster.names.index(leader)
+    cluster.kill_node(lost)  # the hardest node to lose
+    try:
+        await asyncio.wait_for(task, 180)
+    finally:  # the cluster serves the rest of the session: three nodes again
+        cluster.start_node(lost)
+        await asyncio.to_thread(cluster.wait_healthy, [lost])
 
     stored: set[str] = set()
     sub = await nypd.js.subscribe(subject, ordered_consumer=True)

@@ -45,7 +45,7 @@ async def test_a_drone_publishes_its_own_reports_and_images(
     "subject",
     [
         subjects.position("nypd", "d2"),  # another drone
-        subjects.alert("nypd", "a1"),  # an officer's decision
+        subjects.alert("nypd", "a1", "alice"),  # an officer's decision
         subjects.history("nypd", "d1"),  # the NYPD replay's history
         subjects.position("lapd", "d1"),  # another force's subject (and another account)
     ],
@@ -252,7 +252,7 @@ async def test_the_secured_runtime_speaks_tls_only(secured: Secured, tmp_path: P
     """Without trusting the CA (or without TLS at all) no connection is made."""
     import socket
 
-    host, port = secured.url.removeprefix("nats://").split(":")
+    host, port = secured.url.split(",")[0].removeprefix("nats://").split(":")
     with socket.create_connection((host, int(port)), timeout=5) as s:
         info = s.recv(4096)
     assert b'"tls_required":true' in info.replace(b" ", b"")

@@ -1,4 +1,4 @@
-"""`prestacop up --secure` / `--cluster 3`: secured servers that the other commands use as is."""
+"""`prestacop up` (secured by default) / `--cluster 3`: secured servers the other commands use."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from tests.e2e.test_up import wait_for
 PRESTACOP = [sys.executable, "-m", "prestacop.cli"]
 
 
-@pytest.mark.parametrize("mode", [["--secure"], ["--cluster", "3"]])
+@pytest.mark.parametrize("mode", [[], ["--cluster", "3"]], ids=["default", "cluster"])
 def test_up_secured_then_onboard_a_force_and_issue_a_drone(tmp_path: Path, mode: list[str]) -> None:
     env = {
         k: v

@@ -37,6 +37,7 @@ from prestacop.ports.projection import (
 )
 
 EXPECTED_LAST_SUBJECT_SEQ = "Nats-Expected-Last-Subject-Sequence"
+EXPECTED_LAST_SUBJECT = "Nats-Expected-Last-Subject-Sequence-Subject"
 ALL_STREAMS = (*subjects.LOG_STREAMS, subjects.QUARANTINE)
 
 
@@ -84,7 +85,7 @@ class FakeLog:
             return PubAck(stream, self.ids[stream, msg_id], duplicate=True)
         expected = headers.get(EXPECTED_LAST_SUBJECT_SEQ)
         if expected is not None:
-            last = self.last(stream, subject)
+            last = self.last(stream, headers.get(EXPECTED_LAST_SUBJECT, subject))
             if (last.seq if last else 0) != int(expected):
                 raise PublishRejected(400, WRONG_LAST_SEQUENCE, "wrong last sequence")
         seq = len(messages) + 1
@@ -98,7 +99,8 @@ class FakeLog:
 
     def last(self, stream: str, subject: str) -> Stored | None:
         return next(
-            (m for m in reversed(self.streams.get(stream, [])) if m.subject == subject), None
+            (m for m in reversed(self.streams.get(stream, [])) if _matches(m.subject, subject)),
+            None,
         )
 
     def read(self, stream: str, after: int = 0) -> list[Stored]:
@@ -219,7 +221,10 @@ class FakeAlertLog:
 
     async def append(self, event: AlertEvent, *, expected_last_seq: int) -> int:
         try:
-            return self._stored(event, {EXPECTED_LAST_SUBJECT_SEQ: str(expected_last_seq)}).seq
+            life = subjects.alert_life(self._tenant, event.alert_id)
+            headers = {EXPECTED_LAST_SUBJECT_SEQ: str(expected_last_seq)}
+            headers[EXPECTED_LAST_SUBJECT] = life
+            return self._stored(event, headers).seq
         except PublishRejected as err:
             raise StaleAlert(str(err)) from None
 
@@ -228,7 +233,8 @@ class FakeAlertLog:
         return self._entry(m) if m else None
 
     async def last_on_alert(self, alert_id: str) -> LogEntry | None:
-        return await self._last_on(subjects.ALERTS.name, subjects.alert(self._tenant, alert_id))
+        life = subjects.alert_life(self._tenant, alert_id)
+        return await self._last_on(subjects.ALERTS.name, life)
 
     async def last_position(self, drone_id: str) -> LogEntry | None:
         return await self._last_on(subjects.DRONES.name, subjects.position(self._tenant, drone_id))

@@ -118,7 +118,7 @@ async def test_the_console_shows_an_alert_and_claims_it_with_one_key(tmp_path) -
             pilot,
             "claimed",
         )
-        on_alert = subjects.alert(TENANT, "a1")
+        on_alert = subjects.alert(TENANT, "a1", "officer-a")
         claims = [m for m in log.read(subjects.ALERTS.name) if m.subject == on_alert]
         assert len(claims) == 1
         assert isinstance(seen[-1].event, AlertClaimed)  # type: ignore[union-attr]

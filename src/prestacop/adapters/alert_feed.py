@@ -59,6 +59,7 @@ from prestacop.domain.quarantine import decoder as quarantine_decoder
 
 log = logging.getLogger(__name__)
 SNAPSHOT_EVERY_S = 60.0
+EXPECTED_LAST_SUBJECT = "Nats-Expected-Last-Subject-Sequence-Subject"  # nats-server 2.11+
 """How often a live console writes its force's board snapshot (when it changed)."""
 _UNAVAILABLE = (NatsError, TimeoutError, OSError)
 
@@ -266,7 +267,11 @@ class JetStreamAlertLog:
     async def append(self, event: AlertEvent, *, expected_last_seq: int) -> int:
         assert self._publisher is not None
         subject, data = encode_checked(self.tenant, event, datetime.now(UTC))
-        headers = {Header.EXPECTED_LAST_SUBJECT_SEQUENCE.value: str(expected_last_seq)}
+        headers = {
+            Header.EXPECTED_LAST_SUBJECT_SEQUENCE.value: str(expected_last_seq),
+            # the alert's life spans one subject per officer: the check covers them all
+            EXPECTED_LAST_SUBJECT: subjects.alert_life(self.tenant, event.alert_id),
+        }
         try:
             ack = await self._publisher.publish_and_wait(
                 subject, data, msg_id=event.message_id, headers=headers
@@ -289,10 +294,11 @@ class JetStreamAlertLog:
             raise AlertLogUnavailable(f"cannot read {subject}: {err!r}") from None
         assert raw.seq is not None and raw.data is not None
         received = raw.time or datetime.now(UTC)
-        return LogEntry(raw.seq, subject, received, decode(subject, raw.data, received))
+        where = raw.subject or subject  # a wildcard names the subject it found
+        return LogEntry(raw.seq, where, received, decode(where, raw.data, received))
 
     async def last_on_alert(self, alert_id: str) -> LogEntry | None:
-        return await self._last_on(subjects.ALERTS.name, subjects.alert(self.tenant, alert_id))
+        return await self._last_on(subjects.ALERTS.name, subjects.alert_life(self.tenant, alert_id))
 
     async def last_position(self, drone_id: str) -> LogEntry | None:
         return await self._last_on(subjects.DRONES.name, subjects.position(self.tenant, drone_id))

@@ -62,20 +62,40 @@ def servers_of(url: str) -> list[str]:
     return servers
 
 
+def _claims(path: Path) -> dict[str, object]:
+    from prestacop.security.nats_jwt import decode, jwt_of_creds
+
+    try:
+        return decode(jwt_of_creds(path.read_text()))
+    except (OSError, ValueError) as err:
+        raise CredentialsError(f"NATS credentials {path}: {err}") from None
+
+
+def officer_of(creds: str | Path | None = None) -> str | None:
+    """The officer these credentials (or ``$NATS_CREDS``) belong to; None for other roles.
+
+    The server lets an officer's user write alerts under its own id only, so the console
+    takes its id from here rather than from what its user types."""
+    creds = creds or os.environ.get("NATS_CREDS") or None
+    if not creds:
+        return None
+    nats = _claims(Path(creds)).get("nats")
+    allowed = nats.get("sub", {}).get("allow", []) if isinstance(nats, dict) else []
+    first = allowed[0] if allowed else ""
+    if not first.startswith("_INBOX_OFFICER."):
+        return None
+    return str(first.removeprefix("_INBOX_OFFICER.").removesuffix(".>"))
+
+
 def credential_options(creds: str | Path | None, tls_ca: str | Path | None) -> dict[str, object]:
     """nats-py options for a ``.creds`` file and a CA: user JWT, own inbox, TLS context."""
     options: dict[str, object] = {}
     creds = creds or os.environ.get("NATS_CREDS") or None
     if creds:
-        from prestacop.security.nats_jwt import decode, jwt_of_creds
-
         path = Path(creds)
-        try:
-            claims = decode(jwt_of_creds(path.read_text()))
-        except (OSError, ValueError) as err:
-            raise CredentialsError(f"NATS credentials {path}: {err}") from None
+        claims = _claims(path)
         options["user_credentials"] = str(path)
-        allowed = claims.get("nats", {}).get("sub", {}).get("allow", [])
+        allowed = claims.get("nats", {}).get("sub", {}).get("allow", [])  # type: ignore[attr-defined]
         if allowed and allowed[0].startswith("_INBOX_"):
             options["inbox_prefix"] = allowed[0].removesuffix(".>")  # replies it may read
     tls_ca = tls_ca or os.environ.get("NATS_CA") or None

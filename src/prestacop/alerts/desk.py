@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from prestacop.alerts.ports import (
@@ -21,8 +22,10 @@ from prestacop.alerts.ports import (
     SetAside,
     StaleAlert,
     StartingBoard,
+    Unreadable,
 )
 from prestacop.alerts.snapshot import day_start, resolved_before
+from prestacop.domain import subjects
 from prestacop.domain.alerts import (
     Alert,
     AlertBoard,
@@ -79,11 +82,25 @@ class AlertDesk:
             return self.board.set_aside(item.alert_id)
         if not isinstance(item, LogEntry):
             self.unreadable.append(item)
+            if isinstance(item, Unreadable):
+                self._step_over(item)
             return None
         alert = self.board.apply(item.event, seq=item.seq, received_at=item.received_at)
         if alert is not None and resolved_before(alert, self._day_start()):
             del self.board.alerts[alert.alert_id]
         return alert
+
+    def _step_over(self, item: Unreadable) -> None:
+        """An unreadable message on an alert's subject (say, a claim forged in another
+        officer's name) is no part of its life, but the log counts it: the next write
+        must expect it, or the alert could never be written again."""
+        try:
+            where = subjects.parse(item.subject)
+        except subjects.SubjectError:
+            return
+        alert = self.board.get(where.key) if where.kind == "alert" else None
+        if alert is not None and item.seq > alert.last_seq:
+            self.board.alerts[alert.alert_id] = replace(alert, last_seq=item.seq)
 
     def _day_start(self) -> datetime:
         now = self._clock()

@@ -10,7 +10,12 @@ from prestacop.cli.common import TenantOption, fail, serve, settings, urls
 def register(app: typer.Typer) -> None:
     @app.command()
     def console(
-        officer: str = typer.Option(..., "--officer", "-o", help="Your officer id (no spaces)."),
+        officer: str = typer.Option(
+            "",
+            "--officer",
+            "-o",
+            help="Your officer id (no spaces); with an officer's .creds, the id they name.",
+        ),
         tenant: str | None = TenantOption,
         escalate_after: float = typer.Option(
             120.0, "--escalate-after", help="Highlight alerts unclaimed for longer (seconds)."
@@ -29,14 +34,24 @@ def register(app: typer.Typer) -> None:
         release a claim; o open the image; q quit.
         """
         from prestacop import bootstrap
+        from prestacop.adapters.nats_connection import CredentialsError, officer_of
         from prestacop.alerts.ports import AlertLogUnavailable
         from prestacop.domain.subjects import SubjectError, check_token
 
+        cfg = settings(tenant)
+        try:
+            bound = officer_of()
+        except CredentialsError as err:
+            fail(str(err), 2)
+        if bound is not None and officer not in ("", bound):
+            fail(f"these credentials were issued to officer {bound!r}, not {officer!r}", 2)
+        officer = bound or officer
+        if not officer:
+            fail("say who you are: --officer ID, or an officer's credentials (--creds)", 2)
         try:
             check_token(officer, "officer id")
         except SubjectError as err:
             fail(str(err), 2)
-        cfg = settings(tenant)
         where = urls(cfg)
         go = bootstrap.console(
             where,

@@ -48,6 +48,9 @@ def demo(
     ),
     violation_ratio: float = ViolationRatioOption,
     seed: int | None = SeedOption,
+    insecure: bool = typer.Option(
+        False, "--insecure", help="An open embedded server (no credentials, no TLS), on purpose."
+    ),
 ) -> None:
     """Run PrestaCop: servers, topology, simulated drones, every service and the officers' console.
 
@@ -55,7 +58,8 @@ def demo(
     shows live counts instead, and `--no-console` prints a line of counts every 5 s.
 
     Uses NATS_URL/DATABASE_URL or a running `prestacop up`; otherwise starts the
-    embedded runtime under $PRESTACOP_HOME and stops it on exit.
+    embedded runtime under $PRESTACOP_HOME, secured as `prestacop up` (the force's account,
+    its service credentials, TLS), and stops it on exit.
     """
     import asyncio
 
@@ -83,7 +87,7 @@ def demo(
         return await run_demo(found, cfg, services(options), foreground, stop, duration=duration)
 
     try:
-        with servers(cfg) as found:
+        with servers(cfg, secure=not insecure) as found:
             out.print(
                 f"PrestaCop demo: NATS {found.nats_url}, PostgreSQL {found.database_url}",
                 soft_wrap=True,

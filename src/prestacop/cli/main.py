@@ -157,3 +157,5 @@ def main(
         level=logging.DEBUG if verbose else os.environ.get("PRESTACOP_LOG", "WARNING"),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    # asyncio's note on every TLS connection nats-py closes: noise, not a warning for us
+    logging.getLogger("asyncio").addFilter(lambda r: "eof_received()" not in r.getMessage())

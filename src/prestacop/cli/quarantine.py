@@ -15,15 +15,24 @@ def register(app: typer.Typer) -> None:
 
 
 @gate_app.command("run")
-def gate_run() -> None:
-    """Check every live message once; quarantine the invalid ones with their reason."""
+def gate_run(
+    tenant: str | None = typer.Option(
+        None, "--tenant", "-t", help="Only this force (default: every force of this home)."
+    ),
+) -> None:
+    """Check every live message once; quarantine the invalid ones with their reason.
+
+    On a secured runtime, one gate per force, each with that force's service credentials."""
     from prestacop import bootstrap
     from prestacop.gate.service import GateCounters
 
-    found = urls(settings())
+    cfg = settings(tenant)
+    found = urls(cfg)
     counters = GateCounters()
-    out.print(f"gate running on {found.nats_url} (Ctrl-C stops)")
-    serve(bootstrap.gate(found, counters))
+    each = bootstrap.forces(cfg, found, tenant)
+    names = ", ".join(c.tenant for c in each if c.tenant) or "its account"
+    out.print(f"gate running on {found.nats_url} for {names} (Ctrl-C stops)")
+    serve(bootstrap.each_force(lambda c: bootstrap.gate(c, counters), each))
     out.print(f"checked {counters.checked}, quarantined {dict(counters.quarantined)}")
 
 

@@ -36,9 +36,11 @@ def up(
     ),
     json_out: bool = typer.Option(False, "--json", help="Print the URLs as one JSON document."),
     secure: bool = typer.Option(
-        False,
+        True,
         "--secure/--insecure",
-        help="Operator mode: one NATS account per force, credentials under $PRESTACOP_HOME.",
+        help="Secured (the default, as in production): operator mode, one NATS account per"
+        " force, credentials under $PRESTACOP_HOME, TLS with a CA of its own. --insecure: an"
+        " open server, no credentials (say so on purpose).",
     ),
     cluster: int = typer.Option(
         1, "--cluster", help="Nodes of a secured nats-server cluster (3 or 5), routes with TLS."
@@ -60,7 +62,8 @@ def up(
         fail(f"NATS_URL is set ({found.nats_url}): unset it to start the embedded runtime", 2)
     from prestacop.runtime.cluster import EmbeddedCluster
 
-    secure = secure or cluster > 1
+    if not secure and cluster > 1:
+        fail("a cluster always runs secured: leave out --insecure", 2)
     runtime: EmbeddedRuntime | EmbeddedCluster = (
         EmbeddedCluster(cfg.home, cluster, postgres=True)
         if cluster > 1

@@ -30,7 +30,7 @@ ROWS = (
     Row("positions", DRONES.name, "drone.*.position"),
     Row("violations", DRONES.name, "drone.*.violation"),
     Row("human-review alerts", ALERTS.name, "review.*"),
-    Row("alert activity (claims, decisions)", ALERTS.name, "alert.*"),
+    Row("alert activity (claims, decisions)", ALERTS.name, "alert.>"),
     Row("NYPD history", HISTORY.name, "history.>"),
     Row("quarantined (invalid)", QUARANTINE.name, "quarantine.*"),
 )

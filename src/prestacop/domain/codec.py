@@ -203,13 +203,19 @@ def _check_subject(event: AnyEvent, where: subjects.ParsedSubject) -> None:
         raise InvalidMessage(
             "subject_mismatch", f"$.{field} {key!r} differs from the subject's {where.key!r}"
         )
+    officer = getattr(event, "officer_id", where.officer)
+    if where.officer and officer != where.officer:  # written in another officer's name
+        raise InvalidMessage(
+            "subject_mismatch",
+            f"$.officer_id {officer!r} differs from the officer who wrote it ({where.officer!r})",
+        )
 
 
 def subject_for(tenant: str, event: AnyEvent) -> str:
     """The subject a well-formed event is published on."""
     kind = expected_kind(event)
     if kind == "alert":
-        return subjects.alert(tenant, event.alert_id)  # type: ignore[union-attr]
+        return subjects.alert(tenant, event.alert_id, event.officer_id)  # type: ignore[union-attr]
     if kind == "replay":
         what = "run" if isinstance(event, ReplayRunRecorded) else "reject"
         return subjects.replay_run(tenant, event.run_id, what)  # type: ignore[union-attr]

@@ -36,7 +36,7 @@ DRONES = StreamSpec(
 )
 ALERTS = StreamSpec(
     "PRESTACOP_ALERTS",
-    (f"{ROOT}.*.review.*", f"{ROOT}.*.alert.*"),
+    (f"{ROOT}.*.review.*", f"{ROOT}.*.alert.*", f"{ROOT}.*.alert.*.*"),
     "Human-review violations and the life of their alerts (claims, decisions).",
 )
 HISTORY = StreamSpec(
@@ -86,9 +86,15 @@ def review(tenant: str, drone_id: str) -> str:
     return f"{ROOT}.{tenant}.review.{drone_id}"
 
 
-def alert(tenant: str, alert_id: str) -> str:
-    """The alert's own subject: claims and decisions, guarded by its last sequence."""
-    return f"{ROOT}.{tenant}.alert.{alert_id}"
+def alert(tenant: str, alert_id: str, officer_id: str) -> str:
+    """Where ``officer_id`` writes on the alert: the server lets an officer's credentials
+    publish under its own id only, so the subject says who wrote (readers check the event)."""
+    return f"{ROOT}.{tenant}.alert.{alert_id}.{officer_id}"
+
+
+def alert_life(tenant: str, alert_id: str) -> str:
+    """Every officer's writes on one alert: claims and decisions, guarded by its last sequence."""
+    return f"{ROOT}.{tenant}.alert.{alert_id}.*"
 
 
 def history(tenant: str, drone_id: str) -> str:
@@ -120,6 +126,8 @@ class ParsedSubject:
     kind: Kind
     key: str
     """The drone id, or the alert id for ``alert`` subjects, or the stream for ``quarantine``."""
+    officer: str = ""
+    """Who wrote on an ``alert`` subject (empty on the unbound subjects of older logs)."""
 
 
 @lru_cache(maxsize=4096)  # a fleet repeats its subjects: every message of the log is parsed
@@ -135,6 +143,8 @@ def parse(subject: str) -> ParsedSubject:
         return ParsedSubject(tenant, "history", parts[3])
     if area == "history" and len(parts) == 5 and parts[4] in ("run", "reject"):
         return ParsedSubject(tenant, "replay", parts[3])
+    if area == "alert" and len(parts) == 5:
+        return ParsedSubject(tenant, "alert", parts[3], parts[4])
     if area in ("review", "alert", "quarantine") and len(parts) == 4:
         return ParsedSubject(tenant, area, parts[3])  # type: ignore[arg-type]
     raise SubjectError(f"subject {subject!r} has no meaning in protocol v1")

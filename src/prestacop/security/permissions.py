@@ -91,19 +91,23 @@ def nypd_replay(tenant: str) -> Permissions:
 BOARDS = "PRESTACOP_ALERT_BOARDS"  # alerts.snapshot.BUCKET (security imports no service)
 
 
-def officer(tenant: str, officer_id: str = "") -> Permissions:
-    """Alert decisions of one force; reading its alerts, drones, images and the gate's
-    records (a review set aside for its image is no alert on the console).
+def officer(tenant: str, officer_id: str) -> Permissions:
+    """Alert decisions of one force in the officer's own name; reading its alerts, drones,
+    images and the gate's records (a review set aside for its image is no alert on the console).
+
+    The officer's id is the last token of the subjects it may write on
+    (``subjects.alert``): a claim or decision in another officer's name cannot be published.
 
     Reading needs ephemeral consumers (the alert feed): an officer
     may create them, never a durable one and never delete any (the services' durables
     stay theirs); ephemerals go by themselves when idle.
     """
     subjects.check_tenant(tenant)
+    subjects.check_token(officer_id, "officer id")
     read = (subjects.ALERTS.name, subjects.DRONES.name, subjects.QUARANTINE.name)
     return Permissions(
         publish=(
-            f"{subjects.ROOT}.{tenant}.alert.*",
+            subjects.alert(tenant, "*", officer_id),
             *(f"{_API}.STREAM.INFO.{s}" for s in read),
             *(f"{_API}.STREAM.MSG.GET.{s}" for s in read),
             *(f"{_API}.DIRECT.GET.{s}.>" for s in read),
@@ -117,7 +121,7 @@ def officer(tenant: str, officer_id: str = "") -> Permissions:
             f"$KV.{BOARDS}.{tenant}",
             f"{_API}.DIRECT.GET.KV_{BOARDS}.$KV.{BOARDS}.{tenant}",
         ),
-        subscribe=(f"{inbox('OFFICER', officer_id or 'any')}.>", "$JS.FC.>"),
+        subscribe=(f"{inbox('OFFICER', officer_id)}.>", "$JS.FC.>"),
         deny_publish=_not_the_services_consumers(),
         limits=(("subs", 100), ("payload", 64 * 1024)),
     )
