@@ -254,7 +254,7 @@ def secured(home: Path, urls: Any) -> None:
     """Operator mode and TLS, as production: every process of the bench (drone, floods,
     console) connects over TLS with a force account's service credentials (the phases'
     fresh tenants are subjects of that account)."""
-    from prestacop.runtime.tenants import add_tenant
+    from prestacop.bootstrap import add_tenant
     from prestacop.security.authority import Authority
 
     os.environ["NATS_CA"] = urls.nats_ca

@@ -219,9 +219,8 @@ def main() -> None:
         print(json.dumps(result))
         return
 
-    from prestacop.bootstrap import setup_topology
+    from prestacop.bootstrap import add_tenant, setup_topology
     from prestacop.runtime.embedded import EmbeddedRuntime
-    from prestacop.runtime.tenants import add_tenant
     from prestacop.security.authority import Authority
 
     with (

@@ -19,9 +19,8 @@ from pathlib import Path
 import pytest
 
 from prestacop.adapters.topology import ensure_topology
-from prestacop.bootstrap import LogClient, open_log
+from prestacop.bootstrap import LogClient, add_tenant, open_log
 from prestacop.runtime.embedded import EmbeddedRuntime, RuntimeUrls
-from prestacop.runtime.tenants import add_tenant
 from prestacop.security.authority import Authority
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -27,13 +27,17 @@ from prestacop.adapters.log_reader import JetStreamLog
 from prestacop.adapters.nats_connection import NatsUnreachable, StatusCallback, connect
 from prestacop.adapters.postgres_check import DatabaseUnreachable, check_database
 from prestacop.adapters.publisher import Publisher
-from prestacop.adapters.topology import ensure_topology
+from prestacop.adapters.topology import TopologyOptions, ensure_topology
 from prestacop.config import Settings
 from prestacop.runtime.embedded import EmbeddedRuntime, RuntimeUrls
 
 if TYPE_CHECKING:
+    import psycopg
+
     from prestacop.adapters.alert_feed import JetStreamAlertLog
     from prestacop.adapters.postgres_projections import ProjectionStore
+    from prestacop.analysis.charts import Figures
+    from prestacop.analysis.export import ExportResult
     from prestacop.drone.client import DroneClient
     from prestacop.gate.service import GateCounters
     from prestacop.nypd_replay.replay import Listener, ReplayOptions
@@ -41,6 +45,7 @@ if TYPE_CHECKING:
     from prestacop.projections.rebuild import Progress
     from prestacop.projections.runner import RunnerOptions
     from prestacop.projections.status import BuildStatus
+    from prestacop.security.authority import AccountLimits, Authority, Role
 
 
 class NoServerError(Exception):
@@ -139,7 +144,6 @@ def act_for_force(settings: Settings, urls: RuntimeUrls) -> None:
     connect as that force's services (its service .creds, the runtime's CA) from here on."""
     import os
 
-    from prestacop.runtime.tenants import add_tenant
     from prestacop.security.authority import Authority
 
     if urls.nats_ca:
@@ -149,10 +153,52 @@ def act_for_force(settings: Settings, urls: RuntimeUrls) -> None:
     os.environ["NATS_CREDS"] = str(Authority(settings.home).service_creds(settings.tenant))
 
 
+async def add_tenant(
+    target: Target,
+    home: Path,
+    tenant: str,
+    *,
+    limits: AccountLimits | None = None,
+    topology: TopologyOptions | None = None,
+) -> list[str]:
+    """A force's account pushed to the running servers (system credentials), then its
+    streams and image storage made in it (its service credentials); lines saying what was
+    done. Raises ``runtime.tenants.PushError`` when the servers refuse the account."""
+    from prestacop.runtime.tenants import ensure_when_enabled
+    from prestacop.security.authority import Authority
+
+    authority = Authority(home)
+    await _push_account(target, authority, authority.add_tenant(tenant, limits))
+    c = replace(connection(target), creds=authority.service_creds(tenant))
+    nc = await nats(c, f"prestacop-setup-{tenant}")
+    try:
+        done = await ensure_when_enabled(nc.jetstream(timeout=30.0), topology)
+    finally:
+        await nc.drain()
+    return [f"account {tenant} {authority.account_public(tenant)} pushed", *done]
+
+
+async def revoke(target: Target, home: Path, tenant: str, role: Role, ident: str) -> None:
+    """Refuse every credential issued to that user from now on (no restart)."""
+    from prestacop.security.authority import Authority
+
+    authority = Authority(home)
+    await _push_account(target, authority, authority.revoke(tenant, role, ident))
+
+
+async def _push_account(target: Target, authority: Authority, account_jwt: str) -> None:
+    from prestacop.runtime.tenants import push_account
+
+    system = replace(connection(target), creds=authority.system_creds)
+    nc = await nats(system, "prestacop-accounts")
+    try:
+        await push_account(nc, account_jwt)
+    finally:
+        await nc.close()
+
+
 async def setup_topology(target: Target, *, replicas: int = 1) -> list[str]:
     """Create or update the streams of the log and the images (idempotent); what was done."""
-    from prestacop.adapters.topology import TopologyOptions
-
     nc = await nats(target, "prestacop-setup")
     try:
         topology = TopologyOptions(replicas=replicas)
@@ -483,8 +529,6 @@ def console(urls: Target, settings: Settings, officer: str, **options: Any) -> S
         options.setdefault("image_dir", settings.home / "images")
         database_url = options.pop("database_url", None)
         if database_url:  # the statistics screen's figures, from the force's statistics view
-            from prestacop.analysis.charts import read_figures
-
             options["stats"] = lambda: read_figures(database_url, settings.tenant)
         if options.get("control_cmd") is None:
             options["control_cmd"] = settings.control_cmd
@@ -544,6 +588,41 @@ def drone(
         return open_log(target, f"drone-{drone_id}", window=window, setup=False, creds=creds)
 
     return DroneClient(tenant, drone_id, open_log=opening, **options)
+
+
+def postgres(database_url: str) -> Callable[[], psycopg.Connection[Any]]:
+    """Opens a PostgreSQL connection per call, for the services that read views."""
+    import psycopg
+
+    return lambda: psycopg.connect(database_url)
+
+
+def create_analyst(database_url: str, tenant: str) -> tuple[str, str]:
+    """The force's read-only analyst role, made (or given a new password) as the owner;
+    (role, password)."""
+    from psycopg.rows import dict_row
+
+    from prestacop.adapters.postgres_security import create_analyst as create
+
+    with postgres(database_url)() as conn, conn.cursor(row_factory=dict_row) as cur:
+        role, password = create(cur, tenant)
+        conn.commit()
+    return role, password
+
+
+def read_figures(database_url: str, tenant: str, **options: Any) -> Figures:
+    """``prestacop stats`` and the console's statistics screen (``options``: those of
+    ``analysis.charts.read_figures``)."""
+    from prestacop.analysis import charts
+
+    return charts.read_figures(postgres(database_url), tenant, **options)
+
+
+def export_view(database_url: str, view: str, out: Path, **options: Any) -> ExportResult:
+    """``prestacop export VIEW`` (``options``: those of ``analysis.export.export_view``)."""
+    from prestacop.analysis import export
+
+    return export.export_view(postgres(database_url), view, out, **options)
 
 
 def _checked_database(urls: RuntimeUrls) -> str:

@@ -11,8 +11,9 @@ from pathlib import Path
 import duckdb
 
 from prestacop.adapters.postgres_projections import ProjectionStore
-from prestacop.analysis.charts import draw_all, read_figures
-from prestacop.analysis.export import export_log, export_view
+from prestacop.analysis.charts import draw_all
+from prestacop.analysis.export import export_log
+from prestacop.bootstrap import export_view, read_figures
 from tests.conftest import wait_until
 from tests.integration.test_statistics import decide, ticket
 from tests.projection_support import caught_up, namespace, projecting, publish_events, rows

@@ -18,8 +18,7 @@ from pathlib import Path
 import pytest
 
 from prestacop.adapters.topology import TopologyOptions
-from prestacop.bootstrap import LogClient, open_log
-from prestacop.runtime import tenants
+from prestacop.bootstrap import LogClient, add_tenant, open_log
 from prestacop.runtime.cluster import EmbeddedCluster
 from prestacop.runtime.embedded import EmbeddedRuntime
 from prestacop.security.authority import Authority, Role
@@ -80,9 +79,7 @@ async def secured(request: pytest.FixtureRequest) -> AsyncIterator[Secured]:
         assert c.urls is not None and c.urls.nats_ca
         with trusting(c.urls.nats_ca):
             for force in FORCES:
-                await tenants.add_tenant(
-                    c.nats_url, c.home, force, topology=TopologyOptions(replicas=3)
-                )
+                await add_tenant(c.nats_url, c.home, force, topology=TopologyOptions(replicas=3))
         yield Secured(c.nats_url, c.home, c)
         return
     home = Path(tempfile.mkdtemp(prefix="prestacop-secured-"))
@@ -92,7 +89,7 @@ async def secured(request: pytest.FixtureRequest) -> AsyncIterator[Secured]:
     try:
         with trusting(urls.nats_ca):
             for force in FORCES:
-                await tenants.add_tenant(urls.nats_url, home, force)
+                await add_tenant(urls.nats_url, home, force)
         yield Secured(urls.nats_url, home, rt)
     finally:
         rt.stop()

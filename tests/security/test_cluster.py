@@ -18,9 +18,8 @@ from nats.js.errors import APIError
 from prestacop.adapters.nats_connection import servers_of
 from prestacop.adapters.publisher import AckTimeout, PublishError
 from prestacop.adapters.topology import TopologyOptions
-from prestacop.bootstrap import LogClient, open_log
+from prestacop.bootstrap import LogClient, add_tenant, open_log
 from prestacop.domain import subjects
-from prestacop.runtime import tenants
 from prestacop.runtime.cluster import EmbeddedCluster
 from prestacop.runtime.embedded import free_port, nats_server_binary
 from prestacop.security.authority import Authority
@@ -36,7 +35,7 @@ async def forces(cluster: EmbeddedCluster) -> AsyncIterator[dict[str, LogClient]
     with trusting(cluster.urls.nats_ca):
         clients = {}
         for force in ("nypd", "lapd"):
-            await tenants.add_tenant(
+            await add_tenant(
                 cluster.nats_url, cluster.home, force, topology=TopologyOptions(replicas=3)
             )
             clients[force] = await open_log(

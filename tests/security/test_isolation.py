@@ -219,7 +219,7 @@ async def test_the_replay_writes_history_only(
 async def test_a_revoked_drone_is_refused_from_then_on(
     secured: Secured, services: dict[str, LogClient], as_role: Callable[..., Path]
 ) -> None:
-    from prestacop.runtime.tenants import revoke
+    from prestacop.bootstrap import revoke
 
     drone_id = "d-" + uuid.uuid4().hex[:8]
     creds = as_role("nypd", "drone", drone_id)

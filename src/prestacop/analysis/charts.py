@@ -7,12 +7,18 @@ show what the view holds: local hours and weekdays, final codes, months, borough
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prestacop.projections.local_time import WEEKDAYS
 
+if TYPE_CHECKING:
+    import psycopg
+
 Series = list[tuple[str, int]]
+Connect = Callable[[], "psycopg.Connection[Any]"]
+"""Opens a PostgreSQL connection (made by ``bootstrap.postgres``)."""
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
@@ -57,9 +63,8 @@ def figures_from_rows(tenant: str, rows: list[dict[str, Any]], top: int = 10) ->
 
 
 def read_figures(
-    database_url: str, tenant: str, *, namespace: str = "prestacop", top: int = 10
+    connect: Connect, tenant: str, *, namespace: str = "prestacop", top: int = 10
 ) -> Figures:
-    import psycopg
     from psycopg import sql
     from psycopg.rows import dict_row
 
@@ -68,8 +73,8 @@ def read_figures(
         " AND dimension IN ('local_hour', 'local_weekday', 'code', 'local_month', 'borough',"
         " 'origin')"
     ).format(sql.Identifier(namespace))
-    with psycopg.connect(database_url, row_factory=dict_row) as conn:
-        rows = conn.execute(query, (tenant,)).fetchall()
+    with connect() as conn:
+        rows = conn.cursor(row_factory=dict_row).execute(query, (tenant,)).fetchall()
     return figures_from_rows(tenant, rows, top)
 
 

@@ -35,6 +35,7 @@ import msgspec
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from prestacop.analysis.charts import Connect
 from prestacop.ports.log import LogSource
 from prestacop.projections.api import LOG_STREAMS, Envelope
 from prestacop.projections.decoding import decode_chunk
@@ -213,7 +214,7 @@ _PG_TYPES = {
 
 
 def export_view(
-    database_url: str,
+    connect: Connect,
     view: str,
     out: Path,
     *,
@@ -231,7 +232,7 @@ def export_view(
     state = root / "_export.json"
     before = _load_manifest(state) if root.exists() else None
     result = ExportResult()
-    with psycopg.connect(database_url) as conn:
+    with connect() as conn:
         conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ  # one snapshot
         conn.read_only = True
         cur = conn.cursor()

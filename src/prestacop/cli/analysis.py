@@ -37,7 +37,8 @@ def export(
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
-    from prestacop.analysis.export import ExportError, export_view
+    from prestacop.analysis.export import ExportError
+    from prestacop.bootstrap import export_view
 
     found = urls(settings(), postgres=any(w != "log" for w in what))
     columns = ("{task.description}", BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
@@ -84,7 +85,8 @@ def stats(
 ) -> None:
     """Charts of the main statistics in the terminal: tickets per local hour, per weekday,
     top codes, the trend by month, by borough (from the statistics views)."""
-    from prestacop.analysis.charts import draw_all, read_figures
+    from prestacop.analysis.charts import draw_all
+    from prestacop.bootstrap import read_figures
 
     cfg = settings(tenant)
     found = urls(cfg, postgres=True)

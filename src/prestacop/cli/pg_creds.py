@@ -38,9 +38,9 @@ def analyst(
     connection string for it. It reads its own force's rows only, and writes nothing."""
     import psycopg
     from psycopg import conninfo
-    from psycopg.rows import dict_row
 
-    from prestacop.adapters.postgres_security import create_analyst, write_passfile
+    from prestacop.adapters.postgres_security import write_passfile
+    from prestacop.bootstrap import create_analyst
     from prestacop.domain.subjects import SubjectError, check_tenant
 
     try:
@@ -50,9 +50,7 @@ def analyst(
     cfg = settings()
     owner_url = urls(cfg, postgres=True).database_url or ""
     try:
-        with psycopg.connect(owner_url) as conn, conn.cursor(row_factory=dict_row) as cur:
-            role, password = create_analyst(cur, tenant)
-            conn.commit()
+        role, password = create_analyst(owner_url, tenant)
     except psycopg.Error as err:
         # the message only: a statement (with its password) is never part of it
         fail(f"PostgreSQL: analyst role of {tenant}: {err.diag.message_primary or err}")

@@ -82,12 +82,10 @@ def up(
     pg_tcp = runtime.pg_port if isinstance(runtime, EmbeddedRuntime) else None
     try:
         from prestacop.adapters.topology import TopologyOptions
-        from prestacop.bootstrap import open_log
+        from prestacop.bootstrap import add_tenant, open_log
 
         async def topology() -> None:
             if secure:  # the default force's account, streams and images
-                from prestacop.runtime.tenants import add_tenant
-
                 replicas = 3 if cluster > 1 else 1
                 await add_tenant(
                     started.nats_url,

@@ -37,8 +37,9 @@ def tenant_add(
     """Create a force's account, push it to the running servers, make its streams and images."""
     from prestacop.adapters.nats_connection import CredentialsError
     from prestacop.adapters.topology import TopologyOptions
+    from prestacop.bootstrap import add_tenant
     from prestacop.domain.subjects import SubjectError
-    from prestacop.runtime.tenants import PushError, add_tenant
+    from prestacop.runtime.tenants import PushError
     from prestacop.security.authority import AccountLimits
 
     cfg = settings()
@@ -136,7 +137,8 @@ def revoke_officer(tenant: str = TenantArg, officer: str = typer.Option(..., "--
 
 
 def _revoke(tenant: str, role: str, ident: str) -> None:
-    from prestacop.runtime.tenants import PushError, revoke
+    from prestacop.bootstrap import revoke
+    from prestacop.runtime.tenants import PushError
     from prestacop.security.authority import AuthorityError
 
     cfg = settings()
