@@ -140,6 +140,7 @@ def message(subject: str, body: dict[str, object], seq: int) -> SimpleNamespace:
 async def test_the_gate_sets_aside_a_violation_whose_image_is_missing_and_keeps_the_rest() -> None:
     images, publisher = FakeImageStore(), FakePublisher()
     gate = Gate(None, publisher, images)  # type: ignore[arg-type]
+    gate.image_wait_s = 0.2  # how long a late image is waited for (3 s in service)
     await images.put(TENANT, "img-ok", b"png", "image/png")
     subject = subjects.violation(TENANT, "d1")
     good = message(subject, wire(violation("ok", code=21, image_id="img-ok")), 1)
