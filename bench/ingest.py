@@ -174,7 +174,7 @@ def run_worker(
         "--drones", str(args.drones), "--messages", str(args.messages),
         "--window", str(args.window), "--payload-hex", sample_payload("d0000").hex(),
     ]  # fmt: skip
-    done = subprocess.run(  # -m from the repository: bench/statistics.py shadows the stdlib's
+    done = subprocess.run(  # -m from the repository root: the workers import bench.*
         cmd, capture_output=True, text=True, check=False, env={**os.environ, **(env or {})},
         cwd=Path(__file__).resolve().parents[1],
     )  # fmt: skip

@@ -26,6 +26,7 @@ import json
 import os
 import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -95,11 +96,7 @@ async def baseline(nats_url: str) -> dict[str, Any]:
 
 
 def _median(values: Any) -> float:
-    """``statistics.median`` (not imported: ``bench/statistics.py`` shadows it when this
-    script runs, its folder being first on ``sys.path``)."""
-    v = sorted(values)
-    mid = len(v) // 2
-    return v[mid] if len(v) % 2 else (v[mid - 1] + v[mid]) / 2
+    return statistics.median(values)
 
 
 def peak_rss_kib() -> int:

@@ -5,7 +5,7 @@ Each version's ``apply`` runs on the same batches (sample log: positions, violat
 decisions) into tables of its own schema in a PostgreSQL of its own (embedded runtime),
 committing per batch like the runner. Prints JSON: events/s of each and the ratio.
 
-    .venv/bin/python bench/statistics.py [--events 200000] [--batch 5000] [--baseline FILE]
+    .venv/bin/python bench/statistics_view.py [--events 200000] [--batch 5000] [--baseline FILE]
 
 ``--baseline``: the v1 module's source (default: from git, ``48b5765``).
 """
