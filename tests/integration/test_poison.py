@@ -35,6 +35,21 @@ def position(i: int, **overrides: object) -> bytes:
     return msgspec.json.encode(body | overrides)
 
 
+def violation(i: int, **overrides: object) -> bytes:
+    body = {
+        "type": "violation",
+        "message_id": f"v{i}",
+        "v": 1,
+        "drone_id": "d1",
+        "time": NOW.isoformat(),
+        "latitude": 40.7,
+        "longitude": -73.9,
+        "violation_code": 21,
+        "image_id": "img-nul",
+    }
+    return msgspec.json.encode(body | overrides)
+
+
 NESTED = position(90)[:-1] + b', "extra": ' + b"[" * 1000 + b"]" * 1000 + b"}"
 POISON = {  # name: (kind, payload, reason)
     "v0": ("position", position(91, v=0), "invalid_field"),
@@ -42,6 +57,15 @@ POISON = {  # name: (kind, payload, reason)
     "1000 nested [": ("position", NESTED, "bad_json"),
     "60 KB of control bytes": ("position", b"\x01" * 60_000, "bad_json"),
     "NUL in a plate": ("violation", b"", "invalid_field"),
+    # a time no time zone can show (New York's local day is in year 0): statistics died on it
+    "time in year 1": ("violation", violation(93, time="0001-01-01T00:00:00Z"), "invalid_field"),
+    "position in year 1": (
+        "position",
+        position(94, time="0001-01-01T00:00:00+14:00"),
+        "invalid_field",
+    ),
+    # PostgreSQL's bigint stops at 2**63 - 1: violations dead-lettered it
+    "source_line past bigint": ("violation", violation(95, source_line=2**63), "invalid_field"),
 }
 
 

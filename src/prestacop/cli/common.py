@@ -21,6 +21,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from prestacop.adapters.postgres_check import redact
 from prestacop.bootstrap import NoServerError, require_urls
 from prestacop.config import Settings
 from prestacop.runtime.embedded import RuntimeUrls
@@ -28,8 +29,9 @@ from prestacop.runtime.embedded import RuntimeUrls
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 # Lines that scripts read (URLs, JSON, tables) are never wrapped to the terminal's width.
-err_console = Console(stderr=True, soft_wrap=True)
-out = Console(soft_wrap=True)
+# No emoji codes: `module:x:` in an error is no ❌.
+err_console = Console(stderr=True, soft_wrap=True, emoji=False)
+out = Console(soft_wrap=True, emoji=False)
 STOP_GRACE_S = 0.6
 """After a stop signal, what a service has to finish its work in flight before it is cut."""
 LAST_RESORT_AFTER_GRACE_S = 0.9
@@ -58,8 +60,9 @@ def leave_if_stopping(code: int) -> None:
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
-    """One line on stderr (what, where, what to do), then exit with ``code``."""
-    err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False)
+    """One line on stderr (what, where, what to do), then exit with ``code``; a password
+    in it (libpq quotes the whole URL) is masked."""
+    err_console.print(f"[bold red]error:[/] {escape(redact(message))}", highlight=False)
     raise typer.Exit(code)
 
 
