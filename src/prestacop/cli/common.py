@@ -129,8 +129,6 @@ def serve(
 async def _serve(
     service: Callable[[asyncio.Event], Awaitable[T]], retry: bool, grace_s: float
 ) -> T | None:
-    from prestacop.bootstrap import UNREACHABLE
-
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     signals: list[int] = []
@@ -176,7 +174,10 @@ async def _serve(
             if not stop.is_set():
                 raise
             break
-        except UNREACHABLE as err:
+        except Exception as caught:
+            err = _unreachable(caught)
+            if err is None:  # not a server gone away (alone or in a task group): a bug
+                raise
             if stop.is_set():  # the server went while we stopped: nothing left to do
                 break
             if not retry:
@@ -189,6 +190,22 @@ async def _serve(
     for sig in STOP_SIGNALS:
         loop.remove_signal_handler(sig)
     return result
+
+
+def _unreachable(err: BaseException) -> BaseException | None:
+    """The server error behind ``err``, also inside a task group (a gate runs one task per
+    stream), or None if anything else is in there."""
+    from prestacop.bootstrap import UNREACHABLE
+
+    if not isinstance(err, BaseExceptionGroup):
+        return err if isinstance(err, UNREACHABLE) else None
+    found, other = err.split(UNREACHABLE)
+    if other is not None or found is None:
+        return None
+    first: BaseException = found
+    while isinstance(first, BaseExceptionGroup):
+        first = first.exceptions[0]
+    return first
 
 
 def _last_resort(after_s: float) -> None:
