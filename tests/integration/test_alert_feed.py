@@ -217,3 +217,25 @@ def test_an_unreadable_snapshot_is_no_start() -> None:
 
     assert snapshot.decode(b"{not json") is None
     assert snapshot.decode(b'{"version": 99, "seq": 5, "alerts": []}') is None
+
+
+async def test_a_drone_whose_last_message_is_garbage_has_no_position_and_crashes_nothing(
+    log: LogClient, nats_url: str, tenant: str
+) -> None:
+    """The console reads a drone's last position and an alert's last step by direct get:
+    a drone may publish anything there (InvalidMessage crashed the console's worker)."""
+    from prestacop.domain import subjects
+
+    client = await DroneClient(tenant, "d1", log=log).connect()
+    await client.report_position(40.75, -73.98)
+    alert_log = await JetStreamAlertLog.open(nats_url, tenant)
+    try:
+        good = await alert_log.last_position("d1")
+        assert good is not None
+        for garbage in (b"\xff not json", b'{"type": "position"}', b"\x00" * 10):
+            await log.publisher.publish_and_wait(subjects.position(tenant, "d1"), garbage)
+            await log.publisher.publish_and_wait(subjects.alert(tenant, "a1"), garbage)
+            assert await alert_log.last_position("d1") is None
+            assert await alert_log.last_on_alert("a1") is None
+    finally:
+        await alert_log.close()

@@ -96,6 +96,37 @@ CASES = {
         3,
         ['database "nodb" does not exist'],
     ),
+    # a password is masked wherever it sits: libpq quotes a bad URL whole in its error
+    "password as a keyword": (
+        ["project", "status"],
+        {"DATABASE_URL": "host=127.0.0.1 port=1 user=po password=secret dbname=po"},
+        3,
+        ["cannot use PostgreSQL", "password=***"],
+    ),
+    "password as a query parameter": (
+        ["project", "status"],
+        {"DATABASE_URL": "postgresql://po@127.0.0.1:1/po?password=secret"},
+        3,
+        ["cannot use PostgreSQL", "password=***"],
+    ),
+    "bad URL quoted by libpq, stats": (
+        ["stats"],
+        {"DATABASE_URL": "postgresql://po:secret@[bad/po"},
+        3,
+        ["postgresql://po:***@[bad/po"],
+    ),
+    "bad URL quoted by libpq, analyst creds": (
+        ["creds", "analyst", "--tenant", "nypd"],
+        {"DATABASE_URL": "postgresql://po:secret@[bad/po"},
+        1,
+        ["postgresql://po:***@[bad/po"],
+    ),
+    "a module:name that reads like an emoji code": (
+        ["project", "rebuild", "--custom", "nomodule:x", "--tenant", "nypd"],
+        {},
+        2,
+        ["nomodule:x", "No module named 'nomodule'"],
+    ),
     "tenant in capitals": (
         ["rejected", "--tenant", "NYPD"],
         {},

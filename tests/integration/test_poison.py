@@ -35,13 +35,37 @@ def position(i: int, **overrides: object) -> bytes:
     return msgspec.json.encode(body | overrides)
 
 
+def violation(i: int, **overrides: object) -> bytes:
+    body = {
+        "type": "violation",
+        "message_id": f"v{i}",
+        "v": 1,
+        "drone_id": "d1",
+        "time": NOW.isoformat(),
+        "latitude": 40.7,
+        "longitude": -73.9,
+        "violation_code": 21,
+        "image_id": "img-nul",
+    }
+    return msgspec.json.encode(body | overrides)
+
+
 NESTED = position(90)[:-1] + b', "extra": ' + b"[" * 1000 + b"]" * 1000 + b"}"
 POISON = {  # name: (kind, payload, reason)
     "v0": ("position", position(91, v=0), "invalid_field"),
     "v-1": ("position", position(92, v=-1), "invalid_field"),
     "1000 nested [": ("position", NESTED, "bad_json"),
     "60 KB of control bytes": ("position", b"\x01" * 60_000, "bad_json"),
-    "NUL in a plate": ("violation", b"", "invalid_field"),
+    "NUL in a plate": ("violation", violation(96, plate="AB\u0000CD"), "invalid_field"),
+    # a time no time zone can show (New York's local day is in year 0): statistics died on it
+    "time in year 1": ("violation", violation(93, time="0001-01-01T00:00:00Z"), "invalid_field"),
+    "position in year 1": (
+        "position",
+        position(94, time="0001-01-01T00:00:00+14:00"),
+        "invalid_field",
+    ),
+    # PostgreSQL's bigint stops at 2**63 - 1: violations dead-lettered it
+    "source_line past bigint": ("violation", violation(95, source_line=2**63), "invalid_field"),
 }
 
 
@@ -56,30 +80,17 @@ async def test_each_poison_class_is_set_aside_and_gate_and_runner_go_on(
     log: LogClient, nats_url: str, database_url: str, tenant: str, store: ProjectionStore
 ) -> None:
     await log.images.put(tenant, "img-nul", b"jpeg", "image/jpeg")
-    nul_plate = {
-        "type": "violation",
-        "message_id": "v-nul",
-        "v": 1,
-        "drone_id": "d1",
-        "time": NOW.isoformat(),
-        "latitude": 40.7,
-        "longitude": -73.9,
-        "violation_code": 21,
-        "image_id": "img-nul",
-        "plate": "AB\u0000CD",
-    }
     acks, poison_at = [], {}
     for i, (name, (kind, payload, _)) in enumerate(POISON.items()):
         acks.append(
             await log.publisher.publish_and_wait(subjects.position(tenant, "d1"), position(i))
         )
-        data = payload or msgspec.json.encode(nul_plate)
         subject = (
             subjects.position(tenant, "d1")
             if kind == "position"
             else subjects.violation(tenant, "d1")
         )
-        ack = await log.publisher.publish_and_wait(subject, data)
+        ack = await log.publisher.publish_and_wait(subject, payload)
         poison_at[ack.seq] = name
         acks.append(ack)
     acks.append(await log.publisher.publish_and_wait(subjects.position(tenant, "d1"), position(99)))

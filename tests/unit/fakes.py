@@ -137,6 +137,11 @@ class FakePublisher:
     ) -> PubAck:
         return await (await self.publish(subject, payload, msg_id, headers))
 
+    async def publish_retrying(
+        self, subject: str, payload: bytes, msg_id: str, *, retry_for: float = 60.0
+    ) -> PubAck:
+        return await self.publish_and_wait(subject, payload, msg_id)
+
     async def flush(self) -> None:
         return None
 

@@ -77,3 +77,20 @@ def test_context_rules_still_apply_to_an_event_that_passes_the_check() -> None:
     unknown = msgspec.structs.replace(GOOD, violation_code=code)
     with pytest.raises(InvalidMessage, match="unknown_code"):
         checked.encode_checked("nypd", unknown, NOW)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"plate": "GZ\x00H7"},  # a NUL in a CSV field: it went into the log, then no view took it
+        {"street": "\x00"},
+        {"time": datetime(1, 1, 1, 5, tzinfo=UTC)},  # no local day in New York
+        {"source_line": 2**63},
+    ],
+    ids=["NUL in plate", "NUL in street", "year 1", "line past bigint"],
+)
+def test_what_the_receivers_refuse_is_refused_on_the_fast_path_too(change: dict) -> None:  # type: ignore[type-arg]
+    event = msgspec.structs.replace(GOOD, **change)
+    ours = _outcome(checked.encode_checked, event)
+    assert ours == _outcome(codec.encode_checked, event)
+    assert ours[0] == "invalid_field"  # type: ignore[index]

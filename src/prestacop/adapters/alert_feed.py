@@ -292,10 +292,13 @@ class JetStreamAlertLog:
             return None
         except _UNAVAILABLE as err:
             raise AlertLogUnavailable(f"cannot read {subject}: {err!r}") from None
-        assert raw.seq is not None and raw.data is not None
+        assert raw.seq is not None
         received = raw.time or datetime.now(UTC)
         where = raw.subject or subject  # a wildcard names the subject it found
-        return LogEntry(raw.seq, where, received, decode(where, raw.data, received))
+        try:  # a drone may publish anything there: an unreadable last message tells nothing
+            return LogEntry(raw.seq, where, received, decode(where, raw.data or b"", received))
+        except InvalidMessage:
+            return None
 
     async def last_on_alert(self, alert_id: str) -> LogEntry | None:
         return await self._last_on(subjects.ALERTS.name, subjects.alert_life(self.tenant, alert_id))

@@ -12,9 +12,15 @@ class DatabaseUnreachable(ConnectionError):
         super().__init__(f"cannot use PostgreSQL at {redact(url)} ({cause})")
 
 
-def redact(url: str) -> str:
-    """The URL without its password (never print a secret)."""
-    return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)
+_USERINFO = re.compile(r"(://[^:/@\s]*:)[^@\s]*@")  # scheme://user:password@host
+_PASSWORD = re.compile(r"(password\s*=\s*)('(?:[^'\\]|\\.)*'|[^\s&\"']+)", re.IGNORECASE)
+
+
+def redact(text: str) -> str:
+    """The text without the passwords of the URLs or connection strings it holds
+    (``password=`` as a keyword or a query parameter): never print a secret; libpq's own
+    errors quote the whole URL."""
+    return _PASSWORD.sub(r"\1***", _USERINFO.sub(r"\1***@", text))
 
 
 def check_database(url: str, timeout_s: float = 5.0) -> None:

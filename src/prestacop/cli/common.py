@@ -21,6 +21,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from prestacop.adapters.postgres_check import redact
 from prestacop.bootstrap import NoServerError, require_urls
 from prestacop.config import Settings
 from prestacop.runtime.embedded import RuntimeUrls
@@ -28,8 +29,9 @@ from prestacop.runtime.embedded import RuntimeUrls
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 # Lines that scripts read (URLs, JSON, tables) are never wrapped to the terminal's width.
-err_console = Console(stderr=True, soft_wrap=True)
-out = Console(soft_wrap=True)
+# No emoji codes: `module:x:` in an error is no ❌.
+err_console = Console(stderr=True, soft_wrap=True, emoji=False)
+out = Console(soft_wrap=True, emoji=False)
 STOP_GRACE_S = 0.6
 """After a stop signal, what a service has to finish its work in flight before it is cut."""
 LAST_RESORT_AFTER_GRACE_S = 0.9
@@ -58,8 +60,9 @@ def leave_if_stopping(code: int) -> None:
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
-    """One line on stderr (what, where, what to do), then exit with ``code``."""
-    err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False)
+    """One line on stderr (what, where, what to do), then exit with ``code``; a password
+    in it (libpq quotes the whole URL) is masked."""
+    err_console.print(f"[bold red]error:[/] {escape(redact(message))}", highlight=False)
     raise typer.Exit(code)
 
 
@@ -126,8 +129,6 @@ def serve(
 async def _serve(
     service: Callable[[asyncio.Event], Awaitable[T]], retry: bool, grace_s: float
 ) -> T | None:
-    from prestacop.bootstrap import UNREACHABLE
-
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     signals: list[int] = []
@@ -173,7 +174,10 @@ async def _serve(
             if not stop.is_set():
                 raise
             break
-        except UNREACHABLE as err:
+        except Exception as caught:
+            err = _unreachable(caught)
+            if err is None:  # not a server gone away (alone or in a task group): a bug
+                raise
             if stop.is_set():  # the server went while we stopped: nothing left to do
                 break
             if not retry:
@@ -186,6 +190,22 @@ async def _serve(
     for sig in STOP_SIGNALS:
         loop.remove_signal_handler(sig)
     return result
+
+
+def _unreachable(err: BaseException) -> BaseException | None:
+    """The server error behind ``err``, also inside a task group (a gate runs one task per
+    stream), or None if anything else is in there."""
+    from prestacop.bootstrap import UNREACHABLE
+
+    if not isinstance(err, BaseExceptionGroup):
+        return err if isinstance(err, UNREACHABLE) else None
+    found, other = err.split(UNREACHABLE)
+    if other is not None or found is None:
+        return None
+    first: BaseException = found
+    while isinstance(first, BaseExceptionGroup):
+        first = first.exceptions[0]
+    return first
 
 
 def _last_resort(after_s: float) -> None:

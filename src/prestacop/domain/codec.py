@@ -8,7 +8,7 @@ receiving time is passed in, so a rebuild judges a message exactly as live did.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 import msgspec
@@ -32,6 +32,8 @@ from prestacop.domain.violation_codes import is_known
 
 #: How far ahead of the log's clock an event's time may be (drone clocks drift).
 MAX_CLOCK_SKEW = timedelta(minutes=5)
+#: No event is older: a time near year 1 has no local day in New York (year 0).
+EARLIEST_TIME = datetime(1900, 1, 1, tzinfo=UTC)
 
 Reason = Literal[
     "bad_json",
@@ -143,6 +145,8 @@ def check(event: AnyEvent, subject: str, received_at: datetime) -> None:
 def _check(event: AnyEvent, where: subjects.ParsedSubject, received_at: datetime) -> None:
     _check_subject(event, where)
     time = event.time
+    if time < EARLIEST_TIME:
+        raise InvalidMessage("invalid_field", f"$.time {time.isoformat()} is before 1900")
     if time > received_at + MAX_CLOCK_SKEW:
         raise InvalidMessage(
             "future_time",

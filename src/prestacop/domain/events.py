@@ -36,6 +36,8 @@ ViolationCode = Annotated[int, Meta(ge=0, le=99)]
 ShortText = Annotated[str, Meta(max_length=64)]
 Note = Annotated[str, Meta(max_length=2000)]
 UtcTime = Annotated[datetime, Meta(tz=True)]
+Count = Annotated[int, Meta(ge=0, le=2**63 - 1)]
+"""A count or line number: PostgreSQL's bigint holds it."""
 
 Origin = Literal["drone", "nypd_history"]
 LocationPrecision = Literal["gps", "street", "precinct", "borough", "unknown"]
@@ -102,7 +104,7 @@ class ViolationReported(Event, frozen=True, kw_only=True, tag="violation"):
     """Provenance of history: the file's name, its content identity and the line (or JSON
     record number) of the raw row, so an analyst can find it."""
     source_id: ShortText | None = None
-    source_line: Annotated[int, Meta(ge=0)] | None = None
+    source_line: Count | None = None
     image_sha256: Annotated[str, Meta(pattern=r"^[0-9a-f]{64}$")] | None = None
     """v2: the image's SHA-256 (hex) and size in bytes bind the violation to its evidence."""
     image_size: Annotated[int, Meta(ge=0, le=8 * 1024 * 1024)] | None = None
@@ -157,12 +159,12 @@ class ReplayRunRecorded(Event, frozen=True, kw_only=True, tag="replay.run"):
     """When the run finished."""
     started_at: UtcTime
     files: list[Annotated[str, Meta(max_length=255)]]
-    rows_read: Annotated[int, Meta(ge=0)]
-    events: Annotated[int, Meta(ge=0)]
-    duplicates: Annotated[int, Meta(ge=0)] = 0
-    found_in_log: Annotated[int, Meta(ge=0)] = 0
-    rejected: Annotated[int, Meta(ge=0)] = 0
-    rejected_by_reason: dict[ShortText, int] = msgspec.field(default_factory=dict)
+    rows_read: Count
+    events: Count
+    duplicates: Count = 0
+    found_in_log: Count = 0
+    rejected: Count = 0
+    rejected_by_reason: dict[ShortText, Count] = msgspec.field(default_factory=dict)
     ok: bool = True
 
 
@@ -173,7 +175,7 @@ class ReplayRejectRecorded(Event, frozen=True, kw_only=True, tag="replay.reject"
     time: UtcTime
     source_file: Annotated[str, Meta(max_length=255)]
     source_id: ShortText | None = None
-    line: Annotated[int, Meta(ge=0)]
+    line: Count
     reason: ShortText
     detail: Note
     raw: Annotated[str, Meta(max_length=65_536)]

@@ -47,6 +47,8 @@ def tenant_of(subject: str) -> str:
     return token if subjects.TENANT_RE.match(token) else "_invalid"
 
 
+QUARANTINE_RETRY_S = 3600.0
+"""How long a verdict is sent again while the server does not answer (a stop cuts it short)."""
 IMAGE_WAIT_S = 3.0
 """How long a violation waits for its image before it is set aside as ``missing_image``."""
 
@@ -118,8 +120,10 @@ class Gate:
 
     async def quarantine(self, record: Quarantined) -> None:
         subject = subjects.quarantine(tenant_of(record.subject), record.stream)
-        await self._publisher.publish_and_wait(
-            subject, encoder.encode(record), msg_id=record.message_key
+        # an ack lost with a server going away is no reason to end the gate: the same record
+        # under the same key is stored once, however often it is sent
+        await self._publisher.publish_retrying(
+            subject, encoder.encode(record), record.message_key, retry_for=QUARANTINE_RETRY_S
         )
         self.counters.quarantined[record.reason] += 1
         log.info("quarantined %s/%s: %s", record.stream, record.seq, record.detail)

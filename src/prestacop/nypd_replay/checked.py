@@ -108,4 +108,7 @@ def encode_checked(tenant: str, event: ViolationReported, now: datetime) -> tupl
             _subjects.clear()
         subject = _subjects[key] = codec.subject_for(tenant, event)
     codec.check(event, subject, now)
-    return subject, codec.encode(event)
+    data = codec.encode(event)
+    if b"\\u0000" in data:  # NUL in a text field: the receivers refuse it, say so as they do
+        return codec.encode_checked(tenant, event, now)
+    return subject, data

@@ -22,6 +22,9 @@ from prestacop.domain import codec
 from prestacop.domain.events import ReplayRejectRecorded, ReplayRunRecorded
 from prestacop.nypd_replay.source import identity
 
+RAW_CHARS = 8_000
+"""Of a rejected row's raw text in its event (the reject file keeps it whole; a ticket row
+is ~300): even as ``\\uXXXX`` escapes, with its detail, the event fits the log's 64 KiB."""
 #: Futures awaited together: bounds memory and keeps the publisher's window full.
 WINDOW = 1000
 
@@ -38,6 +41,9 @@ def rejects_of(path: Path, run_id: str, now: datetime) -> Iterator[ReplayRejectR
     ids: Callable[[str], str | None] = cache(_identity)
     if not path.exists():
         return
+    # a rejected line may be megabytes (its raw is cut below): csv's 128 KiB field limit
+    # ended the whole replay here, after every ticket was sent
+    csv.field_size_limit(max(csv.field_size_limit(), 2**31 - 1))
     with open(path, newline="", encoding="utf-8", errors="replace") as f:
         for row in csv.DictReader(f):
             name = row["file"]
@@ -50,10 +56,15 @@ def rejects_of(path: Path, run_id: str, now: datetime) -> Iterator[ReplayRejectR
                 source_file=os.path.basename(name)[-255:] or name[-255:],
                 source_id=source_id,
                 line=line,
-                reason=row["reason"][:64],
-                detail=row["detail"][:2000],
-                raw=row["raw"][:65_536],
+                reason=_text(row["reason"])[:64],
+                detail=_text(row["detail"])[:2000],
+                raw=_text(row["raw"])[:RAW_CHARS],
             )
+
+
+def _text(value: str) -> str:
+    """No NUL, which the receivers refuse (PostgreSQL text cannot hold it): shown as ``\\x00``."""
+    return value.replace("\x00", "\\x00")
 
 
 async def record_run(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import tempfile
+import warnings
 from pathlib import Path
 from typing import cast
 
@@ -16,6 +17,9 @@ from rich.color import Color
 from rich.style import Style
 from rich.text import Text
 
+MAX_PIXELS = 40_000_000
+"""A drone camera's picture is far smaller: a larger one (or a decompression bomb, a few KB
+of PNG declaring billions of pixels) is not drawn; its file is still saved."""
 _KINDS = {b"\xff\xd8": ".jpg", b"\x89PNG": ".png", b"GIF8": ".gif", b"RIFF": ".webp"}
 
 
@@ -39,8 +43,13 @@ def halfblocks(data: bytes, width: int, height: int) -> Text | None:
     except ImportError:
         return None
     try:
-        img = Image.open(io.BytesIO(data)).convert("RGB")
-    except (UnidentifiedImageError, OSError, ValueError):
+        with warnings.catch_warnings():  # a warning would scribble over the console
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            opened = Image.open(io.BytesIO(data))
+        if opened.width * opened.height > MAX_PIXELS:
+            return None
+        img = opened.convert("RGB")
+    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError):
         return None
     img.thumbnail((max(1, width), max(2, height * 2)))
     w, h = img.size

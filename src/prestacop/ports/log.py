@@ -106,6 +106,13 @@ class EventPublisher(Protocol):
         headers: Mapping[str, str] | None = None,
     ) -> PubAck: ...
 
+    async def publish_retrying(
+        self, subject: str, payload: bytes, msg_id: str, *, retry_for: float = 60.0
+    ) -> PubAck:
+        """Sent again under the same ``msg_id`` (stored once) while the server does not
+        answer, for up to ``retry_for`` seconds: an ack lost with a server is no failure."""
+        ...
+
     async def flush(self) -> None: ...
 
     async def notify(self, subject: str, data: bytes) -> None:
