@@ -121,6 +121,18 @@ CASES = {
         1,
         ["postgresql://po:***@[bad/po"],
     ),
+    "a folder instead of a file": (
+        ["nypd", "replay", "--dry-run", "--no-progress", "."],
+        {},
+        2,
+        ["not a regular file: ."],
+    ),
+    "analyst role with PostgreSQL unreachable": (
+        ["creds", "analyst", "--tenant", "nypd"],
+        {"DATABASE_URL": "postgresql://po:secret@127.0.0.1:1/po"},
+        3,
+        ["cannot reach PostgreSQL", "analyst role of nypd", "Connection refused"],
+    ),
     "a module:name that reads like an emoji code": (
         ["project", "rebuild", "--custom", "nomodule:x", "--tenant", "nypd"],
         {},
@@ -203,3 +215,14 @@ def test_the_core_install_says_which_extra_a_command_needs(tmp_path: Path) -> No
     assert "Traceback" not in result.stderr
     assert "pip install 'prestacop[server]'" in result.stderr
     assert "eventsourcing" in result.stderr
+
+
+def test_tenant_list_without_forces_says_so_on_stderr_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A script reads an empty list on stdout; a person reads why on stderr."""
+    monkeypatch.setenv("PRESTACOP_HOME", str(tmp_path / "fresh"))
+    result = runner.invoke(app, ["tenant", "list"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout == ""
+    assert "no forces yet" in result.stderr

@@ -75,9 +75,11 @@ def replay(
     logging.getLogger("prestacop.adapters.nats_connection").setLevel(logging.ERROR)
     cfg = settings(tenant)
     found = None if dry_run else urls(cfg)
-    missing = [f for f in files if f != "-" and not Path(f).is_file()]
+    missing = [f for f in files if f != "-" and not Path(f).exists()]
     if missing:
         fail(f"no such file: {', '.join(missing)}", 2)
+    if odd := [f for f in files if f != "-" and not Path(f).is_file()]:
+        fail(f"not a regular file: {', '.join(odd)} (give CSV files, or - for stdin)", 2)
     if low_priority:
         if hasattr(os, "nice"):
             os.nice(10)

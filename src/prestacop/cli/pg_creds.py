@@ -51,6 +51,9 @@ def analyst(
     owner_url = urls(cfg, postgres=True).database_url or ""
     try:
         role, password = create_analyst(owner_url, tenant)
+    except psycopg.OperationalError as err:  # unreachable, refused: as every other command
+        first = str(err).strip().splitlines()[0] if str(err).strip() else repr(err)
+        fail(f"cannot reach PostgreSQL for the analyst role of {tenant}: {first}", 3)
     except psycopg.Error as err:
         # the message only: a statement (with its password) is never part of it
         fail(f"PostgreSQL: analyst role of {tenant}: {err.diag.message_primary or err}")

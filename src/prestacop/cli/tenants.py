@@ -11,7 +11,7 @@ from pathlib import Path
 
 import typer
 
-from prestacop.cli.common import fail, out, run, settings, urls
+from prestacop.cli.common import fail, out, run, say, settings, urls
 
 tenant_app = typer.Typer(help="Police forces: one NATS account each.", no_args_is_help=True)
 creds_app = typer.Typer(help="Issue a user's .creds file (0600).", no_args_is_help=True)
@@ -70,7 +70,10 @@ def tenant_list() -> None:
     from prestacop.security.authority import Authority
 
     authority = Authority(settings().home)
-    for t in authority.tenants():
+    forces = list(authority.tenants())
+    if not forces:  # said on stderr: a script reading stdout gets the empty list
+        say("no forces yet: add one with `prestacop tenant add NAME` (prestacop up adds nypd)")
+    for t in forces:
         out.print(f"{t}\t{authority.account_public(t)}")
 
 
