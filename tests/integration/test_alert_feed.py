@@ -228,13 +228,13 @@ async def test_a_drone_whose_last_message_is_garbage_has_no_position_and_crashes
 
     client = await DroneClient(tenant, "d1", log=log).connect()
     await client.report_position(40.75, -73.98)
-    alert_log = await JetStreamAlertLog.open(nats_url, tenant)
+    alert_log = await bootstrap.alert_log(nats_url, tenant)
     try:
         good = await alert_log.last_position("d1")
         assert good is not None
         for garbage in (b"\xff not json", b'{"type": "position"}', b"\x00" * 10):
             await log.publisher.publish_and_wait(subjects.position(tenant, "d1"), garbage)
-            await log.publisher.publish_and_wait(subjects.alert(tenant, "a1"), garbage)
+            await log.publisher.publish_and_wait(subjects.alert(tenant, "a1", "o1"), garbage)
             assert await alert_log.last_position("d1") is None
             assert await alert_log.last_on_alert("a1") is None
     finally:
