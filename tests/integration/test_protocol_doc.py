@@ -124,7 +124,7 @@ async def test_every_example_sent_by_hand_is_stored_where_the_doc_says_and_accep
 ) -> None:
     nc = await nats.connect(nats_url, **credential_options(None, None))  # the session's creds
     js = nc.jetstream()
-    gate = Gate(log.js, log.publisher, log.images)
+    gate = Gate(log.source, log.publisher, log.images)
     uploads = 0
     try:
         for example in (e.for_tenant(tenant) for e in examples()):
