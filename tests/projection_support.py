@@ -15,6 +15,10 @@ from prestacop.domain import codec
 from prestacop.domain.events import AnyEvent
 from prestacop.projections.runner import RunnerOptions
 
+FROM_SCRATCH_S = 60
+"""How long a new build may take to catch up: it reads the session's shared streams (every
+earlier test's events) from their first message; 20 s timed out on a loaded 2-core machine."""
+
 
 def namespace() -> str:
     """A namespace of views of its own: tests do not share builds."""

@@ -44,7 +44,8 @@ def own_nats() -> Iterator[EmbeddedRuntime]:
     import tempfile
 
     home = Path(tempfile.mkdtemp(prefix="prestacop-signals-"))
-    rt = EmbeddedRuntime(home, postgres=False)
+    # open (explicitly): a server of its own to cut and restart under the commands
+    rt = EmbeddedRuntime(home, postgres=False, secure=False)
     rt.start()
     subprocess.run(
         [*PRESTACOP, "setup"], env=env(home, rt.urls.nats_url), check=True, capture_output=True

@@ -235,7 +235,8 @@ async def test_the_console_fits_80x24_with_its_keys_in_the_footer(
 async def test_the_console_shows_reconnecting_and_loses_nothing_when_nats_restarts(
     tmp_path: Path, tenant: str
 ) -> None:
-    runtime = EmbeddedRuntime(tmp_path / "rt", postgres=False)
+    # open (explicitly): a server of its own to restart under the console
+    runtime = EmbeddedRuntime(tmp_path / "rt", postgres=False, secure=False)
     with runtime as urls:
         drones = await open_log(urls.nats_url, "drones")
         try:

@@ -34,7 +34,8 @@ async def send(log: LogClient, tenant: str, first: int, n: int, invalid: set[int
 async def test_the_gate_judges_what_comes_after_a_nats_restart_and_each_message_once(
     tmp_path: Path, tenant: str
 ) -> None:
-    runtime = EmbeddedRuntime(tmp_path / "rt", postgres=False)
+    # open (explicitly): a server of its own to restart under the gate
+    runtime = EmbeddedRuntime(tmp_path / "rt", postgres=False, secure=False)
     urls = runtime.start()
     stop = asyncio.Event()
     gate: asyncio.Task[None] | None = None

@@ -91,7 +91,8 @@ def test_a_runtime_whose_port_is_taken_says_so_instead_of_using_the_other_server
     runtime: EmbeddedRuntime, tmp_path: Path
 ) -> None:
     taken = int(runtime.urls.nats_url.rsplit(":", 1)[1])  # type: ignore[union-attr]
-    other = EmbeddedRuntime(tmp_path, nats_port=taken, postgres=False)
+    # open (explicitly): it must fail on the taken port before any security matters
+    other = EmbeddedRuntime(tmp_path, nats_port=taken, postgres=False, secure=False)
     with pytest.raises(EmbeddedRuntimeError, match=r"exited|did not listen"):
         other.start()
     other.stop()

@@ -114,7 +114,8 @@ async def test_the_holder_resolves_and_everyone_sees_it_resolved(
 async def test_the_feed_survives_the_server_going_away_and_loses_nothing(
     tmp_path: Path, tenant: str
 ) -> None:
-    runtime = EmbeddedRuntime(tmp_path, postgres=False)
+    # open (explicitly): a server of its own to stop and restart under the feed
+    runtime = EmbeddedRuntime(tmp_path, postgres=False, secure=False)
     with runtime as urls:
         rt_log = await open_log(urls.nats_url, "drones")
         console = await Following(

@@ -151,7 +151,8 @@ async def test_a_replay_killed_mid_file_resumes_and_stores_each_good_summons_exa
 async def test_a_nats_outage_pauses_the_replay_and_it_resumes_when_the_server_is_back(
     tmp_path: Path, tenant: str, atomic: bool
 ) -> None:
-    runtime = EmbeddedRuntime(tmp_path / "rt", postgres=False)
+    # open (explicitly): a server of its own to cut and restart; secured replays are the session's
+    runtime = EmbeddedRuntime(tmp_path / "rt", postgres=False, secure=False)
     urls = runtime.start()
     try:
         path = ticket_file(tmp_path / "t.csv", 20_000)

@@ -27,6 +27,7 @@ from prestacop.projections.views.violations import Violations
 from tests import factories
 from tests.conftest import wait_until
 from tests.projection_support import (
+    FROM_SCRATCH_S,
     caught_up,
     caught_up_to_heads,
     namespace,
@@ -205,7 +206,7 @@ async def test_drones_alerts_and_statistics_follow_the_log(
     async with projecting(nats_url, database_url, ns, ["drones", "alerts", "statistics"]):
         await wait_until(
             lambda: caught_up(store, acks, "drones", "alerts", "statistics"),
-            timeout=20,
+            timeout=FROM_SCRATCH_S,
             what="views caught up",
         )
     [drone] = rows(store, f"SELECT * FROM {ns}.drones WHERE tenant = %s", tenant)
@@ -337,7 +338,7 @@ async def test_invalid_and_unknown_messages_are_passed_but_advance_the_position(
     async with projecting(nats_url, database_url, ns, ["drones"]):
         await wait_until(
             lambda: caught_up(store, acks, "drones"),
-            timeout=20,
+            timeout=FROM_SCRATCH_S,
             what="position past the invalid messages",
         )
     assert rows(store, f"SELECT 1 FROM {ns}.drones WHERE tenant = %s", tenant) == []

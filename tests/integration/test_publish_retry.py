@@ -27,7 +27,8 @@ from prestacop.runtime.embedded import EmbeddedRuntime
 async def bare_log() -> AsyncIterator[LogClient]:
     """A nats-server of its own, without PrestaCop's streams yet."""
     home = Path(tempfile.mkdtemp(prefix="prestacop-503-"))
-    rt = EmbeddedRuntime(home, postgres=False)
+    # open (explicitly): no streams at all, which a force's account setup would create
+    rt = EmbeddedRuntime(home, postgres=False, secure=False)
     urls = rt.start()
     client = await open_log(urls.nats_url, "tests-503", setup=False)
     yield client

@@ -31,7 +31,8 @@ async def server_b(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[LogClient]:
     short = functools.partial(ensure_topology, opts=TopologyOptions(history_dedup_s=DEDUP_S))
     monkeypatch.setattr(bootstrap, "ensure_topology", short)
     home = Path(tempfile.mkdtemp(prefix="prestacop-b-"))
-    rt = EmbeddedRuntime(home, postgres=False)
+    # open (explicitly): a server of its own, with a topology unlike the session's
+    rt = EmbeddedRuntime(home, postgres=False, secure=False)
     urls = rt.start()
     client = await open_log(urls.nats_url, "tests-b")
     yield client

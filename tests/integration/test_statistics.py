@@ -13,7 +13,15 @@ from prestacop.adapters.postgres_projections import ProjectionStore
 from prestacop.domain import codec
 from prestacop.domain.events import OperatorDecisionRecorded, ViolationReported
 from tests.conftest import wait_until
-from tests.projection_support import caught_up, namespace, projecting, publish, publish_events, rows
+from tests.projection_support import (
+    FROM_SCRATCH_S,
+    caught_up,
+    namespace,
+    projecting,
+    publish,
+    publish_events,
+    rows,
+)
 
 # 2016-12-31 23:59 in New York (EST, UTC-5): 04:59 UTC on New Year's Day.
 LATE = datetime(2017, 1, 1, 4, 59, tzinfo=UTC)
@@ -90,7 +98,7 @@ async def test_a_ticket_at_2359_new_york_time_counts_on_its_own_local_day(
     )
     async with projecting(nats_url, database_url, ns, ["statistics"]):
         await wait_until(
-            lambda: caught_up(store, acks, "statistics"), timeout=20, what="statistics"
+            lambda: caught_up(store, acks, "statistics"), timeout=FROM_SCRATCH_S, what="statistics"
         )
     stats = long_form(store, ns, tenant)
     assert stats[("local_day", "2016-12-31")][0] == 2  # not 2017-01-01 as in UTC
@@ -115,17 +123,21 @@ async def test_a_decision_moves_the_count_exactly_once_in_either_reading_order(
     acks += await publish_events(log, tenant, [ticket(first, 21), ticket(second, 21)])
     async with projecting(nats_url, database_url, ns, ["statistics"]):
         await wait_until(
-            lambda: caught_up(store, acks, "statistics"), timeout=20, what="first batch"
+            lambda: caught_up(store, acks, "statistics"), timeout=FROM_SCRATCH_S, what="first batch"
         )
         d1 = decide(f"{tenant}-d1", first, 38, minutes=1)
         acks = await publish_events(log, tenant, [d1])
         # The same decision again under another de-duplication id (a resend after the window).
         acks += await publish(log, [(codec.subject_for(tenant, d1), codec.encode(d1), "again")])
-        await wait_until(lambda: caught_up(store, acks, "statistics"), timeout=20, what="decision")
+        await wait_until(
+            lambda: caught_up(store, acks, "statistics"), timeout=FROM_SCRATCH_S, what="decision"
+        )
         moved = cube(store, ns, tenant)
         assert [(r["code"], r["reported_code"], r["violations"]) for r in moved] == [(38, 21, 2)]
         acks = await publish_events(log, tenant, [decide(f"{tenant}-d2", first, None, 2)])
-        await wait_until(lambda: caught_up(store, acks, "statistics"), timeout=20, what="dismissal")
+        await wait_until(
+            lambda: caught_up(store, acks, "statistics"), timeout=FROM_SCRATCH_S, what="dismissal"
+        )
     final = cube(store, ns, tenant)
     assert [(r["code"], r["violations"], r["fines"]) for r in final] == [
         (38, 1, 35),  # 2016, outside Manhattan: the 2013 schedule's muni-meter $35
@@ -147,11 +159,15 @@ async def test_the_camera_fine_is_the_sources_own_until_an_officer_changes_the_c
         log, tenant, [ticket(bus, 5, when, fine_usd=50), ticket(f"{tenant}-x", 5, when)]
     )
     async with projecting(nats_url, database_url, ns, ["statistics"]):
-        await wait_until(lambda: caught_up(store, acks, "statistics"), timeout=20, what="tickets")
+        await wait_until(
+            lambda: caught_up(store, acks, "statistics"), timeout=FROM_SCRATCH_S, what="tickets"
+        )
         [got] = cube(store, ns, tenant)
         assert (got["violations"], got["fines"], got["fines_from_source"]) == (2, 300, 50)
         acks = await publish_events(log, tenant, [decide(f"{tenant}-d", bus, 14)])
-        await wait_until(lambda: caught_up(store, acks, "statistics"), timeout=20, what="decision")
+        await wait_until(
+            lambda: caught_up(store, acks, "statistics"), timeout=FROM_SCRATCH_S, what="decision"
+        )
     by_code = {r["code"]: (r["fines"], r["fines_from_source"]) for r in cube(store, ns, tenant)}
     assert by_code == {5: (250, 0), 14: (115, 0)}  # $250 scheduled; 14 is $115 everywhere
 
@@ -162,7 +178,7 @@ async def test_the_code_table_and_the_fine_schedule_are_in_the_database(
     acks = await publish_events(log, tenant, [ticket(f"{tenant}-one", 33)])
     async with projecting(nats_url, database_url, ns, ["statistics"]):
         await wait_until(
-            lambda: caught_up(store, acks, "statistics"), timeout=20, what="statistics"
+            lambda: caught_up(store, acks, "statistics"), timeout=FROM_SCRATCH_S, what="statistics"
         )
     [code] = rows(
         store, f"SELECT * FROM {ns}.violation_codes WHERE tenant = %s AND code = 33", tenant

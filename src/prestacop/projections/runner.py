@@ -18,6 +18,7 @@ import logging
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from eventsourcing.persistence import InterfaceError, OperationalError
 from nats.errors import Error as NatsError
@@ -181,11 +182,7 @@ class Runner:
                     raise err
             return False
         finally:
-            for task in [*tasks, monitor, stopper]:
-                task.cancel()
-            for task in [*tasks, monitor, stopper]:
-                with contextlib.suppress(BaseException):
-                    await task
+            await cancel_all([*tasks, monitor, stopper])
             for reader in readers:
                 await reader.stop()
             for worker in self.workers:
@@ -242,6 +239,20 @@ class Runner:
         )
         worker.live = True
         worker.swapped.set()
+
+
+async def cancel_all(tasks: list[asyncio.Task[Any]]) -> None:
+    """Cancel ``tasks`` and wait for them, cancelling again while any still runs: nats-py's
+    requests await ``asyncio.wait_for``, which on 3.11 can swallow a cancellation that arrives
+    as its reply does (CPython gh-86296); one lost cancel then hung the runner's stop forever."""
+    pending = set(tasks)
+    while pending:
+        for task in pending:
+            task.cancel()
+        _, pending = await asyncio.wait(pending, timeout=1.0)
+    for task in tasks:  # their errors are retrieved here: stopping is not failing
+        if not task.cancelled():
+            task.exception()
 
 
 async def run_plan(
