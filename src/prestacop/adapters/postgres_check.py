@@ -31,11 +31,12 @@ def check_database(url: str, timeout_s: float = 5.0) -> None:
     try:
         psycopg.connect(url, connect_timeout=max(1, round(timeout_s))).close()
     except psycopg.ProgrammingError as err:  # not a URL libpq understands
-        raise DatabaseUnreachable(url, f"not a PostgreSQL URL: {_first_line(err)}") from err
+        raise DatabaseUnreachable(url, f"not a PostgreSQL URL: {first_line(err)}") from err
     except psycopg.OperationalError as err:
-        raise DatabaseUnreachable(url, _first_line(err)) from err
+        raise DatabaseUnreachable(url, first_line(err)) from err
 
 
-def _first_line(err: BaseException) -> str:
+def first_line(err: BaseException) -> str:
+    """libpq's message on one line (its hint, the second line, kept after "; ")."""
     lines = [line.strip() for line in str(err).splitlines() if line.strip()]
     return "; ".join(lines[:2]) or type(err).__name__

@@ -39,6 +39,7 @@ def analyst(
     import psycopg
     from psycopg import conninfo
 
+    from prestacop.adapters.postgres_check import first_line
     from prestacop.adapters.postgres_security import write_passfile
     from prestacop.bootstrap import create_analyst
     from prestacop.domain.subjects import SubjectError, check_tenant
@@ -52,8 +53,7 @@ def analyst(
     try:
         role, password = create_analyst(owner_url, tenant)
     except psycopg.OperationalError as err:  # unreachable, refused: as every other command
-        first = str(err).strip().splitlines()[0] if str(err).strip() else repr(err)
-        fail(f"cannot reach PostgreSQL for the analyst role of {tenant}: {first}", 3)
+        fail(f"cannot reach PostgreSQL for the analyst role of {tenant}: {first_line(err)}", 3)
     except psycopg.Error as err:
         # the message only: a statement (with its password) is never part of it
         fail(f"PostgreSQL: analyst role of {tenant}: {err.diag.message_primary or err}")
