@@ -358,20 +358,37 @@ def projections(
     namespace: str = "prestacop",
     on_progress: Progress | None = None,
     tenant: str | None = None,
-    nats: Connection | None = None,
+    forces: Sequence[Connection] | None = None,
 ) -> Service:
     """The projection runner; PostgreSQL is checked first, so a wrong URL, user or database
-    is said with the server's words instead of a pool retrying forever. ``nats``: how it
-    reaches NATS when not as ``urls`` says (its own credentials)."""
+    is said with the server's words instead of a pool retrying forever. ``forces``: each
+    force's account (``forces()``), all read by this one runner; default, ``urls``."""
 
     async def run(stop: asyncio.Event) -> None:
         database_url = await asyncio.to_thread(_checked_database, urls)
         await run_projections(
-            nats or urls, database_url, stop, names, custom,
+            forces or urls, database_url, stop, names, custom,
             namespace=namespace, on_progress=on_progress, tenant=tenant,
         )  # fmt: skip
 
     return run
+
+
+Sources = Target | Sequence[Connection]
+"""What a projection runner reads: one account (a ``Target``), or ``forces()``."""
+
+
+def accounts(sources: Sources) -> dict[str, Target]:
+    """Each force's own account by force name, when ``sources`` are connections with a
+    force's credentials (``forces()`` on the operator's machine); else the one account,
+    under the name "" (an open server, or someone else's credentials)."""
+    if isinstance(sources, Connection | RuntimeUrls | str):
+        return {"": sources}
+    if all(c.creds and c.tenant for c in sources):
+        return {c.tenant or "": c for c in sources}
+    if len(sources) != 1:
+        raise ValueError("several connections, not each a force's own (creds and tenant)")
+    return {"": sources[0]}
 
 
 def projection_store(database_url: str, namespace: str = "prestacop") -> ProjectionStore:
@@ -382,20 +399,24 @@ def projection_store(database_url: str, namespace: str = "prestacop") -> Project
 
 @asynccontextmanager
 async def _log_and_store(
-    target: Target, database_url: str, namespace: str, name: str
-) -> AsyncIterator[tuple[JetStreamLog, ProjectionStore]]:
-    """What a projection runner reads and writes, closed after the block."""
-    log = await log_source(target, name)
+    sources: Sources, database_url: str, namespace: str, name: str
+) -> AsyncIterator[tuple[dict[str, JetStreamLog], ProjectionStore]]:
+    """What a projection runner reads (the log of each account, by force) and writes,
+    closed after the block."""
+    logs: dict[str, JetStreamLog] = {}
     store = projection_store(database_url, namespace)
     try:
-        yield log, store
+        for force, target in accounts(sources).items():
+            logs[force] = await log_source(target, f"{name}-{force}" if force else name)
+        yield logs, store
     finally:
         await asyncio.to_thread(store.close)
-        await log.close()
+        for log in logs.values():
+            await log.close()
 
 
 async def run_projections(
-    target: Target,
+    target: Sources,
     database_url: str,
     stop: asyncio.Event,
     names: Sequence[str] | None = None,
@@ -407,8 +428,8 @@ async def run_projections(
     tenant: str | None = None,
 ) -> None:
     """Keep the built-in views (or ``names``) and ``custom`` projections up to date until
-    ``stop`` is set. With ``tenant``, the custom projections run with that force's rights
-    and events only."""
+    ``stop`` is set, from one account or from each force's (``target``: ``forces()``).
+    With ``tenant``, the custom projections run with that force's rights and events only."""
     from prestacop.projections.runner import Plan, run_plan
 
     plan = Plan.of(names, custom, tenant=tenant)
@@ -424,17 +445,18 @@ async def rebuild(
     namespace: str = "prestacop",
     on_progress: Progress | None = None,
     tenant: str | None = None,
-    nats: Connection | None = None,
+    forces: Sequence[Connection] | None = None,
 ) -> list[str]:
+    """``project rebuild``: from every force's account (``forces``), default ``urls``."""
     database_url = await asyncio.to_thread(_checked_database, urls)
     return await rebuild_projections(
-        nats or urls, database_url, names, custom,
+        forces or urls, database_url, names, custom,
         namespace=namespace, on_progress=on_progress, tenant=tenant,
     )  # fmt: skip
 
 
 async def rebuild_projections(
-    target: Target,
+    target: Sources,
     database_url: str,
     names: Sequence[str] | None,
     custom: Sequence[str] = (),
@@ -488,18 +510,21 @@ async def rebuild_in_processes(
 
 
 async def projection_status(
-    urls: RuntimeUrls, namespace: str, streams_of: dict[str, tuple[str, ...]]
+    urls: RuntimeUrls,
+    namespace: str,
+    streams_of: dict[str, tuple[str, ...]],
+    forces: Sequence[Connection] | None = None,
 ) -> list[BuildStatus]:
-    """``project status``: every build against the log's heads (PostgreSQL checked first,
-    after the server extra is found to be installed)."""
+    """``project status``: every build against the log's heads, per force with ``forces``
+    (PostgreSQL checked first, after the server extra is found to be installed)."""
     import prestacop.adapters.postgres_projections  # noqa: F401  (the server extra, first)
     from prestacop.projections.status import collect
 
     database_url = await asyncio.to_thread(_checked_database, urls)
 
-    async with _log_and_store(urls, database_url, namespace, "prestacop-status") as ports:
-        log, store = ports
-        return await collect(store, log, streams_of)
+    async with _log_and_store(forces or urls, database_url, namespace, "prestacop-status") as io:
+        logs, store = io
+        return await collect(store, logs, streams_of)
 
 
 async def alert_log(

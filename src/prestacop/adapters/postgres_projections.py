@@ -1,7 +1,8 @@
 """Where projections live in PostgreSQL: builds, the live pointer, atomic swaps.
 
 Each build of a projection has a schema of its own (``<ns>_<name>_v<version>_<n>``)
-holding its tables, its tracking rows, progress and dead letters. The stable
+holding its tables, its tracking rows, progress and dead letters (by force and stream:
+a build of an older ``layout`` is filled again beside it, as for a new version). The stable
 names people query are views in schema ``<ns>`` (``prestacop.violations``);
 a swap re-points them to another build inside one transaction, so a query sees
 the old build or the new one, never a part of either.
@@ -18,7 +19,7 @@ from psycopg import conninfo, sql
 
 from prestacop.adapters import postgres_security as security
 from prestacop.adapters.postgres_tracking import BuildRecorder
-from prestacop.ports.projection import Build, Projection
+from prestacop.ports.projection import LAYOUT, Build, Projection
 
 __all__ = ["DEFAULT_NAMESPACE", "Build", "ProjectionStore", "datastore"]
 
@@ -76,6 +77,11 @@ class ProjectionStore:
                     " created_at timestamptz NOT NULL DEFAULT now(), swapped_at timestamptz)"
                 ).format(self._m)
             )
+            cur.execute(  # builds made before positions were per force have layout 1
+                sql.SQL(
+                    "ALTER TABLE {}.builds ADD COLUMN IF NOT EXISTS layout int NOT NULL DEFAULT 1"
+                ).format(self._m)
+            )
             cur.execute(sql.SQL("CREATE SEQUENCE IF NOT EXISTS {}.build_numbers").format(self._m))
             cur.execute(
                 sql.SQL(
@@ -125,7 +131,7 @@ class ProjectionStore:
 
     def builds(self, name: str | None = None) -> list[Build]:
         query = sql.SQL(
-            "SELECT name, version, schema, state, source, created_at, swapped_at"
+            "SELECT name, version, schema, state, source, created_at, swapped_at, layout"
             " FROM {}.builds {} ORDER BY name, created_at"
         ).format(self._m, sql.SQL("WHERE name = %s" if name else ""))
         with self._ds.transaction() as cur:
@@ -160,11 +166,12 @@ class ProjectionStore:
                 cur.execute(sql.SQL(statement))
             cur.execute(
                 sql.SQL(
-                    "INSERT INTO {}.builds (schema, name, version, state, source, tables)"
-                    " VALUES (%s, %s, %s, 'building', %s, %s)"
+                    "INSERT INTO {}.builds (schema, name, version, state, source, tables, layout)"
+                    " VALUES (%s, %s, %s, 'building', %s, %s, %s)"
                 ).format(self._m),
-                (schema, projection.name, projection.version, source, list(projection.tables)),
-            )
+                (schema, projection.name, projection.version, source, list(projection.tables),
+                 LAYOUT),
+            )  # fmt: skip
         build = Build(projection.name, projection.version, schema, "building", source)
         recorder = self.recorder(build)
         recorder.create_table()

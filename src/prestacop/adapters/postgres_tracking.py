@@ -1,6 +1,8 @@
 """A projection build's tracking recorder: view rows, log positions and dead letters
 commit in one transaction (eventsourcing's ``PostgresTrackingRecorder``, one
-tracking row per stream: ``Tracking(application_name=<stream>, notification_id=<seq>)``).
+tracking row per force and stream, as every force's account has streams of the same
+names: ``Tracking(application_name=<force>/<stream>, notification_id=<seq>)``, see
+``position_key``). Progress and dead letters are keyed by force and stream too.
 
 eventsourcing only refuses a position that does not move forward; a batch also
 checks that the position it starts from is still the stored one, so two runners
@@ -25,11 +27,23 @@ from prestacop.ports.projection import (
     Projection,
     Retired,
     WriteResult,
+    split_key,
 )
 
-__all__ = ["Advance", "BuildRecorder", "PositionMoved", "Retired", "WriteResult"]
+__all__ = [
+    "Advance",
+    "BuildRecorder",
+    "PositionMoved",
+    "PositionsElsewhere",
+    "Retired",
+    "WriteResult",
+]
 
 log = logging.getLogger(__name__)
+
+
+class PositionsElsewhere(ValueError):
+    """A build's positions were read from the log some other way (per force or not)."""
 
 
 class BuildRecorder(PostgresTrackingRecorder):
@@ -48,15 +62,16 @@ class BuildRecorder(PostgresTrackingRecorder):
                 "stream text NOT NULL, seq bigint NOT NULL, subject text NOT NULL,"
                 " tenant text NOT NULL, event_type text, error text NOT NULL,"
                 " detail text NOT NULL, recorded_at timestamptz NOT NULL DEFAULT now(),"
-                " PRIMARY KEY (stream, seq))"
+                " PRIMARY KEY (tenant, stream, seq))"
             ).format(ident)
         )
         self.sql_create_statements.append(
             sql.SQL(
                 "CREATE TABLE IF NOT EXISTS {}.progress ("
-                "stream text PRIMARY KEY, seq bigint NOT NULL, received_at timestamptz,"
-                " events bigint NOT NULL DEFAULT 0, rate double precision NOT NULL DEFAULT 0,"
-                " updated_at timestamptz NOT NULL DEFAULT now())"
+                "tenant text NOT NULL, stream text NOT NULL, seq bigint NOT NULL,"
+                " received_at timestamptz, events bigint NOT NULL DEFAULT 0,"
+                " rate double precision NOT NULL DEFAULT 0,"
+                " updated_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (tenant, stream))"
             ).format(ident)
         )
         self._set_path = sql.SQL("SET LOCAL search_path TO {}, public").format(ident)
@@ -72,19 +87,37 @@ class BuildRecorder(PostgresTrackingRecorder):
         self._lock_position = sql.SQL(
             "SELECT notification_id FROM {}.tracking WHERE application_name = %s FOR UPDATE"
         ).format(ident)
+        self._keys = sql.SQL("SELECT application_name FROM {}.tracking").format(ident)
         self._progress = sql.SQL(
-            "INSERT INTO {}.progress AS p (stream, seq, received_at, events, rate, updated_at)"
-            " VALUES (%s, %s, %s, %s, %s, now()) ON CONFLICT (stream) DO UPDATE SET"
+            "INSERT INTO {}.progress AS p (tenant, stream, seq, received_at, events, rate,"
+            " updated_at) VALUES (%s, %s, %s, %s, %s, %s, now())"
+            " ON CONFLICT (tenant, stream) DO UPDATE SET"
             " seq = excluded.seq, received_at = coalesce(excluded.received_at, p.received_at),"
             " events = p.events + excluded.events, rate = excluded.rate, updated_at = now()"
         ).format(ident)
         self._dead = sql.SQL(
             "INSERT INTO {}.dead_letters (stream, seq, subject, tenant, event_type, error, detail)"
-            " VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (stream, seq) DO NOTHING"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (tenant, stream, seq) DO NOTHING"
         ).format(ident)
 
-    def positions(self, streams: tuple[str, ...]) -> dict[str, int]:
-        return {s: self.max_tracking_id(s) or 0 for s in streams}
+    def positions(self, keys: tuple[str, ...]) -> dict[str, int]:
+        """Refuses to read per force a build read from one account, or the reverse: a
+        force's events would be applied twice (under both keys)."""
+        with self.datastore.transaction(commit=False) as cur:
+            stored = [  # eventsourcing's own rows (``__migration__``) are no position
+                r["application_name"]
+                for r in cur.execute(self._keys)
+                if not r["application_name"].startswith("__")
+            ]
+        kinds = {"/" in k for k in keys}
+        if other := [k for k in stored if ("/" in k) not in kinds]:
+            raise PositionsElsewhere(
+                f"{self.schema} has positions {', '.join(sorted(other)[:3])}, read"
+                f" {'from one account' if '/' not in other[0] else 'per force'}; this runner"
+                f" reads {', '.join(keys[:3])}: use the home's service credentials for every"
+                " force (unset a foreign NATS_CREDS), or another --namespace"
+            )
+        return {k: self.max_tracking_id(k) or 0 for k in keys}
 
     def close(self) -> None:
         self.datastore.close()
@@ -108,14 +141,16 @@ class BuildRecorder(PostgresTrackingRecorder):
                 if row is None or row["schema"] != self.schema:
                     raise Retired(f"{self.schema} is no longer the live build of {live_name}")
             cur.execute(self._set_path if live_name is not None else self._set_path_building)
-            for stream, adv in advance.items():
-                row = cur.execute(self._lock_position, (stream,)).fetchone()
+            for key, adv in advance.items():
+                row = cur.execute(self._lock_position, (key,)).fetchone()
                 stored = row["notification_id"] if row else 0
                 if stored != adv.expected:
-                    raise PositionMoved(f"{self.schema} {stream}: at {stored}, not {adv.expected}")
-                self._track(cur, Tracking(stream, adv.new))
+                    raise PositionMoved(f"{self.schema} {key}: at {stored}, not {adv.expected}")
+                self._track(cur, Tracking(key, adv.new))
+                force, stream = split_key(key)
                 cur.execute(
-                    self._progress, (stream, adv.new, adv.received_at, counts.get(stream, 0), rate)
+                    self._progress,
+                    (force, stream, adv.new, adv.received_at, counts.get(key, 0), rate),
                 )
             if envelopes:
                 self._apply(projection, envelopes, cur, result)

@@ -12,6 +12,7 @@ from prestacop.cli.common import err_console, fail, out, run, serve, settings, u
 if TYPE_CHECKING:
     from rich.progress import TaskID
 
+    from prestacop.bootstrap import Connection
     from prestacop.projections.status import BuildStatus
     from prestacop.projections.worker import Worker
 
@@ -32,7 +33,8 @@ ForceOption = typer.Option(
     None,
     "--tenant",
     "-t",
-    help="The force whose rights and events --custom projections have (required with --custom).",
+    help="Only this force's account (default: every force of this home); the force whose"
+    " rights and events --custom projections have (required with --custom).",
 )
 
 
@@ -57,17 +59,29 @@ def run_(
     namespace: str = NamespaceOption,
     tenant: str | None = ForceOption,
 ) -> None:
-    """Keep views up to date from the log until Ctrl-C (exactly once, resumes where it was)."""
+    """Keep views up to date from the log until Ctrl-C (exactly once, resumes where it was).
+
+    One runner for every force of this home, each read from its own account with that
+    force's service credentials (one account on an open server)."""
     from prestacop import bootstrap
 
     _check(names or None, custom, tenant)
-    found = urls(settings(), postgres=True)
-
+    cfg = settings()
+    found = urls(cfg, postgres=True)
+    each = bootstrap.forces(cfg, found, tenant)
     out.print(
         f"projecting {', '.join(names or ['all built-in views'])}"
-        f"{' + ' + ', '.join(custom) if custom else ''}; Ctrl-C to stop"
+        f"{' + ' + ', '.join(custom) if custom else ''} for {_accounts(each)}; Ctrl-C to stop"
     )
-    serve(bootstrap.projections(found, names or None, custom, namespace=namespace, tenant=tenant))
+    serve(
+        bootstrap.projections(
+            found, names or None, custom, namespace=namespace, tenant=tenant, forces=each
+        )
+    )
+
+
+def _accounts(each: list[Connection]) -> str:
+    return ", ".join(c.tenant for c in each if c.creds and c.tenant) or "its account"
 
 
 @app.command()
@@ -77,12 +91,22 @@ def rebuild(
     namespace: str = NamespaceOption,
     tenant: str | None = ForceOption,
 ) -> None:
-    """Replay the whole log into fresh tables beside the live ones; swap when caught up."""
+    """Replay the whole log into fresh tables beside the live ones; swap when caught up.
+
+    Built-in views are rebuilt from every force's account; --tenant is for --custom only."""
     from prestacop import bootstrap
 
     chosen = names or ([] if custom else None)
     _check(chosen, custom, tenant)
-    found = urls(settings(), postgres=True)
+    cfg = settings()
+    found = urls(cfg, postgres=True)
+    each = bootstrap.forces(cfg, found, tenant)
+    if tenant and chosen != [] and "" not in bootstrap.accounts(each):
+        fail(  # the swapped-in builds would hold that force's rows only
+            "a rebuild of built-in views reads every force: leave out --tenant"
+            " (it is for --custom projections alone)",
+            2,
+        )
     with RebuildProgress() as bar:
         schemas = run(
             bootstrap.rebuild(
@@ -92,6 +116,7 @@ def rebuild(
                 namespace=namespace,
                 on_progress=bar.update,
                 tenant=tenant,
+                forces=each,
             )
         )
     for schema in schemas:
@@ -132,7 +157,7 @@ class RebuildProgress:
 
     def update(self, workers: list[Worker], heads: dict[str, int]) -> None:
         for w in workers:
-            done = sum(min(heads.get(s, 0), w.committed.get(s, 0)) for s in w.streams)
+            done = sum(min(heads.get(k, 0), w.committed.get(k, 0)) for k in w.keys)
             total = done + w.lag(heads)
             name = w.build.name + (" ✓" if w.swapped.is_set() else "")
             if w.build.name not in self.tasks:
@@ -155,10 +180,12 @@ def status(
     from prestacop.projections.catalog import select
 
     _check([], custom)
-    found = urls(settings(), postgres=True)
+    cfg = settings()
+    found = urls(cfg, postgres=True)
     projections, _ = select(None, custom)
     streams_of = {p.name: p.streams for p in projections}
-    rows = run(bootstrap.projection_status(found, namespace, streams_of))
+    each = bootstrap.forces(cfg, found)
+    rows = run(bootstrap.projection_status(found, namespace, streams_of, each))
     if as_json:
         from prestacop.projections.status import as_json as to_json
 
@@ -172,8 +199,7 @@ def status(
             head += f" ({r.lag_seconds:.1f} s) · {r.events_per_s:,.0f} events/s"
             out.print(head + f" · {r.dead_letters} dead letters", markup=False, highlight=False)
             where = ", ".join(
-                f"{s.removeprefix('PRESTACOP_')} {r.positions.get(s, 0)}/{h}"
-                for s, h in r.heads.items()
+                f"{_where(k)} {r.positions.get(k, 0)}/{h}" for k, h in r.heads.items()
             )
             out.print(f"  {where} · build {r.build.schema}", markup=False, highlight=False)
             if r.last_error:
@@ -197,10 +223,7 @@ def status(
             r.build.name,
             r.build.schema,
             _state(r, now, running),
-            ", ".join(
-                f"{s.removeprefix('PRESTACOP_')} {r.positions.get(s, 0)}/{h}"
-                for s, h in r.heads.items()
-            ),
+            ", ".join(f"{_where(k)} {r.positions.get(k, 0)}/{h}" for k, h in r.heads.items()),
             str(r.lag_events),
             f"{r.lag_seconds:.1f}",
             f"{r.events_per_s:,.0f}",
@@ -210,6 +233,11 @@ def status(
     out.print(table)
     runners = rows[0].runners if rows else []
     out.print(f"runner alive: {', '.join(runners)}" if runners else "no runner alive")
+
+
+def _where(key: str) -> str:
+    """``lapd/DRONES`` for lapd's PRESTACOP_DRONES (``DRONES``: the one account)."""
+    return key.replace("PRESTACOP_", "")
 
 
 def _state(r: BuildStatus, now: datetime, running: set[str]) -> str:

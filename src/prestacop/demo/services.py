@@ -77,7 +77,8 @@ class GateService:
         from prestacop.gate.service import GateCounters
 
         self.counters = GateCounters()
-        await bootstrap.gate(urls, self.counters)(stop)
+        counters, each = self.counters, bootstrap.forces(settings, urls)
+        await bootstrap.each_force(lambda c: bootstrap.gate(c, counters), each)(stop)
 
     def status(self) -> str:
         c = self.counters
@@ -102,7 +103,8 @@ class ProjectionsService:
                 f", {dead} dead letters" if dead else ""
             )
 
-        await bootstrap.projections(urls, on_progress=progress)(stop)
+        each = bootstrap.forces(settings, urls)  # every force of the home, one runner
+        await bootstrap.projections(urls, on_progress=progress, forces=each)(stop)
 
     def status(self) -> str:
         return self.summary

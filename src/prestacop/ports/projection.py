@@ -28,6 +28,23 @@ E3 = TypeVar("E3")
 #: The streams of the log proper (the quarantine stream is read by ``rejected`` only).
 LOG_STREAMS: tuple[str, ...] = (DRONES.name, ALERTS.name, HISTORY.name)
 
+LAYOUT = 2
+"""How a build keeps its positions: 2, per force and stream (``position_key``); 1, per
+stream only (one account for every force). A build of another layout is filled again."""
+
+
+def position_key(force: str, stream: str) -> str:
+    """Where a build's position in one stream of one force's account is kept: every force's
+    account has streams of the same names. ``force`` empty: the one account read (an open
+    server, or someone else's credentials), keyed by the stream alone."""
+    return f"{force}/{stream}" if force else stream
+
+
+def split_key(key: str) -> tuple[str, str]:
+    """``(force, stream)`` of a ``position_key`` (force empty for the one account)."""
+    force, _, stream = key.rpartition("/")
+    return force, stream
+
 
 class Envelope(msgspec.Struct, frozen=True, gc=False):
     """An event with where it sits in the log: the only input a projection gets."""
@@ -150,12 +167,15 @@ class Build:
     source: str
     created_at: datetime | None = None
     swapped_at: datetime | None = None
+    layout: int = LAYOUT
 
 
 class ViewStore(Protocol):
     """A build's rows and log positions, written together, exactly once."""
 
-    def positions(self, streams: tuple[str, ...]) -> dict[str, int]: ...
+    def positions(self, keys: tuple[str, ...]) -> dict[str, int]:
+        """The committed position of each ``position_key``."""
+        ...
 
     def close(self) -> None:
         """Release the build's connections (a new generation opens its own)."""
@@ -171,7 +191,8 @@ class ViewStore(Protocol):
         counts: dict[str, int],
         rate: float,
     ) -> WriteResult:
-        """Apply a batch and move the positions atomically, if each stream is still at
+        """Apply a batch and move the positions (``advance`` by ``position_key``) atomically,
+        if each is still at
         ``Advance.expected`` (else ``PositionMoved``); poison events go to dead letters."""
         ...
 

@@ -6,16 +6,15 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Sequence
 
-from prestacop.ports.log import LogSource
 from prestacop.ports.projection import ProjectionStore
-from prestacop.projections.runner import Plan, RunnerOptions, run_plan
+from prestacop.projections.runner import Logs, Plan, RunnerOptions, run_plan
 from prestacop.projections.worker import Worker
 
 Progress = Callable[[list[Worker], dict[str, int]], None]
 
 
 async def rebuild(
-    log: LogSource,
+    log: Logs,
     store: ProjectionStore,
     names: Sequence[str] | None,
     custom: Sequence[str] = (),

@@ -1,8 +1,11 @@
 """The projection runner: read the log once, feed every build, commit exactly once.
 
-One ordered consumer per stream starts just after the lowest position any
-build has committed; each chunk is decoded once and fed to every build that
-reads that stream (each skips what it already has). Builds write in threads.
+Every force's events go into one set of builds: each force has its own account
+(streams of the same names), read with that force's service credentials, so a
+position is per force and stream (``position_key``). One reader per force and
+stream starts just after the lowest position any build has committed there; each
+chunk is decoded once and fed to every build that reads that stream (each skips
+what it already has). Builds write in threads.
 A build being rebuilt (``swap_when_caught_up``) is swapped in atomically once
 it has reached where the log was at the previous check.
 
@@ -16,7 +19,7 @@ import asyncio
 import contextlib
 import logging
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,7 +27,17 @@ from eventsourcing.persistence import InterfaceError, OperationalError
 from nats.errors import Error as NatsError
 
 from prestacop.ports.log import LogReader, LogSource, timestamp
-from prestacop.ports.projection import Build, PositionMoved, Projection, ProjectionStore, Retired
+from prestacop.ports.projection import (
+    LAYOUT,
+    Build,
+    Envelope,
+    PositionMoved,
+    Projection,
+    ProjectionStore,
+    Retired,
+    position_key,
+    split_key,
+)
 from prestacop.projections.catalog import select
 from prestacop.projections.decoding import decode_chunk
 from prestacop.projections.watchdog import RUNNER_ID, Watchdog
@@ -70,16 +83,20 @@ class Plan:
         return cls(projections, sources, rebuild=rebuild, tenants=tenants)
 
 
+Logs = LogSource | Mapping[str, LogSource]
+"""The log: one account (a ``LogSource``), or each force's own account by force name."""
+
+
 class Runner:
     def __init__(
         self,
-        log: LogSource,
+        log: Logs,
         store: ProjectionStore,
         plan: Plan,
         options: RunnerOptions | None = None,
         on_progress: Callable[[list[Worker], dict[str, int]], None] | None = None,
     ) -> None:
-        self.log = log
+        self.logs: Mapping[str, LogSource] = log if isinstance(log, Mapping) else {"": log}
         self.store = store
         self.plan = plan
         self.options = options or RunnerOptions()
@@ -116,12 +133,14 @@ class Runner:
             tenant = self.plan.tenants.get(cls.name)
             live = self.store.live(cls.name)
             build = self._building.get(cls.name)
-            if build is None and (self.plan.rebuild or live is None or live.version != cls.version):
-                if live is not None and live.version != cls.version:
+            outdated = live is not None and (live.version, live.layout) != (cls.version, LAYOUT)
+            if build is None and (self.plan.rebuild or live is None or outdated):
+                if live is not None and outdated:
                     log.warning(
-                        "%s: live build is v%d; filling v%d beside it",
+                        "%s: live build is v%d (positions layout %d); filling v%d beside it",
                         cls.name,
                         live.version,
+                        live.layout,
                         cls.version,
                     )
                 build = self.store.create_build(cls, source, tenant)
@@ -137,6 +156,9 @@ class Runner:
             else:
                 swap = True
             recorder = self.store.recorder(build, tenant)
+            # a force's own projection reads its force's account only
+            forces = [f for f in self.logs if tenant is None or f in ("", tenant)]
+            keys = tuple(position_key(f, s) for f in forces for s in cls.streams)
             workers.append(
                 Worker(
                     cls(),
@@ -144,26 +166,30 @@ class Runner:
                     recorder,
                     live=not swap,
                     swap_when_caught_up=swap,
-                    committed=recorder.positions(cls.streams),
+                    committed=recorder.positions(keys),
                     tenant=tenant,
+                    keys=keys,
                 )
             )
         return workers
 
     async def _generation(self, stop: asyncio.Event) -> bool:
         """Run until stopped (True), or until the builds must be reloaded (False)."""
-        streams = sorted({s for w in self.workers for s in w.streams})
+        keys = sorted({k for w in self.workers for k in w.keys})
         readers: list[LogReader] = []
-        for stream in streams:
-            start = min(w.committed.get(stream, 0) for w in self.workers if stream in w.streams)
-            readers.append(await self.log.reader(stream, start + 1, name="projections"))
+        tasks = []
+        for key in keys:
+            force, stream = split_key(key)
+            start = min(w.committed.get(key, 0) for w in self.workers if key in w.keys)
+            reader = await self.logs[force].reader(stream, start + 1, name="projections")
+            readers.append(reader)
+            tasks.append(asyncio.create_task(self._pump(reader, key)))
         self.readers = readers
-        tasks = [asyncio.create_task(self._pump(r)) for r in readers]
         tasks += [
             asyncio.create_task(w.write_loop(self.options.batch, self.options.backlog))
             for w in self.workers
         ]
-        monitor = asyncio.create_task(self._monitor(streams))
+        monitor = asyncio.create_task(self._monitor(keys))
         stopper = asyncio.create_task(stop.wait())
         try:
             done, _ = await asyncio.wait(
@@ -188,29 +214,42 @@ class Runner:
             for worker in self.workers:
                 worker.recorder.close()
 
-    async def _pump(self, reader: LogReader) -> None:
-        stream = reader.stream
-        targets = [w for w in self.workers if stream in w.streams]
+    async def _pump(self, reader: LogReader, key: str) -> None:
+        force, stream = split_key(key)
+        targets = [w for w in self.workers if key in w.keys]
         while True:
             chunk = await reader.take(self.options.chunk, 1.0)
             if not chunk:
                 continue
             envs = decode_chunk(stream, chunk, self.invalid)
+            if force and any(e.tenant != force for e in envs):
+                envs = self._own(force, envs)
             first, last = chunk[0][0], chunk[-1][0]
             last_time = timestamp(chunk[-1][3])
             for w in targets:
-                w.feed(stream, first, last, envs, last_time)
+                w.feed(key, first, last, envs, last_time)
             for w in targets:
                 await w.room(self.options.backlog)
 
-    async def _monitor(self, streams: list[str]) -> None:
+    def _own(self, force: str, envs: list[Envelope]) -> list[Envelope]:
+        """A force's account holds that force's subjects only (its roles may write no other);
+        a subject naming another force there is not taken as that force's event."""
+        own = [e for e in envs if e.tenant == force]
+        self.invalid["foreign_tenant"] += len(envs) - len(own)
+        log.warning("%s: %d message(s) naming another force skipped", force, len(envs) - len(own))
+        return own
+
+    async def _monitor(self, keys: list[str]) -> None:
         """Heads of the log; swaps rebuilt builds in once they reached the previous heads.
         Returns when a rebuild run has swapped in all its builds."""
         previous: dict[str, int] | None = None
         watchdog = Watchdog()
         while True:
             try:
-                heads = {s: (await self.log.head(s)).last_seq for s in streams}
+                heads = {}
+                for key in keys:
+                    force, stream = split_key(key)
+                    heads[key] = (await self.logs[force].head(stream)).last_seq
             except NatsError as err:  # busy or reconnecting: ask again next round
                 log.info("stream heads unavailable: %r", err)
                 await asyncio.sleep(self.options.check_every)
@@ -256,7 +295,7 @@ async def cancel_all(tasks: list[asyncio.Task[Any]]) -> None:
 
 
 async def run_plan(
-    log: LogSource,
+    log: Logs,
     store: ProjectionStore,
     plan: Plan,
     stop: asyncio.Event,

@@ -1,10 +1,11 @@
 """``prestacop project status``: where each build is against the log's head.
 
 Positions and the time of the last applied message come from the build's own
-tables (committed with its rows); heads from JetStream. Lag in seconds is the
-log time between the last applied message and the newest one (the newest one's
-time is read from the message itself: nats-py does not fill the stream state's
-``last_ts``). A runner is alive if its heartbeat is recent; events/s is that of
+tables (committed with its rows), per force and stream (``position_key``: each
+force's account has streams of the same names); heads from each force's account.
+Lag in seconds is the log time between the last applied message and the newest
+one (the newest one's time is read from the message itself: nats-py does not fill
+the stream state's ``last_ts``). A runner is alive if its heartbeat is recent; events/s is that of
 the last commits, and zero when no runner is alive.
 """
 
@@ -13,13 +14,20 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from psycopg import sql
 
 from prestacop.ports.log import LogSource, StreamHead
-from prestacop.ports.projection import LOG_STREAMS, Build, ProjectionStore
+from prestacop.ports.projection import (
+    LOG_STREAMS,
+    Build,
+    ProjectionStore,
+    position_key,
+    split_key,
+)
 from prestacop.projections.watchdog import HEARTBEAT_S
 
 
@@ -62,8 +70,8 @@ def _lag_seconds(progress: dict[str, dict], heads: dict[str, StreamHead]) -> flo
 
 def build_status(store: ProjectionStore, build: Build, heads: dict[str, StreamHead]) -> BuildStatus:
     s = sql.Identifier(build.schema)
-    progress = {
-        r["stream"]: r
+    progress = {  # a build of layout 1 has no tenant column: the one account
+        position_key(r.get("tenant") or "", r["stream"]): r
         for r in store.query(sql.SQL("SELECT * FROM {}.progress").format(s).as_string())
     }
     dead = store.query(
@@ -94,18 +102,26 @@ def build_status(store: ProjectionStore, build: Build, heads: dict[str, StreamHe
 
 
 async def collect(
-    store: ProjectionStore, log: LogSource, streams_of: dict[str, tuple[str, ...]]
+    store: ProjectionStore,
+    log: LogSource | Mapping[str, LogSource],
+    streams_of: dict[str, tuple[str, ...]],
 ) -> list[BuildStatus]:
-    """Status of every build that is live or being built."""
+    """Status of every build that is live or being built, against the heads of the log
+    (one account) or of each force's account (``log`` by force name)."""
+    logs = log if isinstance(log, Mapping) else {"": log}
     await asyncio.to_thread(store.setup)
     builds = [b for b in await asyncio.to_thread(store.builds) if b.state != "retired"]
     names = sorted({s for streams in streams_of.values() for s in streams} | set(LOG_STREAMS))
-    all_heads = {n: await log.head(n, with_time=True) for n in names}
+    all_heads = {
+        position_key(force, n): await source.head(n, with_time=True)
+        for force, source in logs.items()
+        for n in names
+    }
     alive = await asyncio.to_thread(store.runners_alive, 3 * HEARTBEAT_S)
     result = []
     for b in builds:
         wanted = streams_of.get(b.name, LOG_STREAMS)
-        heads = {n: all_heads[n] for n in wanted if n in all_heads}
+        heads = {k: h for k, h in all_heads.items() if split_key(k)[1] in wanted}
         status = await asyncio.to_thread(build_status, store, b, heads)
         status.runners = alive
         if not alive:

@@ -1,6 +1,7 @@
 """One build of one projection being filled: what it was fed, what it committed.
 
-The runner feeds a worker decoded chunks of each stream; the worker's writer
+The runner feeds a worker decoded chunks of each stream of each force's account
+(positions by ``position_key``: the accounts' streams have the same names); the worker's writer
 turns whole chunks into one transaction (up to 5,000 events) in a
 thread, so reading the log and writing Postgres overlap.
 """
@@ -18,7 +19,8 @@ from prestacop.ports.projection import Advance, Build, Envelope, Projection, Vie
 
 @dataclass
 class Segment:
-    stream: str
+    key: str
+    """The ``position_key`` (force and stream) the chunk moves."""
     last_seq: int
     last_time: datetime | None
     envelopes: list[Envelope]
@@ -35,6 +37,8 @@ class Worker:
     committed: dict[str, int]
     tenant: str | None = None
     """A force's own projection sees that force's events only."""
+    keys: tuple[str, ...] = ()
+    """The positions it reads (``position_key``); default, its streams of the one account."""
     fed: dict[str, int] = field(default_factory=dict)
     pending: deque[Segment] = field(default_factory=deque)
     pending_events: int = 0
@@ -48,6 +52,7 @@ class Worker:
     _last_commit: float = field(default_factory=time.monotonic)
 
     def __post_init__(self) -> None:
+        self.keys = self.keys or self.projection.streams
         self.fed = dict(self.committed)
         self._room.set()
 
@@ -57,23 +62,23 @@ class Worker:
 
     def feed(
         self,
-        stream: str,
+        key: str,
         first_seq: int,
         last_seq: int,
         envs: list[Envelope],
         last_time: datetime | None,
     ) -> None:
-        """Queue a chunk of a stream; the part this build already has is skipped."""
-        done = self.fed.get(stream, 0)
+        """Queue a chunk of a stream (of a force: ``key``); what this build has is skipped."""
+        done = self.fed.get(key, 0)
         if last_seq <= done:
             return
         if first_seq <= done:
             envs = [e for e in envs if e.seq > done]
         if self.tenant is not None:
             envs = [e for e in envs if e.tenant == self.tenant]
-        self.fed[stream] = last_seq
+        self.fed[key] = last_seq
         self.pending.append(
-            Segment(stream, last_seq, last_time, envs, last_seq - max(done, first_seq - 1))
+            Segment(key, last_seq, last_time, envs, last_seq - max(done, first_seq - 1))
         )
         self.pending_events += len(envs)
         self._wake.set()
@@ -93,10 +98,10 @@ class Worker:
         ):
             seg = self.pending.popleft()
             envs.extend(seg.envelopes)
-            prev = advance.get(seg.stream)
-            expected = prev.expected if prev else self.committed.get(seg.stream, 0)
-            advance[seg.stream] = Advance(expected, seg.last_seq, seg.last_time)
-            counts[seg.stream] = counts.get(seg.stream, 0) + len(seg.envelopes)
+            prev = advance.get(seg.key)
+            expected = prev.expected if prev else self.committed.get(seg.key, 0)
+            advance[seg.key] = Advance(expected, seg.last_seq, seg.last_time)
+            counts[seg.key] = counts.get(seg.key, 0) + len(seg.envelopes)
         self.pending_events -= len(envs)
         return envs, advance, counts
 
@@ -122,12 +127,13 @@ class Worker:
             instant = len(envs) / max(now - self._last_commit, 1e-3)
             self.rate = 0.8 * self.rate + 0.2 * instant if self.rate else instant
             self._last_commit = now
-            for stream, adv in advance.items():
-                self.committed[stream] = adv.new
+            for key, adv in advance.items():
+                self.committed[key] = adv.new
             self.applied += result.applied
             if result.dead:
                 self.dead += len(result.dead)
                 self.last_error = result.dead[-1][1]
 
     def lag(self, heads: dict[str, int]) -> int:
-        return sum(max(0, heads.get(s, 0) - self.committed.get(s, 0)) for s in self.streams)
+        """Events behind ``heads`` (by ``position_key``)."""
+        return sum(max(0, heads.get(k, 0) - self.committed.get(k, 0)) for k in self.keys)

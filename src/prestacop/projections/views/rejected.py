@@ -1,7 +1,9 @@
 """``rejected``: messages the validation gate set aside, with reason and log position.
 
 Reads PRESTACOP_QUARANTINE, whose records point at the original message
-(stream, seq); keyed on that position, so a record quarantined twice counts once.
+(stream, seq) in its force's account; keyed on the force and that position (each
+force's account has streams of the same names), so a record quarantined twice
+counts once.
 """
 
 from __future__ import annotations
@@ -29,22 +31,22 @@ COLUMNS = {
 
 class Rejected(Projection):
     name = "rejected"
-    version = 1
+    version = 2  # v2: keyed by force and position (a position is per force's account)
     streams = (QUARANTINE.name,)
     tables = {
         "rejected": """
             tenant text NOT NULL, stream text NOT NULL, seq bigint NOT NULL,
             subject text NOT NULL, received_at timestamptz NOT NULL, reason text NOT NULL,
             detail text NOT NULL, raw text, raw_base64 text, quarantine_seq bigint NOT NULL,
-            PRIMARY KEY (stream, seq)""",
+            PRIMARY KEY (tenant, stream, seq)""",
     }
     indexes = ("CREATE INDEX ON rejected (tenant, reason)",)
 
     def apply(self, batch: Batch, cur: Any) -> None:
-        rows: dict[tuple[str, int], tuple[Any, ...]] = {}
+        rows: dict[tuple[str, str, int], tuple[Any, ...]] = {}
         for env, r in batch.of(Quarantined):
             rows.setdefault(
-                (r.stream, r.seq),
+                (env.tenant, r.stream, r.seq),
                 (
                     env.tenant,
                     r.stream,
@@ -58,4 +60,4 @@ class Rejected(Projection):
                     env.seq,
                 ),
             )
-        upsert(cur, "rejected", COLUMNS, list(rows.values()), ("stream", "seq"))
+        upsert(cur, "rejected", COLUMNS, list(rows.values()), ("tenant", "stream", "seq"))
