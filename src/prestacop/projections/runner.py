@@ -177,14 +177,12 @@ class Runner:
         """Run until stopped (True), or until the builds must be reloaded (False)."""
         keys = sorted({k for w in self.workers for k in w.keys})
         readers: list[LogReader] = []
-        tasks = []
         for key in keys:
             force, stream = split_key(key)
             start = min(w.committed.get(key, 0) for w in self.workers if key in w.keys)
-            reader = await self.logs[force].reader(stream, start + 1, name="projections")
-            readers.append(reader)
-            tasks.append(asyncio.create_task(self._pump(reader, key)))
+            readers.append(await self.logs[force].reader(stream, start + 1, name="projections"))
         self.readers = readers
+        tasks = [asyncio.create_task(self._pump(r, k)) for r, k in zip(readers, keys, strict=True)]
         tasks += [
             asyncio.create_task(w.write_loop(self.options.batch, self.options.backlog))
             for w in self.workers
