@@ -329,3 +329,50 @@ def test_a_rebuild_of_built_in_views_for_one_force_is_refused(
     )
     assert result.returncode == 2
     assert b"reads every force" in result.stderr + result.stdout
+
+
+async def test_a_forces_own_projection_reads_and_reports_that_forces_account_only(
+    forces: Forces, operator_env: dict[str, str], services: dict[str, LogClient],
+    database_url: str,
+) -> None:  # fmt: skip
+    from tests.security.test_postgres_isolation import FORCE_PLATES
+
+    mid = "own-" + os.urandom(4).hex()
+    event = ViolationReported(
+        message_id=mid, drone_id="d1", time=datetime.now(UTC), latitude=40.7, longitude=-74.0,
+        violation_code=21, image_id=f"img-{mid}", plate="OWN",
+    )  # fmt: skip
+    acks = {
+        f: await publish(services[f], [(codec.subject_for(f, event), codec.encode(event), mid)])
+        for f in FORCES
+    }
+    ns = namespace()
+    stop = asyncio.Event()
+    task = asyncio.create_task(
+        bootstrap.run_projections(
+            forces.connections(), database_url, stop, [], [FORCE_PLATES], namespace=ns,
+            tenant="lapd",
+        )
+    )  # fmt: skip
+    store = ProjectionStore(database_url, ns)
+    try:
+        await wait_until(
+            lambda: (
+                progress(store, "force_plates").get(("lapd", "PRESTACOP_DRONES"), 0)
+                >= acks["lapd"][0].seq
+            ),
+            timeout=60,
+            what="lapd's own projection caught up",
+        )
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 30)
+    assert set(progress(store, "force_plates")) == {("lapd", "PRESTACOP_DRONES")}
+    plates = store.query(f"SELECT DISTINCT tenant FROM {ns}.force_plates")
+    store.close()
+    assert plates == [{"tenant": "lapd"}]
+    streams_of = {"force_plates": ("PRESTACOP_DRONES",)}
+    url = RuntimeUrls(forces.url, database_url, 0)
+    [status] = await bootstrap.projection_status(url, ns, streams_of, forces.connections())
+    assert list(status.heads) == ["lapd/PRESTACOP_DRONES"]  # nypd's is not its lag
+    assert status.lag_events == 0

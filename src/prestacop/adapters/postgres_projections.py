@@ -79,7 +79,8 @@ class ProjectionStore:
             )
             cur.execute(  # builds made before positions were per force have layout 1
                 sql.SQL(
-                    "ALTER TABLE {}.builds ADD COLUMN IF NOT EXISTS layout int NOT NULL DEFAULT 1"
+                    "ALTER TABLE {0}.builds ADD COLUMN IF NOT EXISTS layout int NOT NULL"
+                    " DEFAULT 1, ADD COLUMN IF NOT EXISTS tenant text"
                 ).format(self._m)
             )
             cur.execute(sql.SQL("CREATE SEQUENCE IF NOT EXISTS {}.build_numbers").format(self._m))
@@ -131,7 +132,7 @@ class ProjectionStore:
 
     def builds(self, name: str | None = None) -> list[Build]:
         query = sql.SQL(
-            "SELECT name, version, schema, state, source, created_at, swapped_at, layout"
+            "SELECT name, version, schema, state, source, created_at, swapped_at, layout, tenant"
             " FROM {}.builds {} ORDER BY name, created_at"
         ).format(self._m, sql.SQL("WHERE name = %s" if name else ""))
         with self._ds.transaction() as cur:
@@ -166,13 +167,15 @@ class ProjectionStore:
                 cur.execute(sql.SQL(statement))
             cur.execute(
                 sql.SQL(
-                    "INSERT INTO {}.builds (schema, name, version, state, source, tables, layout)"
-                    " VALUES (%s, %s, %s, 'building', %s, %s, %s)"
+                    "INSERT INTO {}.builds (schema, name, version, state, source, tables, layout,"
+                    " tenant) VALUES (%s, %s, %s, 'building', %s, %s, %s, %s)"
                 ).format(self._m),
                 (schema, projection.name, projection.version, source, list(projection.tables),
-                 LAYOUT),
+                 LAYOUT, tenant),
             )  # fmt: skip
-        build = Build(projection.name, projection.version, schema, "building", source)
+        build = Build(
+            projection.name, projection.version, schema, "building", source, tenant=tenant
+        )
         recorder = self.recorder(build)
         recorder.create_table()
         recorder.close()

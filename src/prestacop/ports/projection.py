@@ -168,6 +168,8 @@ class Build:
     created_at: datetime | None = None
     swapped_at: datetime | None = None
     layout: int = LAYOUT
+    tenant: str | None = None
+    """The force of an analyst's own projection (it reads that force's account only)."""
 
 
 class ViewStore(Protocol):

@@ -121,13 +121,20 @@ async def collect(
     result = []
     for b in builds:
         wanted = streams_of.get(b.name, LOG_STREAMS)
-        heads = {k: h for k, h in all_heads.items() if split_key(k)[1] in wanted}
+        heads = {k: h for k, h in all_heads.items() if _reads(b, k, wanted)}
         status = await asyncio.to_thread(build_status, store, b, heads)
         status.runners = alive
         if not alive:
             status.events_per_s = 0.0
         result.append(status)
     return result
+
+
+def _reads(build: Build, key: str, streams: tuple[str, ...]) -> bool:
+    """``build`` reads ``key``: one of its streams, of every force (a force's own
+    projection: of that force only)."""
+    force, stream = split_key(key)
+    return stream in streams and (build.tenant is None or force in ("", build.tenant))
 
 
 def as_json(rows: list[BuildStatus]) -> str:
