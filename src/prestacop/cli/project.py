@@ -12,7 +12,6 @@ from prestacop.cli.common import err_console, fail, out, run, serve, settings, u
 if TYPE_CHECKING:
     from rich.progress import TaskID
 
-    from prestacop.bootstrap import Connection
     from prestacop.projections.status import BuildStatus
     from prestacop.projections.worker import Worker
 
@@ -71,17 +70,15 @@ def run_(
     each = bootstrap.forces(cfg, found, tenant)
     out.print(
         f"projecting {', '.join(names or ['all built-in views'])}"
-        f"{' + ' + ', '.join(custom) if custom else ''} for {_accounts(each)}; Ctrl-C to stop"
+        f"{' + ' + ', '.join(custom) if custom else ''}"
+        f" for {', '.join(f for f in bootstrap.accounts(each) if f) or 'its account'};"
+        " Ctrl-C to stop"
     )
     serve(
         bootstrap.projections(
             found, names or None, custom, namespace=namespace, tenant=tenant, forces=each
         )
     )
-
-
-def _accounts(each: list[Connection]) -> str:
-    return ", ".join(c.tenant for c in each if c.creds and c.tenant) or "its account"
 
 
 @app.command()

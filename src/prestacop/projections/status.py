@@ -5,8 +5,8 @@ tables (committed with its rows), per force and stream (``position_key``: each
 force's account has streams of the same names); heads from each force's account.
 Lag in seconds is the log time between the last applied message and the newest
 one (the newest one's time is read from the message itself: nats-py does not fill
-the stream state's ``last_ts``). A runner is alive if its heartbeat is recent; events/s is that of
-the last commits, and zero when no runner is alive.
+the stream state's ``last_ts``). A runner is alive if its heartbeat is recent;
+events/s is that of the last commits, and zero when no runner is alive.
 """
 
 from __future__ import annotations
