@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.util
 import json
 import os
 import resource
@@ -229,6 +230,8 @@ def main() -> None:
     parser.add_argument("--server-pid", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--payload-hex", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.uvloop and importlib.util.find_spec("uvloop") is None:
+        parser.error("--uvloop needs uvloop (not a dependency of PrestaCop): pip install uvloop")
     if args.worker:
         job = worker(
             args.worker,
