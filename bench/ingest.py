@@ -316,9 +316,13 @@ class Servers:
             "plain": EmbeddedRuntime(home / "plain", postgres=False),
             "secured": EmbeddedRuntime(home / "secured", postgres=False, secure=True),
         }
+        self.tls_ca = ""
         if split:
-            tls = ensure_tls(home / "tls").server_config()
-            self.runtimes["tls"] = EmbeddedRuntime(home / "tls", postgres=False, nats_config=tls)
+            tls = ensure_tls(home / "tls")
+            self.tls_ca = str(tls.ca)
+            self.runtimes["tls"] = EmbeddedRuntime(
+                home / "tls", postgres=False, nats_config=tls.server_config()
+            )
             self.runtimes["accounts"] = EmbeddedRuntime(
                 home / "accounts", postgres=False, secure=True, tls=False
             )
@@ -326,6 +330,14 @@ class Servers:
         self.env: dict[str, dict[str, str]] = {}
 
     def __enter__(self) -> Servers:
+        try:
+            self._start()
+        except BaseException:
+            self.__exit__()
+            raise
+        return self
+
+    def _start(self) -> None:
         from prestacop.bootstrap import add_tenant, setup_topology
         from prestacop.security.authority import Authority
 
@@ -333,7 +345,7 @@ class Servers:
             urls = self.urls[name] = runtime.start()
             env = self.env[name] = {}
             if name == "tls":
-                env["NATS_CA"] = str(self.home / "tls" / "secrets" / "tls" / "ca.pem")
+                env["NATS_CA"] = self.tls_ca
             elif urls.nats_ca:
                 env["NATS_CA"] = urls.nats_ca
             os.environ.update(env)
@@ -343,7 +355,6 @@ class Servers:
             else:
                 asyncio.run(setup_topology(urls.nats_url))
             os.environ.pop("NATS_CA", None)
-        return self
 
     def __exit__(self, *exc: object) -> None:
         for runtime in self.runtimes.values():
