@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import json
 import multiprocessing as mp
 import os
@@ -138,6 +139,41 @@ def percentiles(ms: list[float]) -> dict[str, float]:
     }
 
 
+class GcPauses:
+    """The console process's garbage collections while the alerts flow (they hold the GIL)."""
+
+    def __init__(self) -> None:
+        self.ms: list[tuple[int, float]] = []
+        self.cpu_ms: list[float] = []  # the collecting thread's CPU: the pause less preemption
+        self._began = self._cpu = 0
+
+    def _on_gc(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._began, self._cpu = now_ns(), time.thread_time_ns()
+        else:
+            self.ms.append((info["generation"], (now_ns() - self._began) / 1e6))
+            self.cpu_ms.append((time.thread_time_ns() - self._cpu) / 1e6)
+
+    def start(self) -> None:
+        gc.callbacks.append(self._on_gc)
+
+    def stop(self) -> None:
+        if self._on_gc in gc.callbacks:
+            gc.callbacks.remove(self._on_gc)
+
+    def summary(self) -> dict[str, Any]:
+        cpu = {"cpu_max_ms": round(max(self.cpu_ms), 2)} if self.cpu_ms else {}
+        return cpu | {
+            f"gen{g}": {
+                "count": len(ms),
+                "max_ms": round(max(ms), 2),
+                "total_ms": round(sum(ms), 1),
+            }
+            for g in (0, 1, 2)
+            if (ms := [d for gen, d in self.ms if gen == g])
+        }
+
+
 # -- the console: the real app, headless; the clock stops in its handler --------------------
 
 
@@ -196,6 +232,7 @@ async def measure(
         await follow(timed, state)
 
     alert_log.follow = follow_timed  # type: ignore[method-assign]
+    pauses = GcPauses()
     try:
         async with console(alert_log, ui, on_arrival):
             await asyncio.wait_for(live.wait(), 30)
@@ -204,11 +241,13 @@ async def measure(
             sent_q = ctx.Queue()
             drone = ctx.Process(target=drone_process, args=(url, tenant, n, interval_s, sent_q))
             drone.start()
+            pauses.start()
             sent, acked = await asyncio.to_thread(sent_q.get, True, 120)
             with contextlib.suppress(TimeoutError):  # the lost ones are counted below
                 await asyncio.wait_for(all_arrived.wait(), 30)
             await asyncio.to_thread(drone.join)
     finally:
+        pauses.stop()
         stop.set()
         flood_rates = [await asyncio.to_thread(rates.get, True, 60) for _ in flooders]
         for p in flooders:
@@ -216,12 +255,15 @@ async def measure(
         await alert_log.close()
     lat_ms = sorted((arrived[k] - t0) / 1e6 for k, t0 in sent.items() if k in arrived)
     feed_ms = sorted((at_feed[k] - t0) / 1e6 for k, t0 in sent.items() if k in at_feed)
+    ui_ms = sorted((arrived[k] - at_feed[k]) / 1e6 for k in arrived if k in at_feed and ui)
     result: dict[str, Any] = {
         "alerts_sent": len(sent),
         "alerts_arrived": len(lat_ms),
         "lost": len(sent) - len(lat_ms),
         **percentiles(lat_ms),
         "feed_callback": percentiles(feed_ms),
+        "feed_to_handler": percentiles(ui_ms),  # the app's share: its queue, its frames
+        "gc_pauses": pauses.summary(),
         "drone_ack": percentiles(
             sorted((acked[k] - t0) / 1e6 for k, t0 in sent.items() if k in acked)
         ),

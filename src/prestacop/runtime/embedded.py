@@ -136,6 +136,7 @@ class EmbeddedRuntime:
         postgres: bool = True,
         nats_config: str = "",
         secure: bool = False,
+        tls: bool = True,
         pg_port: int | None = None,
         pg_tcp: bool = False,
     ) -> None:
@@ -146,9 +147,11 @@ class EmbeddedRuntime:
 
         ``secure``: operator mode, one account per force, credentials under ``home/secrets``
         (see ``prestacop.security.authority``); nothing is reachable without a ``.creds`` file.
+        ``tls=False`` leaves TLS out of it (only to measure what each half costs: bench/ingest).
         """
         self.home = Path(home)
         self.secure = secure
+        self.tls = secure and tls
         self.nats_config = nats_config
         self.nats_port = nats_port
         self.postgres = postgres
@@ -166,7 +169,7 @@ class EmbeddedRuntime:
         nats_url = self._start_nats()
         database_url = self.start_postgres() if self.postgres else None
         assert self._nats is not None
-        ca = str(self.home / "secrets" / "tls" / "ca.pem") if self.secure else None
+        ca = str(self.home / "secrets" / "tls" / "ca.pem") if self.tls else None
         self.urls = RuntimeUrls(nats_url, database_url, self._nats.pid, os.getpid(), ca)
         self.urls.save(self.urls_file)
         return self.urls
@@ -226,9 +229,8 @@ class EmbeddedRuntime:
         from prestacop.security.authority import Authority
         from prestacop.security.tls import ensure_tls
 
-        return ensure_tls(self.home).server_config() + Authority(self.home).ensure().server_config(
-            self.home / "nats-accounts"
-        )
+        tls = ensure_tls(self.home).server_config() if self.tls else ""
+        return tls + Authority(self.home).ensure().server_config(self.home / "nats-accounts")
 
     def start_postgres(self) -> str:
         keep_runtime_files_in(self.home)
