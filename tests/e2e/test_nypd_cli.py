@@ -113,11 +113,12 @@ async def test_a_replay_reports_what_the_log_now_holds(
 
 LEAN = (
     "import atexit, sys\n"
-    "heavy = lambda: {'typer', 'click', 'pydantic'} & {m.split('.')[0] for m in sys.modules}\n"
+    "heavy = lambda: {'typer', 'click', 'pydantic', 'psycopg', 'eventsourcing', 'textual'}"
+    " & {m.split('.')[0] for m in sys.modules}\n"
     "atexit.register(lambda: print('loaded:', sorted(heavy()), file=sys.stderr))\n"
     "from prestacop.cli.launch import main; main()"
 )
-"""``prestacop`` as installed (``cli.launch``), saying at exit whether typer got loaded."""
+"""``prestacop`` as installed (``cli.launch``), saying at exit which heavy package it loaded."""
 TYPER = "from prestacop.cli.main import app; app(prog_name='prestacop')"
 
 
