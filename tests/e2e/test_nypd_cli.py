@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -106,3 +109,66 @@ async def test_a_replay_reports_what_the_log_now_holds(
     assert (
         sum((info.state.subjects or {}).values()) == json.loads(report.read_text())["events"] == 24
     )
+
+
+LEAN = (
+    "import atexit, sys\n"
+    "heavy = lambda: {'typer', 'click', 'pydantic', 'psycopg', 'eventsourcing', 'textual'}"
+    " & {m.split('.')[0] for m in sys.modules}\n"
+    "atexit.register(lambda: print('loaded:', sorted(heavy()), file=sys.stderr))\n"
+    "from prestacop.cli.launch import main; main()"
+)
+"""``prestacop`` as installed (``cli.launch``), saying at exit which heavy package it loaded."""
+TYPER = "from prestacop.cli.main import app; app(prog_name='prestacop')"
+
+
+def _cli(code: str, args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", code, *args], env=env, capture_output=True, text=True, timeout=120
+    )
+
+
+def test_the_lean_replay_never_loads_typer_and_ends_as_typer_does(
+    no_servers: Path, shared_data: Path
+) -> None:
+    """The same command lines through the launcher and through typer's app: the same
+    report, and the same messages and exit codes on every error; typer only to fail."""
+    sample = shared_data / "nypd" / "fy2022_trunc_jernejvivod.csv"
+    odd = no_servers / "odd.csv"
+    odd.write_text("Summons Number,Issue Date,Violation Code,Weather\n1,01/02/2020,21,rain\n")
+    env = {**os.environ, "PRESTACOP_HOME": str(no_servers / "home"), "COLUMNS": "100"}
+    env.pop("NATS_URL", None)
+    rej = ["--no-progress", "--rejects", str(no_servers / "rej.csv")]
+    reports = []
+    for code in (LEAN, TYPER):
+        report = no_servers / f"r{len(reports)}.json"
+        done = _cli(
+            code, ["nypd", "replay", str(sample), "--dry-run", "--report", str(report), *rej], env
+        )
+        assert done.returncode == 0, done.stderr
+        summary = json.loads(report.read_text())
+        for varies in (
+            "elapsed_s",
+            "rows_per_s",
+            "peak_rss_mb",
+            "peak_rss_mb_by_process",
+            "cpu_s_by_process",
+        ):
+            summary.pop(varies)
+        reports.append(summary)
+        if code == LEAN:
+            assert "loaded: []" in done.stderr, done.stderr
+    assert reports[0] == reports[1] and reports[0]["rows_read"] == 999
+    failing = [
+        (["nypd", "replay", str(no_servers / "nothing.csv"), "--dry-run", *rej], {}, 2),
+        (["nypd", "replay", str(no_servers), "--dry-run", *rej], {}, 2),
+        (["nypd", "replay", str(odd), "--dry-run", *rej], {}, 1),
+        (["nypd", "replay", str(sample), *rej], {}, 2),  # no server: how to get one
+        (["nypd", "replay", str(sample), "-t", "Bad Force!", "--dry-run", *rej], {}, 2),
+        (["nypd", "replay", str(sample), "--dry-run", *rej], {"PRESTACOP_LOG": "LOUD"}, 1),
+    ]
+    for args, extra, exit_code in failing:
+        lean, typer = (_cli(code, args, {**env, **extra}) for code in (LEAN, TYPER))
+        assert (lean.returncode, typer.returncode) == (exit_code, exit_code), lean.stderr
+        assert (lean.stdout, lean.stderr.rsplit("loaded:", 1)[0]) == (typer.stdout, typer.stderr)
+        assert "error:" in typer.stderr

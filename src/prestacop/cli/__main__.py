@@ -1,3 +1,3 @@
-from prestacop.cli.main import app
+from prestacop.cli.launch import main
 
-app(prog_name="prestacop")
+main()

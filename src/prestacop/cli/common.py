@@ -17,7 +17,6 @@ import threading
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, NoReturn, TypeVar
 
-import typer
 from rich.console import Console
 from rich.markup import escape
 
@@ -62,6 +61,8 @@ def leave_if_stopping(code: int) -> None:
 def fail(message: str, code: int = 1) -> NoReturn:
     """One line on stderr (what, where, what to do), then exit with ``code``; a password
     in it (libpq quotes the whole URL) is masked."""
+    import typer  # here: the lean replay (cli.launch) loads typer only to fail
+
     err_console.print(f"[bold red]error:[/] {escape(redact(message))}", highlight=False)
     raise typer.Exit(code)
 
@@ -107,6 +108,8 @@ def run(coro: Coroutine[Any, Any, T]) -> T:
     try:
         return asyncio.run(coro)
     except KeyboardInterrupt:
+        import typer
+
         raise typer.Exit(130) from None
 
 
@@ -226,6 +229,13 @@ def _one_line(err: BaseException) -> str:
     return " ".join(str(err).split()) or type(err).__name__
 
 
-TenantOption = typer.Option(
-    None, "--tenant", "-t", help="Police force (default $PRESTACOP_TENANT or 'nypd')."
-)
+def __getattr__(name: str) -> Any:
+    """``TenantOption``, made when a command module asks for it: the lean replay
+    (``cli.launch``) runs without typer, and so without it."""
+    if name != "TenantOption":
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import typer
+
+    return typer.Option(
+        None, "--tenant", "-t", help="Police force (default $PRESTACOP_TENANT or 'nypd')."
+    )

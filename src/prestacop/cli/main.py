@@ -8,7 +8,6 @@ runs with the core install only.
 from __future__ import annotations
 
 import logging
-import os
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -30,6 +29,7 @@ from prestacop.cli import (
     tenants,
 )
 from prestacop.cli.common import err_console, fail, leave_if_stopping
+from prestacop.cli.launch import configure
 
 
 class Commands(TyperGroup):
@@ -151,11 +151,4 @@ def main(
         None, "--creds", help="NATS .creds file for every connection (default $NATS_CREDS)."
     ),
 ) -> None:
-    if creds:
-        os.environ["NATS_CREDS"] = creds  # read by the one connect function
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else os.environ.get("PRESTACOP_LOG", "WARNING"),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    # asyncio's note on every TLS connection nats-py closes: noise, not a warning for us
-    logging.getLogger("asyncio").addFilter(lambda r: "eof_received()" not in r.getMessage())
+    configure(verbose, creds)
