@@ -175,45 +175,58 @@ class GcPauses:
         }
 
 
+def _cpu_summary(ms: list[float]) -> dict[str, Any]:
+    ms = sorted(ms)
+    return {
+        "count": len(ms),
+        "cpu_total_ms": round(sum(ms), 1),
+        "over_10ms": sum(1 for x in ms if x > 10),
+        **({"cpu_p99_ms": percentiles(ms)["p99_ms"], "cpu_max_ms": round(ms[-1], 2)} if ms else {}),
+    }
+
+
 class TableRedraws:
-    """The alert table's paints (``render_lines`` calls) and the UI thread's CPU in each."""
+    """The alert table's paints (``render_lines`` calls) and the app's redraws (its state
+    put into the widgets), with the UI thread's CPU in each."""
 
     def __init__(self) -> None:
         self.cpu_ms: list[float] = []
+        self.redraw_cpu_ms: list[float] = []
         self.lines = 0
         self.counting = False
 
     @contextlib.contextmanager
     def watching(self) -> Any:
-        original = AlertTable.render_lines
+        paint, redraw = AlertTable.render_lines, ConsoleApp.redraw
 
         def timed(table: AlertTable, crop: Any) -> Any:
             began = time.thread_time_ns()
-            strips = original(table, crop)
+            strips = paint(table, crop)
             if self.counting:
                 self.cpu_ms.append((time.thread_time_ns() - began) / 1e6)
                 self.lines += len(strips)
             return strips
 
+        def timed_redraw(app: ConsoleApp, **kwargs: Any) -> None:
+            began = time.thread_time_ns()
+            redraw(app, **kwargs)
+            if self.counting:
+                self.redraw_cpu_ms.append((time.thread_time_ns() - began) / 1e6)
+
         AlertTable.render_lines = timed  # type: ignore[method-assign]
+        ConsoleApp.redraw = timed_redraw  # type: ignore[method-assign]
         try:
             yield
         finally:
-            AlertTable.render_lines = original  # type: ignore[method-assign]
+            AlertTable.render_lines = paint  # type: ignore[method-assign]
+            ConsoleApp.redraw = redraw  # type: ignore[method-assign]
 
     def summary(self) -> dict[str, Any]:
-        ms = sorted(self.cpu_ms)
-        return {
-            "count": len(ms),
-            "lines": self.lines,
-            "cpu_total_ms": round(sum(ms), 1),
-            "over_10ms": sum(1 for x in ms if x > 10),
-            **(
-                {"cpu_p99_ms": percentiles(ms)["p99_ms"], "cpu_max_ms": round(ms[-1], 2)}
-                if ms
-                else {}
-            ),
-        }
+        return {"redraws": _cpu_summary(self.redraw_cpu_ms)} | self._paints()
+
+    def _paints(self) -> dict[str, Any]:
+        cpu = _cpu_summary(self.cpu_ms)
+        return {"paints": cpu.pop("count"), "lines": self.lines, **cpu}
 
 
 # -- the console: the real app, headless; the clock stops in its handler --------------------
