@@ -46,6 +46,7 @@ from prestacop.domain import subjects
 from prestacop.domain.codec import encode, encode_checked
 from prestacop.domain.events import HUMAN_REVIEW_CODE, PositionReported, ViolationReported
 from prestacop.operator_tui.app import ConsoleApp
+from prestacop.operator_tui.widgets import AlertTable
 from prestacop.runtime.embedded import EmbeddedRuntime
 
 
@@ -174,6 +175,60 @@ class GcPauses:
         }
 
 
+def _cpu_summary(ms: list[float]) -> dict[str, Any]:
+    ms = sorted(ms)
+    return {
+        "count": len(ms),
+        "cpu_total_ms": round(sum(ms), 1),
+        "over_10ms": sum(1 for x in ms if x > 10),
+        **({"cpu_p99_ms": percentiles(ms)["p99_ms"], "cpu_max_ms": round(ms[-1], 2)} if ms else {}),
+    }
+
+
+class TableRedraws:
+    """The alert table's paints (``render_lines`` calls) and the app's redraws (its state
+    put into the widgets), with the UI thread's CPU in each."""
+
+    def __init__(self) -> None:
+        self.cpu_ms: list[float] = []
+        self.redraw_cpu_ms: list[float] = []
+        self.lines = 0
+        self.counting = False
+
+    @contextlib.contextmanager
+    def watching(self) -> Any:
+        paint, redraw = AlertTable.render_lines, ConsoleApp.redraw
+
+        def timed(table: AlertTable, crop: Any) -> Any:
+            began = time.thread_time_ns()
+            strips = paint(table, crop)
+            if self.counting:
+                self.cpu_ms.append((time.thread_time_ns() - began) / 1e6)
+                self.lines += len(strips)
+            return strips
+
+        def timed_redraw(app: ConsoleApp, **kwargs: Any) -> None:
+            began = time.thread_time_ns()
+            redraw(app, **kwargs)
+            if self.counting:
+                self.redraw_cpu_ms.append((time.thread_time_ns() - began) / 1e6)
+
+        AlertTable.render_lines = timed  # type: ignore[method-assign]
+        ConsoleApp.redraw = timed_redraw  # type: ignore[method-assign]
+        try:
+            yield
+        finally:
+            AlertTable.render_lines = paint  # type: ignore[method-assign]
+            ConsoleApp.redraw = redraw  # type: ignore[method-assign]
+
+    def summary(self) -> dict[str, Any]:
+        return {"redraws": _cpu_summary(self.redraw_cpu_ms)} | self._paints()
+
+    def _paints(self) -> dict[str, Any]:
+        cpu = _cpu_summary(self.cpu_ms)
+        return {"paints": cpu.pop("count"), "lines": self.lines, **cpu}
+
+
 # -- the console: the real app, headless; the clock stops in its handler --------------------
 
 
@@ -232,20 +287,23 @@ async def measure(
         await follow(timed, state)
 
     alert_log.follow = follow_timed  # type: ignore[method-assign]
-    pauses = GcPauses()
+    pauses, redraws = GcPauses(), TableRedraws()
     try:
-        async with console(alert_log, ui, on_arrival):
-            await asyncio.wait_for(live.wait(), 30)
-            if floods:
-                await asyncio.sleep(1.0)  # let the flood reach its pace first
-            sent_q = ctx.Queue()
-            drone = ctx.Process(target=drone_process, args=(url, tenant, n, interval_s, sent_q))
-            drone.start()
-            pauses.start()
-            sent, acked = await asyncio.to_thread(sent_q.get, True, 120)
-            with contextlib.suppress(TimeoutError):  # the lost ones are counted below
-                await asyncio.wait_for(all_arrived.wait(), 30)
-            await asyncio.to_thread(drone.join)
+        with redraws.watching():
+            async with console(alert_log, ui, on_arrival):
+                await asyncio.wait_for(live.wait(), 30)
+                if floods:
+                    await asyncio.sleep(1.0)  # let the flood reach its pace first
+                sent_q = ctx.Queue()
+                drone = ctx.Process(target=drone_process, args=(url, tenant, n, interval_s, sent_q))
+                drone.start()
+                pauses.start()
+                redraws.counting = True
+                sent, acked = await asyncio.to_thread(sent_q.get, True, 120)
+                with contextlib.suppress(TimeoutError):  # the lost ones are counted below
+                    await asyncio.wait_for(all_arrived.wait(), 30)
+                await asyncio.to_thread(drone.join)
+                redraws.counting = False
     finally:
         pauses.stop()
         stop.set()
@@ -264,6 +322,7 @@ async def measure(
         "feed_callback": percentiles(feed_ms),
         "feed_to_handler": percentiles(ui_ms),  # the app's share: its queue, its frames
         "gc_pauses": pauses.summary(),
+        **({"table_redraws": redraws.summary()} if ui else {}),
         "drone_ack": percentiles(
             sorted((acked[k] - t0) / 1e6 for k, t0 in sent.items() if k in acked)
         ),

@@ -149,7 +149,7 @@ class ConsoleApp(App[None]):
     # -- drawing --------------------------------------------------------------
 
     def redraw(self, *, ages: bool = False) -> None:
-        """Draw what changed; ``ages`` also re-renders every age (the one-second tick)."""
+        """Draw what changed; ``ages`` also the visible ages whose text changed (the tick)."""
         now = self.clock()
         self._draw_bars(now)
         self._draw_table(now, ages=ages)

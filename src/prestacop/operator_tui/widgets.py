@@ -8,8 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from itertools import count
 
 from rich.text import Text
+from textual.coordinate import Coordinate
+from textual.strip import Strip
 from textual.widgets import DataTable
 
 from prestacop.alerts.ports import LogEntry
@@ -51,11 +54,22 @@ def place_of(v: ViolationReported) -> str:
 
 
 class AlertTable(DataTable[Text]):
-    """The active alerts, longest waiting first, one row per alert keyed by its id."""
+    """The active alerts, longest waiting first, one row per alert keyed by its id.
+
+    Textual's ``DataTable`` keys its render caches on one counter that every
+    ``add_row``/``update_cell`` bumps, so any change re-renders every visible cell (20-80
+    ms of CPU a frame, during which arriving alerts wait). Here a row's line is kept until
+    that row changes (its version), moves or gets the cursor: a frame costs the rows
+    that changed.
+    """
 
     def __init__(self, **kwargs: object) -> None:
         super().__init__(cursor_type="row", **kwargs)  # type: ignore[arg-type]
         self._signature_of: dict[str, object] = {}
+        self._age_of: dict[str, str] = {}
+        self._version_of: dict[str, int] = {}
+        self._versions = count()
+        self._lines: dict[tuple[object, ...], Strip] = {}
 
     def add_alert_columns(self) -> None:
         for key, label, width in COLUMNS:
@@ -72,29 +86,33 @@ class AlertTable(DataTable[Text]):
     ) -> str | None:
         """Draw ``active``; the id of the selected row after (``None`` when the list is empty)."""
         wanted = {a.alert_id: (a.status, a.holder, style_of(a)) for a in active}
-        shown = [key.value for key in self.rows if key.value is not None]
-        kept = [k for k in shown if k in wanted]
-        order = [a.alert_id for a in active]
-        if kept != order[: len(kept)]:  # the order changed (a release): draw afresh
-            self.clear()
-            self._signature_of = {}
-            kept = []
-        for key in shown:
-            if key not in wanted and key in self.rows:
+        for row_key in list(self.rows):
+            key = row_key.value
+            if key is not None and key not in wanted:
                 self.remove_row(key)
-                self._signature_of.pop(key, None)
+                for known in (self._signature_of, self._age_of, self._version_of):
+                    known.pop(key, None)
         top = self.scroll_offset.y
         visible = range(top, top + self.size.height + 1)
         for index, a in enumerate(active):
             style = wanted[a.alert_id][2]
             if a.alert_id not in self.rows:
-                self.add_row(*_cells(a, now, style), key=a.alert_id)
+                self.add_row(*self._cells_of(a, now, style), key=a.alert_id)
             elif self._signature_of.get(a.alert_id) != wanted[a.alert_id]:
-                for (column, _, _), cell in zip(COLUMNS, _cells(a, now, style), strict=True):
+                cells = self._cells_of(a, now, style)
+                for (column, _, _), cell in zip(COLUMNS, cells, strict=True):
                     self.update_cell(a.alert_id, column, cell)
             elif ages and index in visible:  # only its age ticks (each change costs a render)
-                self.update_cell(a.alert_id, "age", Text(fmt_age(a.age(now)), style))
+                age = fmt_age(a.age(now))
+                if age != self._age_of.get(a.alert_id):
+                    self._age_of[a.alert_id] = age
+                    self._version_of[a.alert_id] = next(self._versions)
+                    self.update_cell(a.alert_id, "age", Text(age, style))
             self._signature_of[a.alert_id] = wanted[a.alert_id]
+        order = list(wanted)
+        if [shown.key.value for shown in self.ordered_rows] != order:  # one raised out of order
+            rank = {id(self.get_cell(key, "age")): i for i, key in enumerate(order)}
+            self.sort("age", key=lambda age_cell: rank[id(age_cell)])
         if not active:
             return None
         if selected in wanted:
@@ -103,6 +121,41 @@ class AlertTable(DataTable[Text]):
                 self.move_cursor(row=row, animate=False)
             return selected
         return self.coordinate_to_cell_key(self.cursor_coordinate).row_key.value
+
+    def _cells_of(self, alert: Alert, now: datetime, style: str) -> tuple[Text, ...]:
+        """The row's cells, noted as its new version (its kept line is stale)."""
+        cells = _cells(alert, now, style)
+        self._age_of[alert.alert_id] = cells[0].plain
+        self._version_of[alert.alert_id] = next(self._versions)
+        return cells
+
+    def render_line(self, y: int) -> Strip:
+        """A row's line as last drawn, unless it changed; the cursor's and hover's are live."""
+        header = self.header_height if self.show_header else 0
+        index = y + self.scroll_offset.y - header
+        live = (self.cursor_coordinate.row, self.hover_coordinate.row)
+        if y < header or not 0 <= index < self.row_count or index in live:
+            return super().render_line(y)
+        row_key = self.coordinate_to_cell_key(Coordinate(index, 0)).row_key.value
+        cache_key = (
+            row_key,
+            self._version_of.get(row_key or ""),
+            index,  # the cells carry their row index for the mouse
+            self.scroll_offset.x,
+            self.size.width,
+            self.rich_style,
+            self.get_pseudo_class_state(),
+        )
+        line = self._lines.get(cache_key)
+        if line is None:
+            if len(self._lines) > 4 * max(self.size.height, 100):
+                self._lines.clear()
+            line = self._lines[cache_key] = super().render_line(y)
+        return line
+
+    def notify_style_update(self) -> None:
+        self._lines.clear()  # a new theme or CSS: every line is stale
+        super().notify_style_update()
 
 
 def _cells(alert: Alert, now: datetime, style: str) -> tuple[Text, ...]:
