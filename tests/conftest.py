@@ -31,7 +31,8 @@ OPEN = os.environ.get("PRESTACOP_TEST_OPEN") == "1"
 """The session's servers are secured as in production (operator mode, accounts, TLS, creds);
 ``PRESTACOP_TEST_OPEN=1`` runs them open instead, only to measure what security costs."""
 TESTS_ACCOUNT = "tests"
-"""The session's force account: every test's own tenant (``tenant``) lives in its subjects."""
+"""The session's force account; each test module then works in one of its own (``log_account``),
+and every test's own tenant (``tenant``) lives in its subjects."""
 
 
 @pytest.fixture(scope="session")
