@@ -8,6 +8,7 @@ started once for the session, its streams R3).
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import shutil
 import tempfile
@@ -133,6 +134,8 @@ async def refused(
     on ``subject`` (a prefix of it will do). The server's refusal reaches the connection's
     error callback, not the request, which would only time out: waiting for that timeout
     cost each refusal seconds, on one node and again on three."""
+    # where the connection's error callback says it (a command run earlier may have quietened it)
+    caplog.set_level(logging.WARNING, logger="prestacop.adapters.nats_connection")
     task = asyncio.ensure_future(attempt)
     said = f'permissions violation for publish to "{subject}'.lower()
 
