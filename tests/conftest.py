@@ -1,7 +1,8 @@
 """Real servers for the whole session: a nats-server with JetStream and a PostgreSQL.
 
 Both are started on free ports / sockets in temporary folders and stopped at the
-end. Tests isolate themselves by tenant (``tenant`` fixture), not by server.
+end. Tests isolate themselves by tenant (``tenant`` fixture), not by server; each test
+module has a log of its own (``log_account``: its own NATS account, so its own streams).
 """
 
 from __future__ import annotations
@@ -30,7 +31,8 @@ OPEN = os.environ.get("PRESTACOP_TEST_OPEN") == "1"
 """The session's servers are secured as in production (operator mode, accounts, TLS, creds);
 ``PRESTACOP_TEST_OPEN=1`` runs them open instead, only to measure what security costs."""
 TESTS_ACCOUNT = "tests"
-"""The session's force account: every test's own tenant (``tenant``) lives in its subjects."""
+"""The session's force account; each test module then works in one of its own (``log_account``),
+and every test's own tenant (``tenant``) lives in its subjects."""
 
 
 @pytest.fixture(scope="session")
@@ -85,8 +87,33 @@ def database_url(urls: RuntimeUrls) -> str:
     return urls.database_url
 
 
-@pytest.fixture(scope="session")
-async def log(nats_url: str) -> AsyncIterator[LogClient]:
+@pytest.fixture(scope="module")
+def log_account(runtime: EmbeddedRuntime) -> Iterator[str]:
+    """A NATS account of the module's own, its service credentials in ``NATS_CREDS`` for the
+    module: its streams hold the module's events only. A runner that builds views from the
+    first message then reads those, not every earlier test's (a cost that grew with the
+    suite: 71-90 s for one rebuild late in the session). Pushing an account takes ~40 ms."""
+    if OPEN:  # no accounts on an open server: the one shared log
+        yield ""
+        return
+    assert runtime.urls is not None
+    name = "m" + uuid.uuid4().hex[:12]
+    with ThreadPoolExecutor(1) as pool:  # no event loop of the tests' is running it
+        pool.submit(asyncio.run, add_tenant(runtime.urls.nats_url, runtime.home, name)).result()
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("NATS_CREDS", str(Authority(runtime.home).service_creds(name)))
+        yield name
+
+
+@pytest.fixture(autouse=True)
+def _module_log(request: pytest.FixtureRequest) -> None:
+    """Every test on the session's servers works in its module's account (``log_account``)."""
+    if "runtime" in request.fixturenames:
+        request.getfixturevalue("log_account")
+
+
+@pytest.fixture(scope="module")
+async def log(nats_url: str, log_account: str) -> AsyncIterator[LogClient]:
     client = await open_log(nats_url, "tests")
     await ensure_topology(client.js)
     yield client

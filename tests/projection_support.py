@@ -16,8 +16,8 @@ from prestacop.domain.events import AnyEvent
 from prestacop.projections.runner import RunnerOptions
 
 FROM_SCRATCH_S = 60
-"""How long a new build may take to catch up: it reads the session's shared streams (every
-earlier test's events) from their first message; 20 s timed out on a loaded 2-core machine."""
+"""How long a new build may take to catch up: it reads the module's streams (every earlier
+test's events of the module: ``log_account``) from their first message."""
 
 
 def namespace() -> str:

@@ -37,7 +37,7 @@ async def gate(nats_url: str, log: LogClient) -> AsyncIterator[GateCounters]:
     counters = GateCounters()
     task = asyncio.create_task(run_gate(nats_url, stop, counters=counters))
 
-    async def judged_the_backlog() -> bool:  # what earlier tests left in the session's log
+    async def judged_the_backlog() -> bool:  # what earlier tests left in the module's log
         if task.done():
             return True
         for stream in LIVE_STREAMS:

@@ -8,6 +8,8 @@ import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+from nats.js.errors import NotFoundError
+
 from prestacop.adapters.log_reader import LogReader, stream_head
 from prestacop.bootstrap import LogClient
 from prestacop.domain.subjects import DRONES
@@ -65,6 +67,24 @@ async def test_the_reader_continues_after_its_last_message_when_its_consumer_is_
         second = await _publish(log, tenant, 1000)
         assert await _read_all(reader, tenant, 2000) == first + second
         assert reader.restarts >= 1
+
+
+async def test_a_stopped_reader_deletes_its_consumer(log: LogClient, tenant: str) -> None:
+    """Asked without waiting for the answer (an officer may not delete: it waited 5 s)."""
+    seqs = await _publish(log, tenant, 10)
+    reader = await LogReader(log.nc, DRONES.name, seqs[0]).start()
+    name = reader.consumer
+    assert (await log.js.consumer_info(DRONES.name, name)).name == name
+    await reader.stop()
+
+    async def gone() -> bool:
+        try:
+            await log.js.consumer_info(DRONES.name, name)
+        except NotFoundError:
+            return True
+        return False
+
+    await wait_until(gone, what="the stopped reader's consumer deleted")
 
 
 async def test_the_reader_delivers_new_messages_after_waiting_at_the_head(

@@ -129,7 +129,7 @@ async def test_a_running_runner_follows_a_rebuild_swap_and_keeps_the_view_live(
         more = await publish(log, sample_events(tenant, 500, seed=9))
         await wait_until(
             lambda: caught_up(store, more, "violations"),
-            timeout=90,  # the runner re-reads the session's whole log into the new build
+            timeout=90,  # the runner re-reads the module's whole log into the new build
             what="the runner applied new events to the new build",
         )
         assert not runner.done()

@@ -122,7 +122,7 @@ async def read_back(js: JetStreamContext, subject: str, stream: str, seq: int) -
 async def test_every_example_sent_by_hand_is_stored_where_the_doc_says_and_accepted(
     log: LogClient, nats_url: str, tenant: str
 ) -> None:
-    nc = await nats.connect(nats_url, **credential_options(None, None))  # the session's creds
+    nc = await nats.connect(nats_url, **credential_options(None, None))  # the module's creds
     js = nc.jetstream()
     gate = Gate(log.source, log.publisher, log.images)
     uploads = 0

@@ -7,10 +7,12 @@ started once for the session, its streams R3).
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import os
 import shutil
 import tempfile
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +24,7 @@ from prestacop.bootstrap import LogClient, add_tenant, open_log
 from prestacop.runtime.cluster import EmbeddedCluster
 from prestacop.runtime.embedded import EmbeddedRuntime
 from prestacop.security.authority import Authority, Role
+from tests.conftest import wait_until
 
 FORCES = ("nypd", "lapd")
 
@@ -122,3 +125,28 @@ async def services(secured: Secured) -> AsyncIterator[dict[str, LogClient]]:
 @pytest.fixture
 def as_role(secured: Secured) -> Iterator[Callable[..., Path]]:
     yield secured.creds
+
+
+async def refused(
+    caplog: pytest.LogCaptureFixture, subject: str, attempt: Awaitable[object]
+) -> None:
+    """``attempt`` is refused: it fails, or the server says the connection may not publish
+    on ``subject`` (a prefix of it will do). The server's refusal reaches the connection's
+    error callback, not the request, which would only time out: waiting for that timeout
+    cost each refusal seconds, on one node and again on three."""
+    # where the connection's error callback says it (a command run earlier may have quietened it)
+    caplog.set_level(logging.WARNING, logger="prestacop.adapters.nats_connection")
+    task = asyncio.ensure_future(attempt)
+    said = f'permissions violation for publish to "{subject}'.lower()
+
+    def denied() -> bool:
+        return task.done() or any(said in r.getMessage().lower() for r in caplog.records)
+
+    try:
+        await wait_until(denied, timeout=15, what=f"a refusal on {subject}")
+    finally:
+        if not task.done():
+            task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    if not task.cancelled():
+        assert task.exception() is not None, f"not refused: {subject} -> {task.result()!r}"

@@ -21,7 +21,7 @@ from prestacop.domain.events import AlertClaimed
 from prestacop.drone import DroneClient
 from tests.conftest import wait_until
 from tests.integration.test_alert_feed import Following, raise_alert
-from tests.security.conftest import Secured
+from tests.security.conftest import Secured, refused
 
 
 async def test_an_officer_follows_claims_reads_images_and_decides_only_alerts(
@@ -166,7 +166,10 @@ async def test_the_replay_resumes_with_its_own_rights(
 
 
 async def test_no_officer_can_redefine_the_gate_consumer(
-    secured: Secured, services: dict[str, LogClient], as_role: Callable[..., Path]
+    secured: Secured,
+    services: dict[str, LogClient],
+    as_role: Callable[..., Path],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     import json
 
@@ -186,8 +189,8 @@ async def test_no_officer_can_redefine_the_gate_consumer(
             f"$JS.API.CONSUMER.CREATE.{subjects.ALERTS.name}.gate",
             f"$JS.API.CONSUMER.DURABLE.CREATE.{subjects.ALERTS.name}.gate",
         ):
-            with pytest.raises(Exception):  # noqa: B017 (no responder or timeout: refused)
-                await officer.nc.request(subject, json.dumps(request).encode(), timeout=1)
+            request_it = officer.nc.request(subject, json.dumps(request).encode(), timeout=5)
+            await refused(caplog, subject, request_it)
     finally:
         await officer.close()
     info = await nypd.js.consumer_info(subjects.ALERTS.name, "gate")

@@ -46,10 +46,11 @@ def test_up_secured_then_onboard_a_force_and_issue_a_drone(tmp_path: Path, mode:
                 [*PRESTACOP, *args], env=env, capture_output=True, text=True, timeout=120
             )
 
-        wait_for(lambda: "nypd" in prestacop("tenant", "list").stdout, 90, "the default force")
         # `up` is ready once it says how to stop it: the default force's streams exist by then
         # (before, `setup` raced up's own stream creation on a cluster that had just formed)
         wait_for(lambda: any("stops both servers" in line for line in seen), 90, "up ready")
+        listed = prestacop("tenant", "list")  # once: polling it cost a process start-up a try
+        assert "nypd" in listed.stdout, listed.stdout + listed.stderr
         setup = prestacop("setup", "--replicas", "3" if "--cluster" in mode else "1")
         assert setup.returncode == 0, setup.stdout + setup.stderr
         assert "PRESTACOP_IMAGES" in setup.stdout

@@ -324,9 +324,13 @@ class LogReader(_PullReader[Raw]):
         return info.name
 
     async def _drop_consumer(self) -> None:
+        """Ask for the delete without waiting for the answer: a role that may not delete (an
+        officer) waited out the API timeout for a refusal, 5 s per reader of a closing console;
+        a consumer not deleted goes by itself once idle (``inactive_threshold``)."""
         if self._consumer:
             with contextlib.suppress(Exception):
-                await self._js.delete_consumer(self.stream, self._consumer)
+                subject = f"$JS.API.CONSUMER.DELETE.{self.stream}.{self._consumer}"
+                await self._nc.publish(subject, b"", reply=self._nc.new_inbox())
 
     def _keep(self, msg: Msg, seq: int, dseq: int, ts: int, left: int) -> None:
         if dseq != self._dseq + 1:
