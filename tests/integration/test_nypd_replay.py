@@ -100,9 +100,11 @@ async def test_a_resume_long_after_the_dedup_window_skips_what_the_log_already_h
     )  # fmt: skip
     report = await Replayer(log.nc.connected_url.geturl(), opts, atomic=atomic).run([str(path)])
     sent_before = len(frames[0].ids)
-    assert report.found_in_log == sent_before and report.duplicates == 0
+    # An ack lost under load makes the replay look its batch up too: also "found in log".
+    assert report.found_in_log >= sent_before and report.duplicates == 0
     count, ids = await held(log, tenant)
-    assert count == len(ids) == report.events + sent_before and ids == good_ids(str(path), tenant)
+    assert count == len(ids) == report.events + report.found_in_log
+    assert ids == good_ids(str(path), tenant)
 
 
 def _checkpoint_line(state: Path) -> int:
