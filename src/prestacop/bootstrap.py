@@ -25,7 +25,12 @@ from prestacop.adapters.atomic import AtomicPublisher, no_atomic_batches, takes_
 from prestacop.adapters.buckets import JetStreamBucket, log_identity
 from prestacop.adapters.images import ImageStore
 from prestacop.adapters.log_reader import JetStreamLog
-from prestacop.adapters.nats_connection import NatsUnreachable, StatusCallback, connect
+from prestacop.adapters.nats_connection import (
+    CredentialsError,
+    NatsUnreachable,
+    StatusCallback,
+    connect,
+)
 from prestacop.adapters.postgres_check import DatabaseUnreachable, check_database
 from prestacop.adapters.publisher import Publisher
 from prestacop.adapters.topology import BOARDS_BUCKET, TopologyOptions, ensure_topology
@@ -65,6 +70,10 @@ UNREACHABLE: tuple[type[BaseException], ...] = (
     nats_errors.NoRespondersError,
 )
 """What a service waits out (retrying with backoff) rather than dies of: a server away."""
+
+FORCE_AWAY: tuple[type[BaseException], ...] = (*UNREACHABLE, CredentialsError)
+"""What leaves one force out while the others are served (its account not pushed yet, its
+credentials refused, its server away); all forces failing so is raised as before."""
 
 log = logging.getLogger(__name__)
 
@@ -377,17 +386,15 @@ def each_force(
     together; the first failure stops them all and is raised."""
 
     async def run(stop: asyncio.Event) -> None:
-        served = [c.tenant or "" for c in connections]
-        tasks = [asyncio.ensure_future(service(c)(stop)) for c in connections]
+        tasks = {asyncio.ensure_future(service(c)(stop)): c.tenant or "" for c in connections}
         try:
             while not stop.is_set():
                 done, _ = await asyncio.wait(tasks, timeout=WATCH_EVERY_S)
-                if done:
+                if not all(_set_aside(t, tasks, added is not None) for t in done):
                     break
-                for c in await added(served) if added is not None else []:
+                for c in await added(tasks.values()) if added is not None else []:
                     log.warning("force %s added: served from now on", c.tenant)
-                    served.append(c.tenant or "")
-                    tasks.append(asyncio.ensure_future(service(c)(stop)))
+                    tasks[asyncio.ensure_future(service(c)(stop))] = c.tenant or ""
             await asyncio.gather(*tasks)  # the first failure, at once
         finally:
             for task in tasks:
@@ -395,6 +402,18 @@ def each_force(
             await asyncio.gather(*tasks, return_exceptions=True)
 
     return run
+
+
+def _set_aside(task: asyncio.Future[Any], tasks: dict[Any, str], watched: bool) -> bool:
+    """A force's service failed for want of its account (``FORCE_AWAY``) while others still
+    run: it leaves ``tasks`` and is served again once ``added`` finds it ready; True.
+    Anything else (or the last force failing) ends every force's service; False."""
+    err = None if task.cancelled() else task.exception()
+    running = [t for t in tasks if not t.done()]
+    if not watched or not running or not isinstance(err, FORCE_AWAY):
+        return False
+    log.warning("force %s unreachable (%s): the others go on; retried", tasks.pop(task), err)
+    return True
 
 
 async def run_gate(
@@ -474,20 +493,30 @@ def projection_store(database_url: str, namespace: str = "prestacop") -> Project
 
 @asynccontextmanager
 async def _log_and_store(
-    sources: Sources, database_url: str, namespace: str, name: str
+    sources: Sources, database_url: str, namespace: str, name: str, *, some: bool = False
 ) -> AsyncIterator[tuple[dict[str, JetStreamLog], ProjectionStore]]:
     """What a projection runner reads (the log of each account, by force) and writes,
-    closed after the block (with the logs added to the dict meanwhile)."""
+    closed after the block (with the logs added to the dict meanwhile). ``some``: a force
+    whose server does not answer is left out (said) when another's does."""
     logs: dict[str, JetStreamLog] = {}
     store = projection_store(database_url, namespace)
+    failed: list[BaseException] = []
     try:
         for force, target in accounts(sources).items():
-            logs[force] = await log_source(target, f"{name}-{force}" if force else name)
+            try:
+                logs[force] = await log_source(target, f"{name}-{force}" if force else name)
+            except FORCE_AWAY as err:
+                if not some:
+                    raise
+                log.warning("force %s unreachable (%s): read once it answers", force, err)
+                failed.append(err)
+        if failed and not logs:
+            raise failed[0]
         yield logs, store
     finally:
         await asyncio.to_thread(store.close)
-        for log in logs.values():
-            await log.close()
+        for opened in logs.values():
+            await opened.close()
 
 
 async def run_projections(
@@ -511,7 +540,9 @@ async def run_projections(
 
     plan = Plan.of(names, custom, tenant=tenant)
     name = "prestacop-projections"
-    async with _log_and_store(target, database_url, namespace, name) as (logs, store):
+    watched = added is not None
+    async with _log_and_store(target, database_url, namespace, name, some=watched) as ports:
+        logs, store = ports
 
         async def discover(served: Collection[str]) -> dict[str, JetStreamLog]:
             found = {}

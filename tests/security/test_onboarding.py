@@ -205,3 +205,43 @@ async def test_a_force_added_while_the_services_run_is_served_without_a_restart(
     text = logs.read_text()
     assert text.count("force lapd added") == 2, text  # the gate's and the runner's
     store.close()
+
+
+async def test_a_force_whose_account_does_not_answer_does_not_hold_back_the_others(
+    home: Home,
+    database_url: str,
+    processes: list[subprocess.Popen[bytes]],
+    tmp_path: Path,
+) -> None:
+    """sfpd is in the home's authority but its account was never pushed (a `tenant add`
+    cut after its first step): the servers refuse its credentials. nypd is served all the
+    same; sfpd is served as soon as `tenant add sfpd` is run again."""
+    Authority(home.home).add_tenant("sfpd")  # the account made here, not on the servers
+    ns = namespace()
+    logs = tmp_path / "services.log"
+    processes.append(home.start("gate", "run", log=logs))
+    runner = home.start("project", "run", "--namespace", ns, log=logs)
+    processes.append(runner)
+    store = ProjectionStore(database_url, ns)
+
+    async def report(force: str, drone: str) -> None:
+        creds = tmp_path / f"{drone}.creds"
+        home.cli("creds", "drone", "--tenant", force, "--drone", drone, "-o", str(creds))
+        async with bootstrap.drone(force, drone, home.url, creds=creds) as d:
+            await d.report_violation(21, f"{force}-jpeg".encode(), 40.7, -73.9)
+            await d.log.publisher.publish_and_wait(subjects.position(force, drone), b"{")
+
+    async def served(force: str) -> bool:
+        assert runner.poll() is None, logs.read_text()
+        got = await asyncio.to_thread(counts, store, ns, force)
+        return got == {"violations": 1, "reviews": 0, "rejected": 1}
+
+    await report("nypd", "n1")
+    await wait_until(lambda: served("nypd"), timeout=DEADLINE_S, interval=0.2, what="nypd served")
+    assert logs.read_text().count("force sfpd unreachable") == 2  # the gate's and the runner's
+
+    home.cli("tenant", "add", "sfpd")
+    await report("sfpd", "s1")
+    await wait_until(lambda: served("sfpd"), timeout=DEADLINE_S, interval=0.2, what="sfpd served")
+    assert await served("nypd")
+    store.close()
