@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, replace
@@ -332,6 +333,8 @@ Added = Callable[[Collection[str]], Awaitable[list[Connection]]]
 
 WATCH_EVERY_S = 2.0
 """Seconds between two looks at the home's forces (a force added is served after at most)."""
+READY_WAIT_MAX_S = 16.0
+"""Most seconds between two looks at a force known but not answering."""
 
 
 def added_forces(settings: Settings, urls: RuntimeUrls) -> Added | None:
@@ -344,16 +347,23 @@ def added_forces(settings: Settings, urls: RuntimeUrls) -> Added | None:
     if "" in accounts(forces(settings, urls)):
         return None
     authority = Authority(settings.home)
+    later: dict[str, tuple[float, float]] = {}  # force not ready -> (next look, wait)
 
     async def added(served: Collection[str]) -> list[Connection]:
-        found = []
+        found, now = [], time.monotonic()
         for tenant in authority.tenants():
             creds = authority.root / "tenants" / tenant / "service.creds"
             if tenant in served or not creds.is_file() or not creds.stat().st_size:
                 continue
+            if later.get(tenant, (0.0, 0.0))[0] > now:
+                continue
             c = Connection(urls.nats_url, creds, tenant=tenant)
             if await _ready(c):
+                later.pop(tenant, None)
                 found.append(c)
+            else:  # never pushed? looked at less and less often (each look is a refusal)
+                wait = min(2 * later.get(tenant, (0.0, WATCH_EVERY_S / 2))[1], READY_WAIT_MAX_S)
+                later[tenant] = (now + wait, wait)
         return found
 
     return added
@@ -548,7 +558,10 @@ async def run_projections(
             found = {}
             for c in await added(served) if added is not None else []:
                 force = c.tenant or ""
-                found[force] = logs[force] = await log_source(c, f"{name}-{force}")
+                try:
+                    found[force] = logs[force] = await log_source(c, f"{name}-{force}")
+                except FORCE_AWAY as err:  # gone again since found ready: next round
+                    log.warning("force %s unreachable (%s): read once it answers", force, err)
             return found
 
         await run_plan(logs, store, plan, stop, options, on_progress, discover if added else None)
