@@ -8,7 +8,9 @@ force): the CLI, the demo, the benchmarks and the tests call these and nothing b
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -24,10 +26,15 @@ from prestacop.adapters.atomic import AtomicPublisher, no_atomic_batches, takes_
 from prestacop.adapters.buckets import JetStreamBucket, log_identity
 from prestacop.adapters.images import ImageStore
 from prestacop.adapters.log_reader import JetStreamLog
-from prestacop.adapters.nats_connection import NatsUnreachable, StatusCallback, connect
+from prestacop.adapters.nats_connection import (
+    CredentialsError,
+    NatsUnreachable,
+    StatusCallback,
+    connect,
+)
 from prestacop.adapters.postgres_check import DatabaseUnreachable, check_database
 from prestacop.adapters.publisher import Publisher
-from prestacop.adapters.topology import TopologyOptions, ensure_topology
+from prestacop.adapters.topology import BOARDS_BUCKET, TopologyOptions, ensure_topology
 from prestacop.config import Settings
 from prestacop.runtime.embedded import EmbeddedRuntime, RuntimeUrls
 
@@ -64,6 +71,12 @@ UNREACHABLE: tuple[type[BaseException], ...] = (
     nats_errors.NoRespondersError,
 )
 """What a service waits out (retrying with backoff) rather than dies of: a server away."""
+
+FORCE_AWAY: tuple[type[BaseException], ...] = (*UNREACHABLE, CredentialsError)
+"""What leaves one force out while the others are served (its account not pushed yet, its
+credentials refused, its server away); all forces failing so is raised as before."""
+
+log = logging.getLogger(__name__)
 
 __all__ = ["UNREACHABLE", "DatabaseUnreachable", "NatsUnreachable", "check_database", "connect"]
 
@@ -315,13 +328,102 @@ def forces(settings: Settings, urls: RuntimeUrls, tenant: str | None = None) -> 
     return [Connection(urls.nats_url, authority.service_creds(t), tenant=t) for t in names]
 
 
-def each_force(service: Callable[[Connection], Service], connections: list[Connection]) -> Service:
-    """``service`` run once per force, side by side; all stop together."""
+Added = Callable[[Collection[str]], Awaitable[list[Connection]]]
+"""Given the forces served, how to reach those added to the home since (``added_forces``)."""
+
+WATCH_EVERY_S = 2.0
+"""Seconds between two looks at the home's forces (a force added is served after at most)."""
+READY_WAIT_MAX_S = 16.0
+"""Most seconds between two looks at a force known but not answering."""
+
+
+def added_forces(settings: Settings, urls: RuntimeUrls) -> Added | None:
+    """For services serving every force of this home (``forces()`` per force): the forces
+    added since (``prestacop tenant add``), each once ready: its account pushed (its service
+    credentials are issued after the push) and its streams made (the bucket made last is
+    there). None where there is nothing to watch (one account: open server, foreign creds)."""
+    from prestacop.security.authority import Authority
+
+    if "" in accounts(forces(settings, urls)):
+        return None
+    authority = Authority(settings.home)
+    later: dict[str, tuple[float, float]] = {}  # force not ready -> (next look, wait)
+
+    async def added(served: Collection[str]) -> list[Connection]:
+        found, now = [], time.monotonic()
+        for tenant in authority.tenants():
+            creds = authority.root / "tenants" / tenant / "service.creds"
+            if tenant in served or not creds.is_file() or not creds.stat().st_size:
+                continue
+            if later.get(tenant, (0.0, 0.0))[0] > now:
+                continue
+            c = Connection(urls.nats_url, creds, tenant=tenant)
+            if await _ready(c):
+                later.pop(tenant, None)
+                found.append(c)
+            else:  # never pushed? looked at less and less often (each look is a refusal)
+                wait = min(2 * later.get(tenant, (0.0, WATCH_EVERY_S / 2))[1], READY_WAIT_MAX_S)
+                later[tenant] = (now + wait, wait)
+        return found
+
+    return added
+
+
+async def _ready(c: Connection) -> bool:
+    """The force's account answers with its topology made (``tenant add`` may be midway)."""
+    try:
+        nc = await nats(c, f"prestacop-watch-{c.tenant}")
+    except Exception as err:  # not pushed yet, creds half-written: seen again next round
+        log.debug("force %s not ready: %s", c.tenant, err)
+        return False
+    try:
+        await nc.jetstream(timeout=5.0).stream_info(f"KV_{BOARDS_BUCKET}")
+        return True
+    except Exception as err:
+        log.debug("force %s not ready: %s", c.tenant, err)
+        return False
+    finally:
+        await nc.close()
+
+
+def each_force(
+    service: Callable[[Connection], Service],
+    connections: list[Connection],
+    added: Added | None = None,
+) -> Service:
+    """``service`` run once per force, side by side, and (with ``added``) for each force
+    added to the home while running, within ``WATCH_EVERY_S``, the others untouched. All stop
+    together; the first failure stops them all and is raised."""
 
     async def run(stop: asyncio.Event) -> None:
-        await asyncio.gather(*(service(c)(stop) for c in connections))
+        tasks = {asyncio.ensure_future(service(c)(stop)): c.tenant or "" for c in connections}
+        try:
+            while not stop.is_set():
+                done, _ = await asyncio.wait(tasks, timeout=WATCH_EVERY_S)
+                if not all(_set_aside(t, tasks, added is not None) for t in done):
+                    break
+                for c in await added(tasks.values()) if added is not None else []:
+                    log.warning("force %s added: served from now on", c.tenant)
+                    tasks[asyncio.ensure_future(service(c)(stop))] = c.tenant or ""
+            await asyncio.gather(*tasks)  # the first failure, at once
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
 
     return run
+
+
+def _set_aside(task: asyncio.Future[Any], tasks: dict[Any, str], watched: bool) -> bool:
+    """A force's service failed for want of its account (``FORCE_AWAY``) while others still
+    run: it leaves ``tasks`` and is served again once ``added`` finds it ready; True.
+    Anything else (or the last force failing) ends every force's service; False."""
+    err = None if task.cancelled() else task.exception()
+    running = [t for t in tasks if not t.done()]
+    if not watched or not running or not isinstance(err, FORCE_AWAY):
+        return False
+    log.warning("force %s unreachable (%s): the others go on; retried", tasks.pop(task), err)
+    return True
 
 
 async def run_gate(
@@ -359,16 +461,18 @@ def projections(
     on_progress: Progress | None = None,
     tenant: str | None = None,
     forces: Sequence[Connection] | None = None,
+    added: Added | None = None,
 ) -> Service:
     """The projection runner; PostgreSQL is checked first, so a wrong URL, user or database
     is said with the server's words instead of a pool retrying forever. ``forces``: each
-    force's account (``forces()``), all read by this one runner; default, ``urls``."""
+    force's account (``forces()``), all read by this one runner; default, ``urls``;
+    ``added``: the forces added while it runs (``added_forces()``), read from then on."""
 
     async def run(stop: asyncio.Event) -> None:
         database_url = await asyncio.to_thread(_checked_database, urls)
         await run_projections(
             forces or urls, database_url, stop, names, custom,
-            namespace=namespace, on_progress=on_progress, tenant=tenant,
+            namespace=namespace, on_progress=on_progress, tenant=tenant, added=added,
         )  # fmt: skip
 
     return run
@@ -399,20 +503,30 @@ def projection_store(database_url: str, namespace: str = "prestacop") -> Project
 
 @asynccontextmanager
 async def _log_and_store(
-    sources: Sources, database_url: str, namespace: str, name: str
+    sources: Sources, database_url: str, namespace: str, name: str, *, some: bool = False
 ) -> AsyncIterator[tuple[dict[str, JetStreamLog], ProjectionStore]]:
     """What a projection runner reads (the log of each account, by force) and writes,
-    closed after the block."""
+    closed after the block (with the logs added to the dict meanwhile). ``some``: a force
+    whose server does not answer is left out (said) when another's does."""
     logs: dict[str, JetStreamLog] = {}
     store = projection_store(database_url, namespace)
+    failed: list[BaseException] = []
     try:
         for force, target in accounts(sources).items():
-            logs[force] = await log_source(target, f"{name}-{force}" if force else name)
+            try:
+                logs[force] = await log_source(target, f"{name}-{force}" if force else name)
+            except FORCE_AWAY as err:
+                if not some:
+                    raise
+                log.warning("force %s unreachable (%s): read once it answers", force, err)
+                failed.append(err)
+        if failed and not logs:
+            raise failed[0]
         yield logs, store
     finally:
         await asyncio.to_thread(store.close)
-        for log in logs.values():
-            await log.close()
+        for opened in logs.values():
+            await opened.close()
 
 
 async def run_projections(
@@ -426,15 +540,31 @@ async def run_projections(
     options: RunnerOptions | None = None,
     on_progress: Progress | None = None,
     tenant: str | None = None,
+    added: Added | None = None,
 ) -> None:
     """Keep the built-in views (or ``names``) and ``custom`` projections up to date until
-    ``stop`` is set, from one account or from each force's (``target``: ``forces()``).
-    With ``tenant``, the custom projections run with that force's rights and events only."""
+    ``stop`` is set, from one account or from each force's (``target``: ``forces()``), and
+    from each force ``added`` while running. With ``tenant``, the custom projections run
+    with that force's rights and events only."""
     from prestacop.projections.runner import Plan, run_plan
 
     plan = Plan.of(names, custom, tenant=tenant)
-    async with _log_and_store(target, database_url, namespace, "prestacop-projections") as ports:
-        await run_plan(*ports, plan, stop, options, on_progress)
+    name = "prestacop-projections"
+    watched = added is not None
+    async with _log_and_store(target, database_url, namespace, name, some=watched) as ports:
+        logs, store = ports
+
+        async def discover(served: Collection[str]) -> dict[str, JetStreamLog]:
+            found = {}
+            for c in await added(served) if added is not None else []:
+                force = c.tenant or ""
+                try:
+                    found[force] = logs[force] = await log_source(c, f"{name}-{force}")
+                except FORCE_AWAY as err:  # gone again since found ready: next round
+                    log.warning("force %s unreachable (%s): read once it answers", force, err)
+            return found
+
+        await run_plan(logs, store, plan, stop, options, on_progress, discover if added else None)
 
 
 async def rebuild(

@@ -84,3 +84,21 @@ async def test_the_write_loop_commits_every_chunk_once_and_sets_poison_aside() -
     assert len(store.rows) == 7 and list(store.dead_letters) == [("B", 2)]
     assert (w.applied, w.dead) == (7, 1) and "cannot apply B/2" in (w.last_error or "")
     assert all(len(b) <= 4 or len({e.stream for e in b}) == 1 for b in store.batches)
+
+
+def test_a_force_that_joins_is_read_from_what_was_committed_there_the_others_untouched() -> None:
+    w = worker(FakeViewStore(), {"nypd/A": 5})
+    w.keys = ("nypd/A",)
+    w.feed("nypd/A", 6, 7, chunk("A", 6, 7), NOW)
+    w.join(("lapd/A", "lapd/B", "nypd/A"), {"lapd/A": 2, "lapd/B": 0, "nypd/A": 0})
+    assert w.keys == ("nypd/A", "lapd/A", "lapd/B")
+    assert w.committed == {"nypd/A": 5, "lapd/A": 2, "lapd/B": 0}  # nypd's kept
+    assert w.fed["nypd/A"] == 7
+    w.feed("lapd/A", 1, 3, chunk("A", 1, 3), NOW)  # what lapd/A has is skipped
+    assert w.lag({"nypd/A": 7, "lapd/A": 3, "lapd/B": 4}) == 2 + 1 + 4
+    envs, advance, _ = w.take(max_events=10)
+    assert [e.seq for e in envs] == [6, 7, 3]
+    assert {k: (a.expected, a.new) for k, a in advance.items()} == {
+        "nypd/A": (5, 7),
+        "lapd/A": (2, 3),
+    }

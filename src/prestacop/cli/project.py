@@ -74,9 +74,16 @@ def run_(
         f" for {', '.join(f for f in bootstrap.accounts(each) if f) or 'its account'};"
         " Ctrl-C to stop"
     )
+    added = None if tenant else bootstrap.added_forces(cfg, found)  # tenant add: read too
     serve(
         bootstrap.projections(
-            found, names or None, custom, namespace=namespace, tenant=tenant, forces=each
+            found,
+            names or None,
+            custom,
+            namespace=namespace,
+            tenant=tenant,
+            forces=each,
+            added=added,
         )
     )
 

@@ -32,7 +32,8 @@ def gate_run(
     each = bootstrap.forces(cfg, found, tenant)
     names = ", ".join(c.tenant for c in each if c.tenant) or "its account"
     out.print(f"gate running on {found.nats_url} for {names} (Ctrl-C stops)")
-    serve(bootstrap.each_force(lambda c: bootstrap.gate(c, counters), each))
+    added = None if tenant else bootstrap.added_forces(cfg, found)  # tenant add: served too
+    serve(bootstrap.each_force(lambda c: bootstrap.gate(c, counters), each, added))
     out.print(f"checked {counters.checked}, quarantined {dict(counters.quarantined)}")
 
 

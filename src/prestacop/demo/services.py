@@ -78,7 +78,8 @@ class GateService:
 
         self.counters = GateCounters()
         counters, each = self.counters, bootstrap.forces(settings, urls)
-        await bootstrap.each_force(lambda c: bootstrap.gate(c, counters), each)(stop)
+        added = bootstrap.added_forces(settings, urls)  # `tenant add` while the demo runs
+        await bootstrap.each_force(lambda c: bootstrap.gate(c, counters), each, added)(stop)
 
     def status(self) -> str:
         c = self.counters
@@ -104,7 +105,8 @@ class ProjectionsService:
             )
 
         each = bootstrap.forces(settings, urls)  # every force of the home, one runner
-        await bootstrap.projections(urls, on_progress=progress, forces=each)(stop)
+        added = bootstrap.added_forces(settings, urls)
+        await bootstrap.projections(urls, on_progress=progress, forces=each, added=added)(stop)
 
     def status(self) -> str:
         return self.summary

@@ -11,6 +11,8 @@ it has reached where the log was at the previous check.
 
 When a build is retired by a swap elsewhere or another runner moved it, the
 runner starts a new generation: it reloads the live builds and their positions.
+A force added to the home while it runs (``discover``) joins the running
+generation: its readers are added beside the others, which go on untouched.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import asyncio
 import contextlib
 import logging
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -54,6 +56,8 @@ class RunnerOptions:
     backlog: int = 40_000
     """Events queued for one build before reading pauses."""
     check_every: float = 0.25
+    discover_every: float = 2.0
+    """Seconds between two looks for forces added to the home (with ``discover``)."""
 
 
 @dataclass
@@ -86,6 +90,9 @@ class Plan:
 Logs = LogSource | Mapping[str, LogSource]
 """The log: one account (a ``LogSource``), or each force's own account by force name."""
 
+Discover = Callable[[Collection[str]], Awaitable[Mapping[str, LogSource]]]
+"""Given the forces read, the accounts of forces added since (by force name), opened."""
+
 
 class Runner:
     def __init__(
@@ -95,8 +102,10 @@ class Runner:
         plan: Plan,
         options: RunnerOptions | None = None,
         on_progress: Callable[[list[Worker], dict[str, int]], None] | None = None,
+        discover: Discover | None = None,
     ) -> None:
-        self.logs: Mapping[str, LogSource] = log if isinstance(log, Mapping) else {"": log}
+        self.logs: dict[str, LogSource] = dict(log) if isinstance(log, Mapping) else {"": log}
+        self.discover = discover
         self.store = store
         self.plan = plan
         self.options = options or RunnerOptions()
@@ -187,7 +196,9 @@ class Runner:
             asyncio.create_task(w.write_loop(self.options.batch, self.options.backlog))
             for w in self.workers
         ]
-        monitor = asyncio.create_task(self._monitor(keys))
+        if self.discover is not None and not self.plan.rebuild:
+            tasks.append(asyncio.create_task(self._grow(self.discover)))
+        monitor = asyncio.create_task(self._monitor())
         stopper = asyncio.create_task(stop.wait())
         try:
             done, _ = await asyncio.wait(
@@ -207,7 +218,7 @@ class Runner:
             return False
         finally:
             await cancel_all([*tasks, monitor, stopper])
-            for reader in readers:
+            for reader in self.readers:  # also those of forces that joined
                 await reader.stop()
             for worker in self.workers:
                 worker.recorder.close()
@@ -237,7 +248,50 @@ class Runner:
         log.warning("%s: %d message(s) naming another force skipped", force, len(envs) - len(own))
         return own
 
-    async def _monitor(self, keys: list[str]) -> None:
+    async def _grow(self, discover: Discover) -> None:
+        """Every ``discover_every`` s, the forces added to the home join this generation
+        (their readers beside the others'). Fails when one of their pumps does."""
+        pumps: list[asyncio.Task[None]] = []
+        try:
+            while True:
+                if pumps:  # a pump never ends but by failing
+                    done, _ = await asyncio.wait(pumps, timeout=self.options.discover_every)
+                    for task in done:
+                        task.result()
+                else:
+                    await asyncio.sleep(self.options.discover_every)
+                for force, source in (await discover(list(self.logs))).items():
+                    self.logs[force] = source
+                    pumps += await self._join(force)
+        finally:
+            await cancel_all(pumps)
+
+    async def _join(self, force: str) -> list[asyncio.Task[None]]:
+        """The builds that read every force start reading ``force`` where they have it
+        (nothing, for a new force), with a reader per stream of its own."""
+        joining = [w for w in self.workers if w.tenant in (None, force)]
+        for w in joining:
+            keys = tuple(position_key(force, s) for s in w.streams)
+            w.join(keys, await asyncio.to_thread(self._positions, w, keys))
+        pumps = []
+        for stream in sorted({s for w in joining for s in w.streams}):
+            key = position_key(force, stream)
+            start = min(w.committed.get(key, 0) for w in joining if key in w.keys)
+            reader = await self.logs[force].reader(stream, start + 1, name="projections")
+            self.readers.append(reader)
+            pumps.append(asyncio.create_task(self._pump(reader, key)))
+        log.warning("force %s added: %d stream(s) read from now on", force, len(pumps))
+        return pumps
+
+    def _positions(self, worker: Worker, keys: tuple[str, ...]) -> dict[str, int]:
+        """Read over a recorder of its own: the worker's may be writing in another thread."""
+        recorder = self.store.recorder(worker.build, worker.tenant)
+        try:
+            return recorder.positions(keys)
+        finally:
+            recorder.close()
+
+    async def _monitor(self) -> None:
         """Heads of the log; swaps rebuilt builds in once they reached the previous heads.
         Returns when a rebuild run has swapped in all its builds."""
         previous: dict[str, int] | None = None
@@ -245,7 +299,7 @@ class Runner:
         while True:
             try:
                 heads = {}
-                for key in keys:
+                for key in sorted({k for w in self.workers for k in w.keys}):
                     force, stream = split_key(key)
                     heads[key] = (await self.logs[force].head(stream)).last_seq
             except NatsError as err:  # busy or reconnecting: ask again next round
@@ -299,10 +353,12 @@ async def run_plan(
     stop: asyncio.Event,
     options: RunnerOptions | None = None,
     on_progress: Callable[[list[Worker], dict[str, int]], None] | None = None,
+    discover: Discover | None = None,
 ) -> Runner:
     """Run ``plan`` until ``stop`` is set (or, for a rebuild, until all is swapped in); the
-    store forgets this runner at the end. The caller owns and closes ``log`` and ``store``."""
-    runner = Runner(log, store, plan, options, on_progress)
+    store forgets this runner at the end. The caller owns and closes ``log`` and ``store``
+    (and what ``discover`` opened)."""
+    runner = Runner(log, store, plan, options, on_progress, discover)
     try:
         await runner.run(stop)
     finally:

@@ -60,6 +60,13 @@ class Worker:
     def streams(self) -> tuple[str, ...]:
         return self.projection.streams
 
+    def join(self, keys: tuple[str, ...], committed: dict[str, int]) -> None:
+        """Read ``keys`` too (a force added while running), from what it committed there."""
+        self.keys = (*self.keys, *(k for k in keys if k not in self.keys))
+        for key, seq in committed.items():
+            self.committed.setdefault(key, seq)
+            self.fed.setdefault(key, seq)
+
     def feed(
         self,
         key: str,
