@@ -39,7 +39,7 @@ from prestacop.domain.violation_codes import code_table
 from prestacop.projections import set_aside
 from prestacop.projections.api import LOG_STREAMS, Batch, Projection
 from prestacop.projections.local_time import WEEKDAYS, zone_for
-from prestacop.projections.sql import add, copy_rows, upsert
+from prestacop.projections.sql import add, all_new, copy_rows, upsert
 
 CUBE_KEY = (
     "tenant",
@@ -359,13 +359,16 @@ class Statistics(Projection):
         # COPY to a staging table (fast), then keep only ids not seen before (idempotent).
         cur.execute(_STAGING)
         copy_rows(cur, "_statistics_in", list(STATE), rows)
-        cur.execute(  # only the ids already there come back (almost always none)
-            "WITH n AS (INSERT INTO statistics_violations SELECT * FROM _statistics_in"
-            "  ON CONFLICT DO NOTHING RETURNING tenant, violation_id)"
-            " SELECT i.tenant, i.violation_id FROM _statistics_in i WHERE NOT EXISTS"
-            "  (SELECT 1 FROM n WHERE n.tenant = i.tenant AND n.violation_id = i.violation_id)"
-        )
-        there = {(r["tenant"], r["violation_id"]) for r in cur.fetchall()}
+        insert = "INSERT INTO {} SELECT * FROM _statistics_in ON CONFLICT DO NOTHING"
+        if all_new(cur, insert, "statistics_violations", None, len(rows)):
+            there: set[tuple[str, str]] = set()  # the common case: no id sent back
+        else:
+            cur.execute(
+                "INSERT INTO statistics_violations SELECT * FROM _statistics_in"
+                " ON CONFLICT DO NOTHING RETURNING tenant, violation_id"
+            )
+            inserted = {(r["tenant"], r["violation_id"]) for r in cur.fetchall()}
+            there = {(r[0], r[1]) for r in rows} - inserted
         for row in rows:
             if (row[0], row[1]) not in there:
                 _count(cells, row, +1)
