@@ -113,7 +113,9 @@ def every_row(store: ProjectionStore, tenant: str, names: tuple[str, ...]) -> di
         for table in BUILTINS[name].tables:
             if table.endswith("_seen"):
                 continue
-            found = rows(store, f'SELECT * FROM "{schema.schema}".{table} WHERE tenant = %s', tenant)
+            found = rows(
+                store, f'SELECT * FROM "{schema.schema}".{table} WHERE tenant = %s', tenant
+            )
             out[f"{name}.{table}"] = sorted(found, key=repr)
     return out
 
