@@ -1,7 +1,7 @@
 """One build of one projection being filled: what it was fed, what it committed.
 
 The runner feeds a worker decoded chunks of each stream; the worker's writer
-turns whole chunks into one transaction (up to 5,000 events; 20,000 while a
+turns whole chunks into one transaction (up to 5,000 events; 10,000 while a
 rebuild fills) in a thread, so reading the log and writing Postgres overlap.
 """
 
