@@ -16,6 +16,7 @@ unless ``--nats-url`` and ``--database-url`` are given. Same run, same events:
 
     .venv/bin/python bench/projections.py [--events 250000,1000000] [--repeat 3]
         [--rate 10000] [--seconds 20 (0: no steady-state phase)] [--profile FILE]
+        [--before-src /path/to/main/src] [--no-two-processes]
 """
 
 from __future__ import annotations
@@ -121,12 +122,20 @@ async def rebuild_role(nats_url: str, database_url: str, ns: str, processes: int
     took = time.monotonic() - started
     rss = peak_rss_kib()
     total = rss + sum(children) if children else rss
-    print(json.dumps({"seconds": took, "peak_rss_mb": round(total / 1024, 1)}))
+    cpu = time.process_time()  # this process's threads; children (2 processes) not counted
+    print(json.dumps({"seconds": took, "peak_rss_mb": round(total / 1024, 1), "cpu_s": cpu}))
 
 
 def rebuild(
-    nats_url: str, database_url: str, events: int, profile: str | None = None, processes: int = 1
+    nats_url: str,
+    database_url: str,
+    events: int,
+    profile: str | None = None,
+    processes: int = 1,
+    src: str | None = None,
 ) -> dict[str, Any]:
+    """One rebuild in a process of its own; ``src``: with the package from that ``src``
+    folder instead (another checkout's code, for a before/after in the same run)."""
     ns = "bench" + uuid.uuid4().hex[:8]
     beside = Path(sys.executable).parent / "py-spy"
     spy = [
@@ -156,6 +165,7 @@ def rebuild(
         ],
         capture_output=True,
         text=True,
+        env={**os.environ, "PYTHONPATH": src} if src else None,
     )
     if out.returncode:
         raise RuntimeError(f"rebuild process failed:\n{out.stderr[-3000:]}")
@@ -175,6 +185,7 @@ def rebuild(
         "rows_in_views": rows,
         "rows_per_s": round(rows / took),
         "peak_rss_mb": result["peak_rss_mb"],
+        "cpu_us_per_event": round(result.get("cpu_s", 0) / events * 1e6, 1),
     }
 
 
@@ -352,20 +363,30 @@ async def main(args: argparse.Namespace, nats_url: str, database_url: str) -> di
         raw = await raw_reads(nats_url, args.repeat)
         events = raw["ordered_push"]["messages"]
         entry: dict[str, Any] = {"events_in_log": events, "load": load_info, "raw_reads": raw}
-        for label, processes in (("rebuild", 1), ("rebuild_2_processes", 2)):
-            runs = []
-            for i in range(args.repeat):  # interleaved with nothing else: same log, same run
+        kinds = [("rebuild", 1, None)]
+        if args.two_processes:
+            kinds.append(("rebuild_2_processes", 2, None))
+        if args.before_src:
+            kinds.append(("rebuild_before", 1, args.before_src))
+        runs: dict[str, list[dict[str, Any]]] = {label: [] for label, _, _ in kinds}
+        for i in range(args.repeat):  # each kind once per round: the load is shared alike
+            for label, processes, src in kinds:
                 profiled = args.profile and i == 0 and size == sizes[0]  # (py-spy costs a little)
                 spy = f"{args.profile}.{label}.{size}" if profiled else None
-                runs.append(rebuild(nats_url, database_url, events, spy, processes))
-            rb = {
-                key: _median(r[key] for r in runs)
-                for key in ("seconds", "events_per_s", "peak_rss_mb", "rows_per_s")
-            }
-            rb["runs"] = [r["events_per_s"] for r in runs]
+                runs[label].append(rebuild(nats_url, database_url, events, spy, processes, src))
+        for label, got in runs.items():
+            keys = ("seconds", "events_per_s", "peak_rss_mb", "rows_per_s", "cpu_us_per_event")
+            rb = {key: _median(r[key] for r in got) for key in keys}
+            rb["runs"] = [r["events_per_s"] for r in got]
             rb["vs_best_raw_read"] = round(rb["events_per_s"] / raw["best"]["msgs_per_s"], 3)
             rb["vs_ordered_push"] = round(rb["events_per_s"] / raw["ordered_push"]["msgs_per_s"], 3)
             entry[label] = rb
+        if args.before_src:
+            before, now = entry["rebuild_before"], entry["rebuild"]
+            entry["rebuild_vs_before"] = {
+                "events_per_s": round(now["events_per_s"] / before["events_per_s"], 3),
+                "cpu_per_event": round(now["cpu_us_per_event"] / before["cpu_us_per_event"], 3),
+            }
         result["sizes"][str(size)] = entry
         print(json.dumps({str(size): entry}), file=sys.stderr, flush=True)  # a long run's partial
     result["targets"] = {"rebuild_vs_best_raw_read_min": 0.5, "lag_ms_p99_max": 1000}
@@ -381,6 +402,15 @@ def cli() -> None:
     parser.add_argument(
         "--profile", help="py-spy (all threads) the first rebuilds of the first size: FILE.*"
     )
+    parser.add_argument(
+        "--before-src",
+        help="also rebuild with the package in this src folder (e.g. main's), same log, same"
+        " run, alternating with this checkout's: rebuild_before and rebuild_vs_before",
+    )
+    parser.add_argument(
+        "--no-two-processes", dest="two_processes", action="store_false",
+        help="skip the 2-process rebuilds",
+    )  # fmt: skip
     parser.add_argument("--rate", type=int, default=10_000)
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--seed", type=int, default=1)

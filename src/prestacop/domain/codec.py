@@ -193,6 +193,10 @@ def expected_kind(event: AnyEvent) -> str:
     return _KIND_OF[type(event)][0]
 
 
+_KEY_FIELD = {"alert": "alert_id", "replay": "run_id"}
+"""The field a subject's key names, by kind (else ``drone_id``)."""
+
+
 def _check_subject(event: AnyEvent, where: subjects.ParsedSubject) -> None:
     kind = expected_kind(event)
     if where.kind != kind:
@@ -201,7 +205,7 @@ def _check_subject(event: AnyEvent, where: subjects.ParsedSubject) -> None:
             f"a {_tag(event)} event belongs on a '{kind}' subject"
             f" (code {getattr(event, 'violation_code', '-')}), not '{where.kind}'",
         )
-    field = {"alert": "alert_id", "replay": "run_id"}.get(kind, "drone_id")
+    field = _KEY_FIELD.get(kind, "drone_id")
     key = getattr(event, field)
     if key != where.key:
         raise InvalidMessage(

@@ -52,6 +52,11 @@ log = logging.getLogger(__name__)
 class RunnerOptions:
     batch: int = 5_000
     """Most events per transaction (whole chunks; a chunk is at most ``chunk``)."""
+    fill_batch: int | None = None
+    """The same for a build not yet live (a rebuild); None: 2x ``batch``. Nobody waits on
+    its commits, and each transaction has a dozen fixed statements per view: fewer, larger
+    transactions cost less CPU per event. 4x raised a 1M-event rebuild's peak RSS from 133
+    to 181 MB (each writer holds its batch's rows); 2x, 138 MB."""
     chunk: int = 1_000
     backlog: int = 40_000
     """Events queued for one build before reading pauses."""
@@ -192,8 +197,9 @@ class Runner:
             readers.append(await self.logs[force].reader(stream, start + 1, name="projections"))
         self.readers = readers
         tasks = [asyncio.create_task(self._pump(r, k)) for r, k in zip(readers, keys, strict=True)]
+        fill = self.options.fill_batch or 2 * self.options.batch
         tasks += [
-            asyncio.create_task(w.write_loop(self.options.batch, self.options.backlog))
+            asyncio.create_task(w.write_loop(self.options.batch, self.options.backlog, fill))
             for w in self.workers
         ]
         if self.discover is not None and not self.plan.rebuild:

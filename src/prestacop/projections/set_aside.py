@@ -18,6 +18,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from psycopg import sql
+
 from prestacop.domain.events import ViolationReported
 from prestacop.domain.quarantine import Quarantined
 from prestacop.domain.subjects import QUARANTINE
@@ -36,19 +38,22 @@ def set_aside(
     """Record the events ``batch``'s quarantine records set aside in ``table`` (which has
     ``COLUMNS``). Returns the batch's other envelopes but the set-aside violations, and
     the identities newly set aside: the view takes back what it counted of them."""
-    named = {
-        (env.tenant, mid)
-        for env in batch
-        if isinstance(env.event, Quarantined) and (mid := env.event.set_aside_event())
-    }
+    named: set[Identity] = set()
+    events: list[Envelope] = []
+    asked: set[Identity] = set()
+    for env in batch:  # one pass: this runs for every view on every batch
+        e = env.event
+        if isinstance(e, Quarantined):
+            if mid := e.set_aside_event():
+                named.add((env.tenant, mid))
+            continue
+        events.append(env)
+        # only a drone's violation (it names an image) can be set aside after the codec
+        if isinstance(e, ViolationReported) and e.image_id is not None:
+            asked.add((env.tenant, e.message_id))
     new = sorted(record_new(cur, table, named))
-    events = [env for env in batch if not isinstance(env.event, Quarantined)]
-    # only a drone's violation (it names an image) can be set aside after the codec
-    asked = {
-        (env.tenant, env.event.message_id)
-        for env in events
-        if isinstance(env.event, ViolationReported) and env.event.image_id is not None
-    }
+    if not asked or not _holds(cur, table, {t for t, _ in asked}):
+        return events, new
     out = recorded(cur, table, asked)
     if not out:
         return events, new
@@ -60,6 +65,18 @@ def set_aside(
         )
     ]
     return kept, new
+
+
+def _holds(cur: Any, table: str, tenants: set[str]) -> bool:
+    """Whether ``table`` sets aside anything of ``tenants``: mostly not, and then the batch's
+    violations need not be looked up one by one."""
+    row = cur.execute(
+        sql.SQL("SELECT EXISTS (SELECT 1 FROM {} WHERE tenant = ANY(%s)) AS any").format(
+            sql.Identifier(table)
+        ),
+        (sorted(tenants),),
+    ).fetchone()
+    return bool(row["any"] if isinstance(row, dict) else row[0])
 
 
 def columns(identities: Sequence[Identity]) -> tuple[list[str], list[str]]:

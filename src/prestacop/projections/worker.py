@@ -1,9 +1,9 @@
 """One build of one projection being filled: what it was fed, what it committed.
 
 The runner feeds a worker decoded chunks of each stream of each force's account
-(positions by ``position_key``: the accounts' streams have the same names); the worker's writer
-turns whole chunks into one transaction (up to 5,000 events) in a
-thread, so reading the log and writing Postgres overlap.
+(positions by ``position_key``: the accounts' streams have the same names); the worker's
+writer turns whole chunks into one transaction (up to 5,000 events; 10,000 while a
+rebuild fills) in a thread, so reading the log and writing Postgres overlap.
 """
 
 from __future__ import annotations
@@ -112,13 +112,15 @@ class Worker:
         self.pending_events -= len(envs)
         return envs, advance, counts
 
-    async def write_loop(self, max_events: int, limit: int) -> None:
-        """Commit what was fed, batch after batch, until cancelled."""
+    async def write_loop(self, max_events: int, limit: int, fill_events: int = 0) -> None:
+        """Commit what was fed, batch after batch, until cancelled; batches of up to
+        ``fill_events`` while the build is not live yet."""
         while True:
             if not self.pending:
                 self._wake.clear()
                 await self._wake.wait()
-            envs, advance, counts = self.take(max_events)
+            size = max_events if self.live else max(max_events, fill_events)
+            envs, advance, counts = self.take(size)
             if self.pending_events <= limit // 2:
                 self._room.set()
             result = await asyncio.to_thread(

@@ -124,7 +124,9 @@ class Drones(Projection):
         update["last_seen_at"] = "greatest(t.last_seen_at, excluded.last_seen_at)"
         for c in ("positions", "violations", "messages"):
             update[c] = f"t.{c} + excluded.{c}"
-        upsert(cur, "drones", COLUMNS, list(acc.values()), ("tenant", "drone_id"), update)
+        upsert(  # binary: every column's values are of one Python type (msgspec's floats)
+            cur, "drones", COLUMNS, list(acc.values()), ("tenant", "drone_id"), update, binary=True
+        )
         if imaged:
             copy_rows(
                 cur, "drones_violations", ("tenant", "message_id", "drone_id", "time"), imaged

@@ -39,7 +39,7 @@ from prestacop.domain.violation_codes import code_table
 from prestacop.projections import set_aside
 from prestacop.projections.api import LOG_STREAMS, Batch, Projection
 from prestacop.projections.local_time import WEEKDAYS, zone_for
-from prestacop.projections.sql import add, copy_rows, upsert
+from prestacop.projections.sql import add, all_new, copy_rows, upsert
 
 CUBE_KEY = (
     "tenant",
@@ -160,6 +160,15 @@ _SEED = (
 )
 
 
+_STAGING = (
+    "CREATE TEMP TABLE IF NOT EXISTS _statistics_in"
+    " (LIKE statistics_violations) ON COMMIT DELETE ROWS;"
+    " CREATE TEMP TABLE IF NOT EXISTS _statistics_cube_in"
+    " (LIKE statistics_cube) ON COMMIT DELETE ROWS"
+)
+"""Both staging tables in one round trip."""
+
+
 def _long_keys(cell: Cell) -> list[tuple[str, str]]:
     _tenant, code, reported, borough, precinct, day, hour, plate_state, origin = cell
     return [
@@ -234,8 +243,7 @@ class Statistics(Projection):
             else:
                 decisions.append((env.tenant, e.message_id, e.alert_id, env.seq, e.corrected_code))
         if seen:  # each force gets the reference tables with its first violation
-            for statement in _SEED:
-                cur.execute(statement, {"t": sorted({k[0] for k in seen})})
+            self._seed(cur, sorted({k[0] for k in seen}))
         cells: defaultdict[Cell, list[int]] = defaultdict(lambda: [0, 0, 0])
         long: defaultdict[tuple[str, str, str], list[int]] = defaultdict(lambda: [0, 0])
         if gone:  # counted, then set aside by the gate: out of its cell, once
@@ -259,10 +267,8 @@ class Statistics(Projection):
                     acc[1] += fines
         rows = [(*k, *v) for k, v in cells.items() if any(v)]
         if rows:  # about one cell per violation: COPY, then add to the stored cells
-            cur.execute(
-                "CREATE TEMP TABLE IF NOT EXISTS _statistics_cube_in"
-                " (LIKE statistics_cube) ON COMMIT DELETE ROWS"
-            )
+            if not seen:  # else ``_violations`` created the staging tables
+                cur.execute(_STAGING)
             copy_rows(cur, "_statistics_cube_in", list(CUBE), rows)
             cur.execute(
                 "INSERT INTO statistics_cube AS t SELECT * FROM _statistics_cube_in"
@@ -275,6 +281,20 @@ class Statistics(Projection):
             binary=True,
         )  # fmt: skip
         self._drop_emptied(cur, cells, long)
+
+    def _seed(self, cur: Any, tenants: list[str]) -> None:
+        """The reference tables of the forces that have none yet (a small question first:
+        the seeding statements carry both tables and cost more to parse than to run)."""
+        cur.execute(
+            "SELECT t FROM unnest(%s::text[]) AS t WHERE NOT EXISTS"
+            " (SELECT 1 FROM violation_codes c WHERE c.tenant = t) OR NOT EXISTS"
+            " (SELECT 1 FROM fine_schedule f WHERE f.tenant = t)",
+            (tenants,),
+        )
+        missing = [r["t"] for r in cur.fetchall()]
+        if missing:
+            for statement in _SEED:
+                cur.execute(statement, {"t": missing})
 
     def _drop_emptied(
         self, cur: Any, cells: dict[Cell, list[int]], long: dict[Any, list[int]]
@@ -337,18 +357,20 @@ class Statistics(Projection):
                 )
             )  # fmt: skip
         # COPY to a staging table (fast), then keep only ids not seen before (idempotent).
-        cur.execute(
-            "CREATE TEMP TABLE IF NOT EXISTS _statistics_in"
-            " (LIKE statistics_violations) ON COMMIT DELETE ROWS"
-        )
+        cur.execute(_STAGING)
         copy_rows(cur, "_statistics_in", list(STATE), rows)
-        cur.execute(
-            "INSERT INTO statistics_violations SELECT * FROM _statistics_in"
-            " ON CONFLICT DO NOTHING RETURNING tenant, violation_id"
-        )
-        inserted = {(r["tenant"], r["violation_id"]) for r in cur.fetchall()}
+        insert = "INSERT INTO {} SELECT * FROM _statistics_in ON CONFLICT DO NOTHING"
+        if all_new(cur, insert, "statistics_violations", None, len(rows)):
+            there: set[tuple[str, str]] = set()  # the common case: no id sent back
+        else:
+            cur.execute(
+                "INSERT INTO statistics_violations SELECT * FROM _statistics_in"
+                " ON CONFLICT DO NOTHING RETURNING tenant, violation_id"
+            )
+            inserted = {(r["tenant"], r["violation_id"]) for r in cur.fetchall()}
+            there = {(r[0], r[1]) for r in rows} - inserted
         for row in rows:
-            if (row[0], row[1]) in inserted:
+            if (row[0], row[1]) not in there:
                 _count(cells, row, +1)
 
     def _decided_before(self, cur: Any, items: list[tuple[Any, ...]]) -> dict[Any, Any]:

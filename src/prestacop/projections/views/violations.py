@@ -167,7 +167,7 @@ class Violations(Projection):
             "UPDATE violations v SET code = d.corrected_code, decided_by = d.officer_id,"
             " decided_at = d.time, decision_note = d.note, decision_seq = d.seq"
             " FROM (SELECT DISTINCT ON (d.tenant, d.violation_id) d.* FROM violation_decisions d"
-            "  JOIN unnest(%s::text[], %s::text[]) AS k(t, id)"
+            "  JOIN unnest(%b::text[], %b::text[]) AS k(t, id)"
             "  ON d.tenant = k.t AND d.violation_id = k.id"
             "  ORDER BY d.tenant, d.violation_id, d.seq DESC) d"
             " WHERE v.tenant = d.tenant AND v.violation_id = d.violation_id",
