@@ -70,7 +70,12 @@ async def test_a_change_redraws_its_row_only_and_every_line_stays_true() -> None
         assert table.cursor_row == 0 and table.row_count == 20
         assert_as_plain(table)
 
-        table.show([late, *active[2:]], now + timedelta(seconds=5), lambda a: "", "a04", ages=True)
+        shown = lines(table)
+        table.show([late, *active[2:]], now + timedelta(seconds=5), lambda a: "", None, ages=True)
         await pilot.pause()
-        assert table.cursor_row == 2 and "35s" in table.render_line(1).text
+        assert all(b is a for b, a in zip(shown, lines(table), strict=True)), "ages by the minute"
+
+        table.show([late, *active[2:]], now + timedelta(seconds=60), lambda a: "", "a04", ages=True)
+        await pilot.pause()
+        assert table.cursor_row == 2 and table.render_line(1).text.startswith(" 1m ")
         assert_as_plain(table)
