@@ -12,8 +12,8 @@ import logging
 import os
 import shutil
 import tempfile
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -64,6 +64,24 @@ def trusting(ca: str) -> Iterator[None]:
             os.environ["NATS_CA"] = saved
 
 
+@asynccontextmanager
+async def own_runtime(prefix: str, forces: Iterable[str]) -> AsyncIterator[EmbeddedRuntime]:
+    """A secured nats-server of its own in a fresh home with ``forces`` added; stopped and
+    its home removed after the block."""
+    home = Path(tempfile.mkdtemp(prefix=prefix))
+    rt = EmbeddedRuntime(home, postgres=False, secure=True)
+    urls = rt.start()
+    assert urls.nats_ca
+    try:
+        with trusting(urls.nats_ca):
+            for force in forces:
+                await add_tenant(urls.nats_url, home, force)
+        yield rt
+    finally:
+        rt.stop()
+        shutil.rmtree(home, ignore_errors=True)
+
+
 @pytest.fixture(scope="session")
 def cluster() -> Iterator[EmbeddedCluster]:
     """Three secured nats-servers (TLS routes with a password), shared by the session."""
@@ -85,18 +103,9 @@ async def secured(request: pytest.FixtureRequest) -> AsyncIterator[Secured]:
                 await add_tenant(c.nats_url, c.home, force, topology=TopologyOptions(replicas=3))
         yield Secured(c.nats_url, c.home, c)
         return
-    home = Path(tempfile.mkdtemp(prefix="prestacop-secured-"))
-    rt = EmbeddedRuntime(home, postgres=False, secure=True)
-    urls = rt.start()
-    assert urls.nats_ca
-    try:
-        with trusting(urls.nats_ca):
-            for force in FORCES:
-                await add_tenant(urls.nats_url, home, force)
-        yield Secured(urls.nats_url, home, rt)
-    finally:
-        rt.stop()
-        shutil.rmtree(home, ignore_errors=True)
+    async with own_runtime("prestacop-secured-", FORCES) as rt:
+        assert rt.urls is not None
+        yield Secured(rt.urls.nats_url, rt.home, rt)
 
 
 @pytest.fixture(autouse=True)

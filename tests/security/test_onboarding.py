@@ -11,11 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,13 +22,11 @@ import pytest
 
 from prestacop import bootstrap
 from prestacop.adapters.postgres_projections import ProjectionStore
-from prestacop.bootstrap import add_tenant
 from prestacop.domain import subjects
-from prestacop.runtime.embedded import EmbeddedRuntime
 from prestacop.security.authority import Authority
 from tests.conftest import wait_until
 from tests.projection_support import namespace
-from tests.security.conftest import trusting
+from tests.security.conftest import own_runtime, trusting
 
 ROOT = [sys.executable, "-c", "from prestacop.cli.main import app; app()"]
 DEADLINE_S = 60.0
@@ -59,25 +55,18 @@ class Home:
 @pytest.fixture
 async def home(database_url: str, tmp_path: Path) -> AsyncIterator[Home]:
     """A secured nats-server of its own whose home has one force, nypd."""
-    path = Path(tempfile.mkdtemp(prefix="prestacop-onboard-"))
-    rt = EmbeddedRuntime(path, postgres=False, secure=True)
-    urls = rt.start()
-    assert urls.nats_ca
-    try:
-        with trusting(urls.nats_ca):
-            await add_tenant(urls.nats_url, path, "nypd")
+    async with own_runtime("prestacop-onboard-", ["nypd"]) as rt:
+        urls = rt.urls
+        assert urls is not None and urls.nats_ca
         env = {k: v for k, v in os.environ.items() if k != "NATS_CREDS"}
         env |= {
-            "PRESTACOP_HOME": str(path),
+            "PRESTACOP_HOME": str(rt.home),
             "NATS_URL": urls.nats_url,
             "NATS_CA": urls.nats_ca,
             "DATABASE_URL": database_url,
         }
         with trusting(urls.nats_ca):
-            yield Home(urls.nats_url, path, env)
-    finally:
-        rt.stop()
-        shutil.rmtree(path, ignore_errors=True)
+            yield Home(urls.nats_url, rt.home, env)
 
 
 @pytest.fixture

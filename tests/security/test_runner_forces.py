@@ -13,11 +13,9 @@ import asyncio
 import json
 import os
 import random
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -32,7 +30,7 @@ from prestacop import bootstrap
 from prestacop.adapters.postgres_projections import ProjectionStore
 from prestacop.adapters.postgres_security import create_analyst
 from prestacop.adapters.publisher import PubAck
-from prestacop.bootstrap import LogClient, add_tenant, open_log
+from prestacop.bootstrap import LogClient, open_log
 from prestacop.config import Settings
 from prestacop.domain import codec
 from prestacop.domain.events import PositionReported, ViolationReported
@@ -40,10 +38,10 @@ from prestacop.domain.subjects import quarantine
 from prestacop.gate.records import encoder, quarantine_record
 from prestacop.projections.catalog import BUILTINS
 from prestacop.projections.sample_log import sample_events
-from prestacop.runtime.embedded import EmbeddedRuntime, RuntimeUrls
+from prestacop.runtime.embedded import RuntimeUrls
 from tests.conftest import wait_until
 from tests.projection_support import namespace, publish
-from tests.security.conftest import trusting
+from tests.security.conftest import own_runtime
 
 FORCES = ("nypd", "lapd")
 EVENTS = {"nypd": 6_000, "lapd": 4_000}
@@ -67,18 +65,9 @@ class Forces:
 async def forces() -> AsyncIterator[Forces]:
     """A secured nats-server of this module's own with exactly two forces (nothing else
     in their accounts, so every count is against what this module published)."""
-    home = Path(tempfile.mkdtemp(prefix="prestacop-forces-"))
-    rt = EmbeddedRuntime(home, postgres=False, secure=True)
-    urls = rt.start()
-    assert urls.nats_ca
-    try:
-        with trusting(urls.nats_ca):
-            for force in FORCES:
-                await add_tenant(urls.nats_url, home, force)
-        yield Forces(urls.nats_url, home, urls.nats_ca)
-    finally:
-        rt.stop()
-        shutil.rmtree(home, ignore_errors=True)
+    async with own_runtime("prestacop-forces-", FORCES) as rt:
+        assert rt.urls is not None and rt.urls.nats_ca
+        yield Forces(rt.urls.nats_url, rt.home, rt.urls.nats_ca)
 
 
 @pytest.fixture
