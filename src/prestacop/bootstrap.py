@@ -321,7 +321,7 @@ def forces(settings: Settings, urls: RuntimeUrls, tenant: str | None = None) -> 
     authority = Authority(settings.home)
     known = authority.tenants()
     given = os.environ.get("NATS_CREDS")
-    ours = {str(authority.root / "tenants" / t / "service.creds") for t in known}
+    ours = {str(authority.service_creds_path(t)) for t in known}
     if not known or (given and given not in ours):
         return [Connection(urls.nats_url, tenant=tenant)]
     names = [tenant] if tenant else known
@@ -352,7 +352,7 @@ def added_forces(settings: Settings, urls: RuntimeUrls) -> Added | None:
     async def added(served: Collection[str]) -> list[Connection]:
         found, now = [], time.monotonic()
         for tenant in authority.tenants():
-            creds = authority.root / "tenants" / tenant / "service.creds"
+            creds = authority.service_creds_path(tenant)
             if tenant in served or not creds.is_file() or not creds.stat().st_size:
                 continue
             if later.get(tenant, (0.0, 0.0))[0] > now:

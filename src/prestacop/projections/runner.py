@@ -189,13 +189,9 @@ class Runner:
 
     async def _generation(self, stop: asyncio.Event) -> bool:
         """Run until stopped (True), or until the builds must be reloaded (False)."""
+        self.readers = []
         keys = sorted({k for w in self.workers for k in w.keys})
-        readers: list[LogReader] = []
-        for key in keys:
-            force, stream = split_key(key)
-            start = min(w.committed.get(key, 0) for w in self.workers if key in w.keys)
-            readers.append(await self.logs[force].reader(stream, start + 1, name="projections"))
-        self.readers = readers
+        readers = [await self._reader(key, self.workers) for key in keys]
         tasks = [asyncio.create_task(self._pump(r, k)) for r, k in zip(readers, keys, strict=True)]
         fill = self.options.fill_batch or 2 * self.options.batch
         tasks += [
@@ -228,6 +224,15 @@ class Runner:
                 await reader.stop()
             for worker in self.workers:
                 worker.recorder.close()
+
+    async def _reader(self, key: str, workers: list[Worker]) -> LogReader:
+        """A reader of ``key`` from just after the lowest position ``workers`` committed
+        there; kept in ``readers``, stopped with the generation."""
+        force, stream = split_key(key)
+        start = min(w.committed.get(key, 0) for w in workers if key in w.keys)
+        reader = await self.logs[force].reader(stream, start + 1, name="projections")
+        self.readers.append(reader)
+        return reader
 
     async def _pump(self, reader: LogReader, key: str) -> None:
         force, stream = split_key(key)
@@ -277,15 +282,11 @@ class Runner:
         (nothing, for a new force), with a reader per stream of its own."""
         joining = [w for w in self.workers if w.tenant in (None, force)]
         for w in joining:
-            keys = tuple(position_key(force, s) for s in w.streams)
-            w.join(keys, await asyncio.to_thread(self._positions, w, keys))
-        pumps = []
-        for stream in sorted({s for w in joining for s in w.streams}):
-            key = position_key(force, stream)
-            start = min(w.committed.get(key, 0) for w in joining if key in w.keys)
-            reader = await self.logs[force].reader(stream, start + 1, name="projections")
-            self.readers.append(reader)
-            pumps.append(asyncio.create_task(self._pump(reader, key)))
+            own = tuple(position_key(force, s) for s in w.streams)
+            w.join(own, await asyncio.to_thread(self._positions, w, own))
+        keys = [position_key(force, s) for s in sorted({s for w in joining for s in w.streams})]
+        readers = [await self._reader(key, joining) for key in keys]
+        pumps = [asyncio.create_task(self._pump(r, k)) for r, k in zip(readers, keys, strict=True)]
         log.warning("force %s added: %d stream(s) read from now on", force, len(pumps))
         return pumps
 

@@ -202,9 +202,13 @@ class Authority:
         self._save_tenant(tenant, state)
         return self.account_jwt(tenant)
 
+    def service_creds_path(self, tenant: str) -> Path:
+        """Where the force's service credentials are kept, issued or not (nothing written)."""
+        return self._tenant_dir(tenant) / "service.creds"
+
     def service_creds(self, tenant: str) -> Path:
         """The force's service credentials file (issued once, kept with the secrets)."""
-        path = self._tenant_dir(tenant) / "service.creds"
+        path = self.service_creds_path(tenant)
         if not path.exists():
             _write_secret(path, self.issue(tenant, "service"))
         return path
