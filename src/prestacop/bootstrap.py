@@ -210,12 +210,15 @@ async def _push_account(target: Target, authority: Authority, account_jwt: str) 
         await nc.close()
 
 
-async def setup_topology(target: Target, *, replicas: int = 1) -> list[str]:
-    """Create or update the streams of the log and the images (idempotent); what was done."""
+async def setup_topology(target: Target, *, replicas: int | None = None) -> list[str]:
+    """Create or update the streams of the log and the images (idempotent); what was done.
+    ``replicas``: every stream's; None keeps each existing stream's (new ones get 1)."""
     nc = await nats(target, "prestacop-setup")
     try:
-        topology = TopologyOptions(replicas=replicas)
-        return await ensure_topology(nc.jetstream(timeout=30.0), topology, update=True)
+        topology = TopologyOptions(replicas=replicas or 1)
+        return await ensure_topology(
+            nc.jetstream(timeout=30.0), topology, update=True, keep_replicas=replicas is None
+        )
     finally:
         await nc.drain()
 

@@ -16,8 +16,10 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterat
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
+from nats.js.errors import ServiceUnavailableError
 
 from prestacop.adapters.topology import TopologyOptions
 from prestacop.bootstrap import LogClient, add_tenant, open_log
@@ -27,6 +29,7 @@ from prestacop.security.authority import Authority, Role
 from tests.conftest import wait_until
 
 FORCES = ("nypd", "lapd")
+T = TypeVar("T")
 
 
 @dataclass
@@ -159,3 +162,18 @@ async def refused(
         await asyncio.gather(task, return_exceptions=True)
     if not task.cancelled():
         assert task.exception() is not None, f"not refused: {subject} -> {task.result()!r}"
+
+
+async def settled(call: Callable[[], Awaitable[T]], timeout: float = 15) -> T:
+    """``call()``'s answer once the cluster has one: on three nodes a consumer or stream just
+    made may answer 503 ("JetStream system temporarily unavailable") until its group has
+    elected a leader; that is waited out, anything else is raised."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        try:
+            return await call()
+        except ServiceUnavailableError:
+            if loop.time() > deadline:
+                raise
+            await asyncio.sleep(0.1)

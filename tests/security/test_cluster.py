@@ -18,13 +18,13 @@ from nats.js.errors import APIError
 from prestacop.adapters.nats_connection import servers_of
 from prestacop.adapters.publisher import AckTimeout, PublishError
 from prestacop.adapters.topology import TopologyOptions
-from prestacop.bootstrap import LogClient, add_tenant, open_log
+from prestacop.bootstrap import Connection, LogClient, add_tenant, open_log, setup_topology
 from prestacop.domain import subjects
 from prestacop.runtime.cluster import EmbeddedCluster
 from prestacop.runtime.embedded import free_port, nats_server_binary
 from prestacop.security.authority import Authority
 from tests.conftest import wait_until
-from tests.security.conftest import trusting
+from tests.security.conftest import settled, trusting
 
 pytestmark = pytest.mark.slow
 
@@ -55,8 +55,17 @@ def test_a_node_list_is_a_comma_separated_url() -> None:
 
 
 async def test_every_stream_of_a_force_is_replicated_three_times(
-    forces: dict[str, LogClient],
+    forces: dict[str, LogClient], cluster: EmbeddedCluster
 ) -> None:
+    for info in await forces["nypd"].js.streams_info():
+        assert info.config.num_replicas == 3, info.config.name
+    # `prestacop setup` without --replicas updates the streams but keeps them R3
+    assert cluster.urls is not None and cluster.urls.nats_ca
+    with trusting(cluster.urls.nats_ca):
+        done = await setup_topology(
+            Connection(cluster.nats_url, creds=Authority(cluster.home).service_creds("nypd"))
+        )
+    assert any(line.startswith("updated stream") for line in done), done
     for info in await forces["nypd"].js.streams_info():
         assert info.config.num_replicas == 3, info.config.name
 
@@ -124,7 +133,7 @@ async def test_one_node_of_three_killed_during_ingest_loses_no_acknowledged_mess
 
     task = asyncio.create_task(ingest(1500))
     await wait_until(lambda: len(acked) >= 300, timeout=60, what="first acks")
-    leader = (await nypd.js.stream_info(subjects.DRONES.name)).cluster.leader  # type: ignore[union-attr]
+    leader = (await settled(lambda: nypd.js.stream_info(subjects.DRONES.name))).cluster.leader  # type: ignore[union-attr]
     lost = cluster.names.index(leader)
     cluster.kill_node(lost)  # the hardest node to lose
     try:

@@ -18,11 +18,11 @@ from prestacop.bootstrap import LogClient, open_log
 from prestacop.bootstrap import drone as drone_client
 from prestacop.domain import subjects
 from tests.conftest import wait_until
-from tests.security.conftest import Secured, refused
+from tests.security.conftest import Secured, refused, settled
 
 
 async def count(client: LogClient, stream: str, subject: str = ">") -> int:
-    info = await client.js.stream_info(stream, subjects_filter=subject)
+    info = await settled(lambda: client.js.stream_info(stream, subjects_filter=subject))
     return sum((info.state.subjects or {}).values())
 
 
@@ -213,9 +213,10 @@ async def test_an_officer_cannot_delete_or_create_the_services_consumers(
         )
     finally:
         await nc.close()
-    assert (await services["nypd"].js.consumer_info(subjects.DRONES.name, durable)).name
+    js = services["nypd"].js
+    assert (await settled(lambda: js.consumer_info(subjects.DRONES.name, durable))).name
     with pytest.raises(NotFoundError):
-        await services["nypd"].js.consumer_info(subjects.DRONES.name, "mine")
+        await settled(lambda: js.consumer_info(subjects.DRONES.name, "mine"))
 
 
 async def test_the_replay_writes_history_only(

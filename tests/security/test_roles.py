@@ -21,7 +21,7 @@ from prestacop.domain.events import AlertClaimed
 from prestacop.drone import DroneClient
 from tests.conftest import wait_until
 from tests.integration.test_alert_feed import Following, raise_alert
-from tests.security.conftest import Secured, refused
+from tests.security.conftest import Secured, refused, settled
 
 
 async def test_an_officer_follows_claims_reads_images_and_decides_only_alerts(
@@ -193,5 +193,5 @@ async def test_no_officer_can_redefine_the_gate_consumer(
             await refused(caplog, subject, request_it)
     finally:
         await officer.close()
-    info = await nypd.js.consumer_info(subjects.ALERTS.name, "gate")
+    info = await settled(lambda: nypd.js.consumer_info(subjects.ALERTS.name, "gate"))
     assert info.config.description == "the gate's"

@@ -83,11 +83,16 @@ def stream_configs(opts: TopologyOptions) -> list[StreamConfig]:
 
 
 async def ensure_topology(
-    js: JetStreamContext, opts: TopologyOptions | None = None, *, update: bool = False
+    js: JetStreamContext,
+    opts: TopologyOptions | None = None,
+    *,
+    update: bool = False,
+    keep_replicas: bool = False,
 ) -> list[str]:
     """Create the missing streams (the log and the images); existing ones are kept as they are
     unless ``update`` (``prestacop setup`` only): no program changes a stream's replicas or
-    limits as a side effect of starting.
+    limits as a side effect of starting. ``keep_replicas``: an update leaves each stream's
+    replicas as they are (``setup`` without ``--replicas`` must not turn R3 evidence into R1).
 
     Returns a line per stream saying what was done, for the CLI to print.
     """
@@ -102,6 +107,8 @@ async def ensure_topology(
             done.append(f"created stream {cfg.name} {cfg.subjects} R{cfg.num_replicas}")
             continue
         if update:
+            if keep_replicas:
+                cfg = dataclasses.replace(cfg, num_replicas=info.config.num_replicas)
             await js.update_stream(cfg)
             done.append(f"updated stream {cfg.name} {cfg.subjects} R{cfg.num_replicas}")
         else:

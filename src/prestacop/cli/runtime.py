@@ -175,7 +175,12 @@ def _alive(pid: int) -> bool:
 
 
 def setup(
-    replicas: int = typer.Option(1, help="Replicas of every stream (3 on a cluster)."),
+    replicas: int | None = typer.Option(
+        None,
+        min=1,
+        help="Replicas of every stream (3 on a cluster); default: each stream keeps its own "
+        "(new ones get 1).",
+    ),
 ) -> None:
     """Create or update the streams of the log and the images (idempotent)."""
     from prestacop import bootstrap
