@@ -57,7 +57,7 @@ def test_a_node_list_is_a_comma_separated_url() -> None:
 async def test_every_stream_of_a_force_is_replicated_three_times(
     forces: dict[str, LogClient], cluster: EmbeddedCluster
 ) -> None:
-    for info in await forces["nypd"].js.streams_info():
+    for info in await settled(forces["nypd"].js.streams_info):
         assert info.config.num_replicas == 3, info.config.name
     # `prestacop setup` without --replicas updates the streams but keeps them R3
     assert cluster.urls is not None and cluster.urls.nats_ca
@@ -66,7 +66,7 @@ async def test_every_stream_of_a_force_is_replicated_three_times(
             Connection(cluster.nats_url, creds=Authority(cluster.home).service_creds("nypd"))
         )
     assert any(line.startswith("updated stream") for line in done), done
-    for info in await forces["nypd"].js.streams_info():
+    for info in await settled(forces["nypd"].js.streams_info):
         assert info.config.num_replicas == 3, info.config.name
 
 

@@ -101,7 +101,7 @@ async def test_a_force_sees_only_its_own_streams_and_images(
 ) -> None:
     image_id = await a_lapd_image(services)
     nypd = services["nypd"]
-    names = [s.config.name for s in await nypd.js.streams_info()]
+    names = [s.config.name for s in await settled(nypd.js.streams_info)]
     assert "PRESTACOP_DRONES" in names
     # the image is not addressable from nypd's account, under any name
     assert await nypd.images.get("lapd", image_id) is None
@@ -196,8 +196,10 @@ async def test_an_officer_cannot_delete_or_create_the_services_consumers(
     from nats.js.api import ConsumerConfig
 
     durable = "gate-" + uuid.uuid4().hex[:6]
-    await services["nypd"].js.add_consumer(
-        subjects.DRONES.name, ConsumerConfig(durable_name=durable)
+    await settled(
+        lambda: services["nypd"].js.add_consumer(
+            subjects.DRONES.name, ConsumerConfig(durable_name=durable)
+        )
     )
     nc = await connect(secured.url, "o1", creds=as_role("nypd", "officer", "o1"))
     try:

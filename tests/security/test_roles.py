@@ -176,8 +176,10 @@ async def test_no_officer_can_redefine_the_gate_consumer(
     from nats.js.api import ConsumerConfig
 
     nypd = services["nypd"]
-    await nypd.js.add_consumer(
-        subjects.ALERTS.name, ConsumerConfig(durable_name="gate", description="the gate's")
+    await settled(
+        lambda: nypd.js.add_consumer(
+            subjects.ALERTS.name, ConsumerConfig(durable_name="gate", description="the gate's")
+        )
     )
     officer = await open_log(secured.url, "o", setup=False, creds=as_role("nypd", "officer", "o1"))
     request = {
