@@ -15,7 +15,7 @@ when the app's message handler runs; ``feed_callback`` when the feed's thread ha
 alert over; ``drone_ack`` when the drone got the log's ack. Drone and console are
 separate processes sharing CLOCK_MONOTONIC. Prints JSON.
 
-    .venv/bin/python -m bench.alert_latency [--alerts 1000] [--interval-ms 10] [--floods 1]
+    .venv/bin/python -m bench.alert_latency [--alerts 500,5000] [--interval-ms 10] [--floods 1]
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from bench.scale import at_sizes, sizes
 from prestacop import bootstrap
 from prestacop.alerts.control import CommandControl
 from prestacop.alerts.ports import FeedItem, LogEntry
@@ -366,7 +367,7 @@ def secured(home: Path, urls: Any) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--alerts", type=int, default=1000)
+    parser.add_argument("--alerts", type=sizes, default="500,5000", help="sizes")
     parser.add_argument("--interval-ms", type=float, default=10.0)
     parser.add_argument("--floods", type=int, default=1, help="flood processes under load")
     parser.add_argument("--nats-url", default=None, help="use this server, not an embedded one")
@@ -374,6 +375,13 @@ def main() -> None:
         "--insecure", action="store_true", help="an open embedded server (default: secured)"
     )
     args = parser.parse_args()
+    growth = ("baseline.p99_ms", "under_load.p99_ms", "under_load_feed_without_ui.p99_ms")
+    json.dump(at_sizes(args, "alerts", at_size, growth), sys.stdout, indent=2)
+    print()
+
+
+def at_size(args: argparse.Namespace) -> dict:
+    """Latencies at ``args.alerts`` alerts, on a server of its own unless ``--nats-url``."""
     if args.nats_url:
         result = asyncio.run(main_async(args, args.nats_url))
     else:
@@ -385,8 +393,7 @@ def main() -> None:
                 result = asyncio.run(main_async(args, urls.nats_url))
                 result["secured"] = not args.insecure
     result["loadavg"] = os.getloadavg()
-    json.dump(result, sys.stdout, indent=2)
-    print()
+    return result
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ this one) with a fresh durable consumer, and measures until every message is
 judged and acknowledged: wall seconds, messages/s and the gate's CPU seconds.
 Prints JSON with the medians and each tree's ratio to the first.
 
-    .venv/bin/python -m bench.gate --messages 50000 --runs 3 --src src --src /tmp/old/src
+    .venv/bin/python -m bench.gate --messages 20000,200000 --runs 3 --src src --src /tmp/old/src
 """
 
 from __future__ import annotations
@@ -23,6 +23,8 @@ import tempfile
 import time
 from pathlib import Path
 from statistics import median
+
+from bench.scale import at_sizes, sizes
 
 GATE = """
 import asyncio, signal, sys
@@ -126,16 +128,22 @@ async def main(args: argparse.Namespace, nats_url: str) -> dict[str, object]:
 
 def cli() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--messages", type=int, default=50_000)
+    parser.add_argument("--messages", type=sizes, default="20000,200000", help="sizes")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--src", action="append", help="a source tree (repeat to compare)")
     args = parser.parse_args()
     args.src = args.src or [str(Path(__file__).resolve().parents[1] / "src")]
     from prestacop.runtime.embedded import EmbeddedRuntime
 
-    with tempfile.TemporaryDirectory(prefix="prestacop-bench-") as home:
-        with EmbeddedRuntime(Path(home), postgres=False) as urls:
-            print(json.dumps(asyncio.run(main(args, urls.nats_url)), indent=2))
+    def at_size(one: argparse.Namespace) -> dict:
+        """One size on a server of its own (the same message ids at every size)."""
+        with tempfile.TemporaryDirectory(prefix="prestacop-bench-") as home:
+            with EmbeddedRuntime(Path(home), postgres=False) as urls:
+                return asyncio.run(main(one, urls.nats_url))
+
+    first = args.src[0]
+    growth = (("trees", first, "msgs_per_s"), ("trees", first, "gate_cpu_s"))
+    print(json.dumps(at_sizes(args, "messages", at_size, growth), indent=2))
 
 
 if __name__ == "__main__":

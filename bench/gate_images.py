@@ -16,7 +16,8 @@ Prints JSON: violations/s (wall) and per CPU second of this process (the server 
 another process), image fetches and bytes fetched, and after/before ratios. A mode
 whose image fetches time out says so instead of a rate.
 
-    .venv/bin/python bench/gate_images.py --violations 2000 --images 250 --image-kb 512 --runs 3
+    .venv/bin/python -m bench.gate_images --violations 2000,20000 --images 250 \
+        --image-kb 512 --runs 3
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from bench.scale import at_sizes, sizes
 
 BATCH = 512
 
@@ -147,7 +150,7 @@ async def bench(nats_url: str, args: argparse.Namespace) -> dict[str, Any]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--violations", type=int, default=2_000)
+    parser.add_argument("--violations", type=sizes, default="2000,20000", help="sizes")
     parser.add_argument("--images", type=int, default=250)
     parser.add_argument("--image-kb", type=int, default=512)
     parser.add_argument("--runs", type=int, default=3)
@@ -156,11 +159,15 @@ def main() -> None:
 
     from prestacop.runtime.embedded import EmbeddedRuntime
 
-    with (
-        tempfile.TemporaryDirectory(prefix="prestacop-bench-") as home,
-        EmbeddedRuntime(Path(home), postgres=False) as urls,
-    ):
-        print(json.dumps(asyncio.run(bench(urls.nats_url, args)), indent=2))
+    def at_size(one: argparse.Namespace) -> dict[str, Any]:
+        with (
+            tempfile.TemporaryDirectory(prefix="prestacop-bench-") as home,
+            EmbeddedRuntime(Path(home), postgres=False) as urls,
+        ):
+            return asyncio.run(bench(urls.nats_url, one))
+
+    growth = ("violations_per_s_after", "violations_per_s_before")
+    print(json.dumps(at_sizes(args, "violations", at_size, growth), indent=2))
 
 
 if __name__ == "__main__":

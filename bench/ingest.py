@@ -21,7 +21,7 @@ Prints JSON: events/s, publish-to-ack latency p50/p99, peak RSS, the publisher's
 nats-server's CPU per event (medians over the runs), and the ratios to the baselines. On a
 shared machine the CPU per event is the steadier figure: wall time follows the load.
 
-    .venv/bin/python -m bench.ingest --drones 50 --messages 100000 --runs 3
+    .venv/bin/python -m bench.ingest --drones 50 --messages 30000,300000 --runs 3
 """
 
 from __future__ import annotations
@@ -42,6 +42,8 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from bench.scale import at_sizes, sizes
 
 MODES = ("raw", "publisher", "sdk", "sdk_secured")
 SPLIT = ("sdk_tls", "sdk_accounts")
@@ -220,7 +222,9 @@ def median_of(results: list[dict]) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--drones", type=int, default=50)
-    parser.add_argument("--messages", type=int, default=100_000, help="per publisher and run")
+    parser.add_argument(
+        "--messages", type=sizes, default="30000,300000", help="per publisher and run, sizes"
+    )
     parser.add_argument("--window", type=int, default=256, help="unacknowledged messages")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--split", action="store_true", help="TLS alone, accounts alone too")
@@ -237,7 +241,7 @@ def main() -> None:
             args.worker,
             args.nats_url,
             args.drones,
-            args.messages,
+            args.messages[0],
             args.window,
             bytes.fromhex(args.payload_hex),
             args.server_pid,
@@ -251,6 +255,20 @@ def main() -> None:
         print(json.dumps(result))
         return
 
+    if args.worker:  # one size, given as a one-item list
+        return
+    growth = (
+        "sdk_report_position.events_per_s",
+        "sdk_report_position.cpu_us_per_event",
+        "sdk_report_position.peak_rss_mb",
+        "raw_nats_py_publish_async.events_per_s",
+        "sdk_secured_tls_accounts.events_per_s",
+    )
+    print(json.dumps(at_sizes(args, "messages", measure, growth), indent=2))
+
+
+def measure(args: argparse.Namespace) -> dict:
+    """Every mode at ``args.messages`` per run, alternated; the report of one size."""
     modes = MODES + (SPLIT if args.split else ()) + (UVLOOP if args.uvloop else ())
     with tempfile.TemporaryDirectory(prefix="prestacop-bench-") as home:
         servers = Servers(Path(home), split=args.split)
@@ -285,15 +303,17 @@ def main() -> None:
         "loadavg": os.getloadavg(),
     }
     report.update({m: summary[m] for m in modes if m not in MODES})
-    print(json.dumps(report, indent=2))
+    return report
 
 
 def versus(mode: dict, plain: dict) -> dict[str, float]:
     return {
         "time_per_event": round(plain["events_per_s"] / mode["events_per_s"], 2),
-        "client_cpu_per_event": round(mode["cpu_us_per_event"] / plain["cpu_us_per_event"], 2),
-        "server_cpu_per_event": round(
-            mode["server_cpu_us_per_event"] / plain["server_cpu_us_per_event"], 2
+        "client_cpu_per_event": round(
+            mode["cpu_us_per_event"] / max(plain["cpu_us_per_event"], 1e-9), 2
+        ),
+        "server_cpu_per_event": round(  # a tiny run can see no server CPU tick at all
+            mode["server_cpu_us_per_event"] / max(plain["server_cpu_us_per_event"], 1e-9), 2
         ),
     }
 

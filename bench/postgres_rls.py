@@ -7,7 +7,7 @@
   owner with ``WHERE tenant = T`` (the baseline) and as that force's analyst through
   the ``security_invoker`` view with no WHERE (the policy filters).
 
-    .venv/bin/python bench/postgres_rls.py [--rows 1000000]
+    .venv/bin/python -m bench.postgres_rls [--rows 100000,1000000]
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ import psycopg
 from psycopg import conninfo, sql
 from psycopg.rows import dict_row
 
+from bench.scale import at_sizes, sizes
 from prestacop.adapters import postgres_security as security
 from prestacop.adapters.postgres_projections import ProjectionStore
 from prestacop.projections.api import Projection
@@ -40,6 +41,9 @@ class Plates(Projection):
     tables = {"bench_plates": "tenant text NOT NULL, plate text, seq bigint PRIMARY KEY"}
 
 
+COLS = ("tenant", "plate", "seq")
+
+
 def timed(fn: Any, repeat: int = 5) -> float:
     times = []
     for _ in range(repeat):
@@ -51,8 +55,14 @@ def timed(fn: Any, repeat: int = 5) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--rows", type=sizes, default="100000,1000000", help="sizes")
     args = parser.parse_args()
+    growth = ("read.analyst_policy_ms", "read.owner_where_tenant_ms", "read.slowdown")
+    print(json.dumps(at_sizes(args, "rows", measure, growth), indent=2))
+
+
+def measure(args: argparse.Namespace) -> dict[str, Any]:
+    """Both costs with a ``violations`` build of ``args.rows`` rows, in a runtime of its own."""
     home = Path(tempfile.mkdtemp(prefix="prestacop-bench-rls-"))
     with EmbeddedRuntime(home) as urls:
         db = urls.database_url or ""
@@ -67,14 +77,23 @@ def main() -> None:
             rows = [("f0", f"P{i}", i) for i in range(100_000)]
 
             def write(role: str | None) -> None:
-                if role:
-                    cur.execute(sql.SQL("SET LOCAL ROLE {}").format(sql.Identifier(role)))
-                copy_rows(cur, "bench_plates", ("tenant", "plate", "seq"), rows)
-                conn.rollback()
-                cur.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(plates.schema)))
+                """One role per connection, as the services do (``copy_rows`` keeps what it
+                learnt of a table, RLS included, per connection)."""
+                with psycopg.connect(db) as own, own.cursor() as c:
+                    c.execute(
+                        sql.SQL("SET search_path TO {}").format(sql.Identifier(plates.schema))
+                    )
+                    if role:
+                        c.execute(sql.SQL("SET ROLE {}").format(sql.Identifier(role)))
+                    own.commit()  # the session's settings outlive each timed rollback
+                    timings.append(
+                        timed(lambda: (copy_rows(c, "bench_plates", COLS, rows), own.rollback()))
+                    )
 
-            owner = timed(lambda: write(None))
-            projector = timed(lambda: write(security.projector_role("f0")))
+            timings: list[float] = []
+            write(None)
+            write(security.projector_role("f0"))
+            owner, projector = timings
             result["write"] = {
                 "owner_copy_rows_per_s": round(len(rows) / owner),
                 "projector_rls_rows_per_s": round(len(rows) / projector),
@@ -83,8 +102,8 @@ def main() -> None:
             cur.execute(
                 sql.SQL(
                     "INSERT INTO {}.violations (tenant, violation_id, drone_id, time,"
-                    " location_precision, drone_code, status, origin, stream, seq, received_at)"
-                    " SELECT 'f' || (i %% 10), 'v' || i, 'd1', %s, 'gps', 21, 'reported',"
+                    " location_precision, drone_code, origin, stream, seq, received_at)"
+                    " SELECT 'f' || (i %% 10), 'v' || i, 'd1', %s, 'gps', 21,"
                     " 'drone', 'S', i, %s FROM generate_series(1, %s) i"
                 ).format(sql.Identifier(viol.schema)),
                 (T0, T0, args.rows),
@@ -107,7 +126,7 @@ def main() -> None:
             "slowdown": round(by_analyst / by_owner, 2),
         }
         store.close()
-    print(json.dumps(result, indent=2))
+    return result
 
 
 if __name__ == "__main__":

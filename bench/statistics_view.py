@@ -5,7 +5,8 @@ Each version's ``apply`` runs on the same batches (sample log: positions, violat
 decisions) into tables of its own schema in a PostgreSQL of its own (embedded runtime),
 committing per batch like the runner. Prints JSON: events/s of each and the ratio.
 
-    .venv/bin/python bench/statistics_view.py [--events 200000] [--batch 5000] [--baseline FILE]
+    .venv/bin/python -m bench.statistics_view [--events 100000,1000000] [--batch 5000] \
+        [--baseline FILE]
 
 ``--baseline``: the v1 module's source (default: from git, ``48b5765``).
 """
@@ -27,6 +28,8 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
+from bench.scale import at_sizes, sizes
+from prestacop.ports.log import RawMessage
 from prestacop.projections.api import Batch, Projection
 from prestacop.projections.decoding import decode_chunk
 from prestacop.projections.sample_log import sample_events
@@ -49,12 +52,12 @@ def baseline(path: str | None) -> type[Projection]:
 
 def batches(events: int, size: int) -> list[Batch]:
     now = datetime.now(UTC)
-    by_stream: dict[str, list[tuple[int, str, bytes, int]]] = {}
+    by_stream: dict[str, list[RawMessage]] = {}
     for subject, data, _ in sample_events("bench", events, seed=5):
         stream = "PRESTACOP_ALERTS" if ".alert." in subject or ".review." in subject else (
             "PRESTACOP_DRONES")  # fmt: skip
         chunk = by_stream.setdefault(stream, [])
-        chunk.append((len(chunk) + 1, subject, data, int(now.timestamp() * 1e9)))
+        chunk.append((len(chunk) + 1, subject, data, int(now.timestamp() * 1e9), None))
     envs = [e for s, c in by_stream.items() for e in decode_chunk(s, c, Counter())]
     return [Batch(envs[i : i + size]) for i in range(0, len(envs), size)]
 
@@ -80,11 +83,17 @@ def run(conn: psycopg.Connection[Any], cls: type[Projection], work: list[Batch])
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--events", type=int, default=200_000)
+    parser.add_argument("--events", type=sizes, default="100000,1000000", help="sizes")
     parser.add_argument("--batch", type=int, default=5_000)
     parser.add_argument("--baseline")
     args = parser.parse_args()
     old = baseline(args.baseline)
+    growth = ("v1_events_per_s", "v2_events_per_s", "v2_time_over_v1")
+    print(json.dumps(at_sizes(args, "events", lambda one: measure(one, old), growth), indent=2))
+
+
+def measure(args: argparse.Namespace, old: type[Projection]) -> dict[str, Any]:
+    """Both versions on ``args.events`` events, alternated, best of two each."""
     work = batches(args.events, args.batch)
     n = sum(len(b) for b in work)
     with tempfile.TemporaryDirectory() as home:
@@ -99,11 +108,11 @@ def main() -> None:
         finally:
             runtime.stop()
     v1, v2 = min(times["v1"]), min(times["v2"])
-    print(json.dumps({
+    return {
         "events": n, "batch": args.batch,
         "v1_events_per_s": round(n / v1), "v2_events_per_s": round(n / v2),
         "v2_time_over_v1": round(v2 / v1, 2),
-    }))  # fmt: skip
+    }  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ ways, alternating short blocks in one process so that the machine's load falls o
 both alike, plus a plain-TCP baseline, and counts the CPU of this process and of the
 server per message. Prints JSON: medians over the blocks, and the ratios to plain.
 
-    .venv/bin/python -m bench.tls_writes [--blocks 12] [--messages 20000] [--batch 100]
+    .venv/bin/python -m bench.tls_writes [--blocks 12] [--messages 20000,200000] [--batch 100]
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 
 from bench.ingest import sample_payload, server_cpu_s
+from bench.scale import at_sizes, sizes
 
 WAYS = ("plain", "tls_one_write_per_batch", "tls_one_write_per_message")
 
@@ -100,9 +101,19 @@ async def measure(args: argparse.Namespace, plain_port: int, tls_port: int, ca: 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--blocks", type=int, default=12, help="blocks of each way, alternated")
-    parser.add_argument("--messages", type=int, default=200_000, help="per block")
+    parser.add_argument("--messages", type=sizes, default="20000,200000", help="per block, sizes")
     parser.add_argument("--batch", type=int, default=100, help="messages per write (a flush)")
     args = parser.parse_args()
+    growth = (
+        "tls_one_write_per_batch.client_cpu_us_per_msg",
+        "tls_one_write_per_message.client_cpu_us_per_msg",
+        "plain.client_cpu_us_per_msg",
+    )
+    print(json.dumps(at_sizes(args, "messages", at_size, growth), indent=2))
+
+
+def at_size(args: argparse.Namespace) -> dict:
+    """Every way at ``args.messages`` per block, on servers of their own."""
     from prestacop.runtime.embedded import EmbeddedRuntime
     from prestacop.security.tls import ensure_tls
 
@@ -127,7 +138,7 @@ def main() -> None:
         **result,
         "loadavg": os.getloadavg(),
     }
-    print(json.dumps(report, indent=2))
+    return report
 
 
 if __name__ == "__main__":
