@@ -131,14 +131,13 @@ def postgres_cpu_s(database_url: str) -> float:
     children alive, and those it has reaped (a rebuild's backends end with it). Linux only."""
     import psycopg
 
-    with psycopg.connect(database_url) as conn:
-        row = conn.execute("SELECT pg_backend_pid()").fetchone()
-    assert row is not None
-
     def stat(pid: int | str) -> list[str]:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
 
-    master = int(stat(row[0])[1])
+    with psycopg.connect(database_url) as conn:  # its backend's parent is the postmaster
+        row = conn.execute("SELECT pg_backend_pid()").fetchone()
+        assert row is not None
+        master = int(stat(row[0])[1])
     ticks = sum(int(v) for v in stat(master)[11:15])  # utime, stime, cutime, cstime
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
