@@ -126,6 +126,29 @@ async def rebuild_role(nats_url: str, database_url: str, ns: str, processes: int
     print(json.dumps({"seconds": took, "peak_rss_mb": round(total / 1024, 1), "cpu_s": cpu}))
 
 
+def postgres_cpu_s(database_url: str) -> float:
+    """CPU seconds of the PostgreSQL serving ``database_url`` so far: its postmaster, its
+    children alive, and those it has reaped (a rebuild's backends end with it). Linux only."""
+    import psycopg
+
+    def stat(pid: int | str) -> list[str]:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+
+    with psycopg.connect(database_url) as conn:  # its backend's parent is the postmaster
+        row = conn.execute("SELECT pg_backend_pid()").fetchone()
+        assert row is not None
+        master = int(stat(row[0])[1])
+    ticks = sum(int(v) for v in stat(master)[11:15])  # utime, stime, cutime, cstime
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            fields = stat(pid)
+        except OSError:
+            continue  # ended meanwhile
+        if int(fields[1]) == master:
+            ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 def rebuild(
     nats_url: str,
     database_url: str,
@@ -147,6 +170,7 @@ def rebuild(
         "200",
         "-t",
     ]
+    pg_before = postgres_cpu_s(database_url)
     out = subprocess.run(
         [
             *([*spy, "-o", profile, "--"] if profile else []),
@@ -169,6 +193,7 @@ def rebuild(
     )
     if out.returncode:
         raise RuntimeError(f"rebuild process failed:\n{out.stderr[-3000:]}")
+    pg_cpu = postgres_cpu_s(database_url) - pg_before
     result = json.loads([x for x in out.stdout.splitlines() if x.startswith("{")][-1])
     store = projection_store(database_url, ns)
     rows = 0
@@ -186,6 +211,7 @@ def rebuild(
         "rows_per_s": round(rows / took),
         "peak_rss_mb": result["peak_rss_mb"],
         "cpu_us_per_event": round(result.get("cpu_s", 0) / events * 1e6, 1),
+        "pg_cpu_us_per_event": round(pg_cpu / events * 1e6, 1),
     }
 
 
@@ -375,7 +401,10 @@ async def main(args: argparse.Namespace, nats_url: str, database_url: str) -> di
                 spy = f"{args.profile}.{label}.{size}" if profiled else None
                 runs[label].append(rebuild(nats_url, database_url, events, spy, processes, src))
         for label, got in runs.items():
-            keys = ("seconds", "events_per_s", "peak_rss_mb", "rows_per_s", "cpu_us_per_event")
+            keys = (
+                "seconds", "events_per_s", "peak_rss_mb", "rows_per_s", "cpu_us_per_event",
+                "pg_cpu_us_per_event",
+            )  # fmt: skip
             rb = {key: _median(r[key] for r in got) for key in keys}
             rb["runs"] = [r["events_per_s"] for r in got]
             rb["vs_best_raw_read"] = round(rb["events_per_s"] / raw["best"]["msgs_per_s"], 3)
@@ -386,6 +415,9 @@ async def main(args: argparse.Namespace, nats_url: str, database_url: str) -> di
             entry["rebuild_vs_before"] = {
                 "events_per_s": round(now["events_per_s"] / before["events_per_s"], 3),
                 "cpu_per_event": round(now["cpu_us_per_event"] / before["cpu_us_per_event"], 3),
+                "pg_cpu_per_event": round(
+                    now["pg_cpu_us_per_event"] / max(before["pg_cpu_us_per_event"], 0.1), 3
+                ),
             }
         result["sizes"][str(size)] = entry
         print(json.dumps({str(size): entry}), file=sys.stderr, flush=True)  # a long run's partial

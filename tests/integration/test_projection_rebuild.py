@@ -12,9 +12,13 @@ from collections import Counter
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import pytest
+from eventsourcing.persistence import ProgrammingError
+
 from prestacop.adapters.postgres_projections import ProjectionStore
 from prestacop.bootstrap import rebuild_projections
 from prestacop.domain.events import ViolationReported
+from prestacop.ports.projection import Projection
 from prestacop.projections.sample_log import sample_events
 from tests.conftest import wait_until
 from tests.projection_support import caught_up, namespace, projecting, publish
@@ -174,3 +178,47 @@ async def test_a_rebuild_in_two_processes_fills_the_same_views_as_one(
         )
         store.close()
     assert counts[0] == counts[1] and counts[0][0][0]["n"] > 100
+
+
+class _Indexed(Projection):
+    name = "indexed"
+    tables = {"t": "tenant text NOT NULL, n int NOT NULL"}
+    query_indexes = ("CREATE INDEX t_by_n ON t (n)",)
+
+
+class _Unbuildable(_Indexed):
+    name = "unbuildable"
+    query_indexes = ("CREATE INDEX t_by_n ON t (n)", "CREATE INDEX ON no_such_table (n)")
+
+
+def test_query_indexes_are_built_by_the_swap_in_its_transaction(database_url):
+    """A build fills without its query indexes; the swap builds them in the transaction that
+    makes the build live: a swap cut short (here, its second index fails) leaves neither."""
+    store = ProjectionStore(database_url, namespace())
+    store.setup()
+
+    def state(schema: str) -> tuple[set[str], list[str], str]:
+        names = {r["indexname"] for r in store.query(
+            "SELECT indexname FROM pg_indexes WHERE schemaname = %s AND tablename = %s",
+            (schema, "t"))}  # fmt: skip
+        [row] = store.query(
+            f"SELECT pending_indexes, state FROM {store.meta}.builds WHERE schema = %s", (schema,)
+        )
+        return names, row["pending_indexes"], row["state"]
+
+    try:
+        bad = store.create_build(_Unbuildable, "test")
+        assert state(bad.schema) == (set(), list(_Unbuildable.query_indexes), "building")
+        with pytest.raises(ProgrammingError, match="no_such_table"):
+            store.swap(bad)
+        assert state(bad.schema) == (set(), list(_Unbuildable.query_indexes), "building")
+        assert store.live("unbuildable") is None
+
+        good = store.create_build(_Indexed, "test")
+        assert state(good.schema) == (set(), ["CREATE INDEX t_by_n ON t (n)"], "building")
+        store.swap(good)
+        assert state(good.schema) == ({"t_by_n"}, [], "live")
+        store.swap(good)  # swapping in again builds nothing twice
+        assert state(good.schema) == ({"t_by_n"}, [], "live")
+    finally:
+        store.close()

@@ -80,7 +80,8 @@ class ProjectionStore:
             cur.execute(  # builds made before positions were per force have layout 1
                 sql.SQL(
                     "ALTER TABLE {0}.builds ADD COLUMN IF NOT EXISTS layout int NOT NULL"
-                    " DEFAULT 1, ADD COLUMN IF NOT EXISTS tenant text"
+                    " DEFAULT 1, ADD COLUMN IF NOT EXISTS tenant text,"
+                    " ADD COLUMN IF NOT EXISTS pending_indexes text[] NOT NULL DEFAULT '{{}}'"
                 ).format(self._m)
             )
             cur.execute(sql.SQL("CREATE SEQUENCE IF NOT EXISTS {}.build_numbers").format(self._m))
@@ -168,10 +169,10 @@ class ProjectionStore:
             cur.execute(
                 sql.SQL(
                     "INSERT INTO {}.builds (schema, name, version, state, source, tables, layout,"
-                    " tenant) VALUES (%s, %s, %s, 'building', %s, %s, %s, %s)"
+                    " tenant, pending_indexes) VALUES (%s, %s, %s, 'building', %s, %s, %s, %s, %s)"
                 ).format(self._m),
                 (schema, projection.name, projection.version, source, list(projection.tables),
-                 LAYOUT, tenant),
+                 LAYOUT, tenant, list(projection.query_indexes)),
             )  # fmt: skip
         build = Build(
             projection.name, projection.version, schema, "building", source, tenant=tenant
@@ -196,6 +197,7 @@ class ProjectionStore:
     def swap(self, build: Build, drop_old: bool = True) -> Build | None:
         """Make ``build`` the live one in one transaction; returns the build it replaced."""
         with self._ds.transaction(commit=True) as cur:
+            self._build_indexes(cur, build.schema)
             tables = self._tables(cur, build.schema)
             cur.execute(
                 sql.SQL("INSERT INTO {}.live VALUES (%s, %s) ON CONFLICT DO NOTHING").format(
@@ -244,6 +246,30 @@ class ProjectionStore:
         if replaced is not None and drop_old:
             self.drop(replaced)
         return replaced
+
+    def _build_indexes(self, cur: Any, schema: str) -> None:
+        """The build's query indexes, if not built yet: inside the swap's transaction, so a
+        crash leaves the build unswapped and still owing them (measured: maintaining them
+        while filling cost PostgreSQL ~0.35 s per 100k violations; built once, far less)."""
+        row = cur.execute(
+            sql.SQL("SELECT pending_indexes FROM {}.builds WHERE schema = %s FOR UPDATE").format(
+                self._m
+            ),
+            (schema,),
+        ).fetchone()
+        if not row or not row["pending_indexes"]:
+            return
+        path = cur.execute("SELECT current_setting('search_path') AS p").fetchone()["p"]
+        cur.execute(sql.SQL("SET LOCAL search_path TO {}, public").format(sql.Identifier(schema)))
+        for statement in row["pending_indexes"]:
+            cur.execute(sql.SQL(statement))
+        cur.execute("SELECT set_config('search_path', %s, true)", (path,))
+        cur.execute(
+            sql.SQL("UPDATE {}.builds SET pending_indexes = '{{}}' WHERE schema = %s").format(
+                self._m
+            ),
+            (schema,),
+        )
 
     def drop(self, build: Build) -> None:
         """Drop a build that is not live (waits for queries still reading it)."""

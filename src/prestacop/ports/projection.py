@@ -109,7 +109,9 @@ class Projection:
 
     Subclasses set ``name`` (lowercase, a SQL identifier), ``tables`` (table name
     -> column definitions, as inside ``CREATE TABLE name (...)``), optionally
-    ``indexes`` (SQL run after the tables, unqualified names), ``streams`` and
+    ``indexes`` (SQL run after the tables, unqualified names), ``query_indexes``
+    (the same, for indexes only queries use: built when the build is swapped in, so a
+    rebuild fills its tables without maintaining them), ``streams`` and
     ``version`` (bump it when the tables or the meaning change: a rebuild then
     fills the new version beside the old one), and implement ``apply``.
     """
@@ -119,6 +121,7 @@ class Projection:
     streams: ClassVar[tuple[str, ...]] = LOG_STREAMS
     tables: ClassVar[dict[str, str]] = {}
     indexes: ClassVar[tuple[str, ...]] = ()
+    query_indexes: ClassVar[tuple[str, ...]] = ()
 
     def apply(self, batch: Batch, cur: Any) -> None:
         """Write the effect of ``batch`` with ``cur`` (a psycopg cursor, inside the transaction)."""

@@ -11,6 +11,7 @@ from typing import Any
 from weakref import WeakKeyDictionary
 
 from psycopg import Cursor, sql
+from psycopg.errors import UniqueViolation
 
 
 def copy_rows(
@@ -144,10 +145,9 @@ def unseen(cur: Cursor[Any], table: str, batch: Sequence[Any], *types: type) -> 
     ]
     if not keys:
         return list(batch)
-    distinct = set(keys)
-    if len(distinct) == len(keys) and all_new(cur, _RECORD, table, _columns(distinct), len(keys)):
+    if all_new(cur, table, ("tenant", "message_id"), keys):
         return list(batch)  # every one new, none twice: the common case, nothing sent back
-    new = record_new(cur, table, distinct)
+    new = record_new(cur, table, set(keys))
     out = []
     for env in batch:
         mid = getattr(env.event, "message_id", None)
@@ -165,26 +165,21 @@ _RECORD = (
 )
 
 
-class _Fewer(Exception):
-    """Not every row was new: the savepoint is rolled back."""
-
-
 def all_new(
-    cur: Cursor[Any], insert: str, table: str, params: Sequence[Any] | None, rows: int
+    cur: Cursor[Any], table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]
 ) -> bool:
-    """Run ``insert`` (an ``INSERT ... ON CONFLICT DO NOTHING`` of ``rows`` distinct rows into
-    ``table``, named ``{}`` in it) in a savepoint: True when every row was new (kept), False
-    when some were there (undone, for the caller to find which with RETURNING).
+    """COPY ``rows`` into ``table`` in a savepoint: True when every one was new (kept), False
+    when one was there already or twice in ``rows`` (a unique key refused it: undone, for the
+    caller to find which with ``INSERT ... ON CONFLICT DO NOTHING RETURNING``).
 
-    Sending each new key back cost more client CPU than recording it, and finding the
-    ones already there inside PostgreSQL (an anti-join) cost it ~1.5x the insert (measured):
-    the count of rows inserted answers the common case alone."""
+    A plain COPY costs PostgreSQL about half the CPU of ``INSERT ... ON CONFLICT DO NOTHING``
+    per row (measured, 180k identities: 0.43-0.56 against 1.10-1.55 s), and sending each
+    new key back cost more client CPU than recording it: the common case (no resend) needs
+    neither."""
     try:
         with cur.connection.transaction():
-            cur.execute(sql.SQL(insert).format(sql.Identifier(table)), params)
-            if cur.rowcount != rows:
-                raise _Fewer
-    except _Fewer:
+            copy_rows(cur, table, columns, rows)
+    except UniqueViolation:
         return False
     return True
 

@@ -148,7 +148,7 @@ class Alerts(Projection):
         "alerts_seen": SEEN_COLUMNS,
         "alerts_set_aside": set_aside.COLUMNS,
     }
-    indexes = ("CREATE INDEX ON alerts (tenant, status, opened_at)",)
+    query_indexes = ("CREATE INDEX ON alerts (tenant, status, opened_at)",)
 
     def apply(self, batch: Batch, cur: Any) -> None:
         kept, gone = set_aside.set_aside(cur, "alerts_set_aside", batch)

@@ -86,7 +86,7 @@ class Violations(Projection):
             UNIQUE (tenant, decision_id)""",
         "violations_set_aside": set_aside.COLUMNS,
     }
-    indexes = (
+    query_indexes = (
         "CREATE INDEX ON violations (tenant, time)",
         "CREATE INDEX ON violations (tenant, plate)",
     )
