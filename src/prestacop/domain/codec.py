@@ -76,11 +76,12 @@ def _classify(err: msgspec.DecodeError) -> InvalidMessage:
     return InvalidMessage("invalid_field", text)
 
 
-def decode_event(data: bytes) -> AnyEvent:
+def decode_event(data: bytes, *, nul: bool = True) -> AnyEvent:
     """Bytes to a current-version event; ``InvalidMessage`` if they are not one.
 
     Any byte sequence yields an event or ``InvalidMessage``, never another error:
-    the gate and the runner call this on whatever the log holds.
+    the gate and the runner call this on whatever the log holds. ``nul=False``: the
+    caller has seen that ``data`` holds no escaped NUL (``may_hold_nul`` of its chunk).
     """
     try:
         event: AnyEvent = _decoder.decode(data)
@@ -88,14 +89,14 @@ def decode_event(data: bytes) -> AnyEvent:
         raise _classify(err) from None
     except RecursionError:  # msgspec recurses into unknown fields too
         raise InvalidMessage("bad_json", "JSON nested too deeply to read") from None
-    tag = _tag(event)
-    current = CURRENT_VERSIONS.get(tag, 1) if CURRENT_VERSIONS else 1
+    # (the tag is read only when some type has upcasters: a Struct's config is built per read)
+    current = CURRENT_VERSIONS.get(_tag(event), 1) if CURRENT_VERSIONS else 1
     if event.v < 1:
         raise InvalidMessage("invalid_field", f"$.v {event.v} is not a version (1 or more)")
     if event.v > current:
         # Only an incompatible change bumps v: reading it as an older version would be a guess.
         raise InvalidMessage(
-            "invalid_field", f"$.v {event.v} is newer than this reader's {tag} v{current}"
+            "invalid_field", f"$.v {event.v} is newer than this reader's {_tag(event)} v{current}"
         )
     if event.v < current:
         obj: dict[str, Any] = _raw_decoder.decode(data)
@@ -105,9 +106,15 @@ def decode_event(data: bytes) -> AnyEvent:
             raise _classify(err) from None
         except LookupError as err:
             raise InvalidMessage("invalid_field", f"$.v {event.v}: {err}") from None
-    if b"\\u0000" in data:  # cheap test first: JSON can only carry NUL escaped
+    if nul and b"\\u0000" in data:  # cheap test first: JSON can only carry NUL escaped
         _refuse_nul(event)
     return event
+
+
+def may_hold_nul(datas: list[bytes]) -> bool:
+    """False when none of ``datas`` can hold a NUL: one scan for a chunk, not one a message
+    (a match across two messages' edge only costs the per-message test)."""
+    return b"\\u0000" in b"".join(datas)
 
 
 def _refuse_nul(event: Event) -> None:
@@ -122,10 +129,11 @@ def _tag(event: Event) -> str:
     return type(event).__struct_config__.tag  # type: ignore[return-value]
 
 
-def decode(subject: str, data: bytes, received_at: datetime) -> AnyEvent:
-    """Decode and fully validate a message as read from the log."""
+def decode(subject: str, data: bytes, received_at: datetime, *, nul: bool = True) -> AnyEvent:
+    """Decode and fully validate a message as read from the log (``nul``: see
+    ``decode_event``)."""
     where = _parse(subject)
-    event = decode_event(data)
+    event = decode_event(data, nul=nul)
     _check(event, where, received_at)
     return event
 

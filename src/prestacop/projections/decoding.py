@@ -30,10 +30,11 @@ def decode_chunk(stream: str, chunk: list[Raw], invalid: Counter[str]) -> list[E
             append(Envelope(stream, seq, subject, subject.split(".", 2)[1], timestamp(ts), record))
         return out
     decode = codec.decode
+    nul = codec.may_hold_nul([m[2] for m in chunk])
     for seq, subject, data, ts, _ in chunk:
         received_at = timestamp(ts)
         try:
-            event = decode(subject, data, received_at)
+            event = decode(subject, data, received_at, nul=nul)
         except codec.InvalidMessage as bad:
             invalid[bad.reason] += 1
             continue
