@@ -10,7 +10,6 @@ bounded. ``python -m prestacop.nypd_replay.worker`` is the child's entry point.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import struct
 import sys
 from collections.abc import AsyncGenerator, Iterator
@@ -63,41 +62,13 @@ def _widen_pipe(fd: int, size: int = 1 << 20) -> None:
 async def frames_in_process(
     name: str, tenant: str, start: Position | None, batch_rows: int, strict: bool = True
 ) -> AsyncGenerator[Frame, None]:
-    """The same frames, parsed in this process (stdin, dry runs, one or two cores).
-
-    The next batch is parsed while the sender waits for acknowledgements (a full window):
-    parsing only when asked left the core idle for ~40% of a 1M-row run whenever the
-    server answered late (issue 13). At most two batches wait parsed.
-    """
+    """The same frames, parsed in this process (stdin, dry runs, one core)."""
     from prestacop.nypd_replay.batches import produce  # the publisher of two needs none of it
 
     source: Iterator[Frame] = produce(name, tenant, start, batch_rows=batch_rows, strict=strict)
-    ahead: asyncio.Queue[Frame | Exception] = asyncio.Queue(maxsize=1)
-
-    async def parse() -> None:
-        try:
-            for frame in source:
-                await ahead.put(frame)
-                await asyncio.sleep(0)  # let acks and the sender in between batches
-            await ahead.put(Finished())  # (the source always ends with one: in case)
-        except Exception as err:  # the sender's to raise, where the frames are read
-            await ahead.put(err)
-
-    parsing = asyncio.create_task(parse())
-    try:
-        while True:
-            item = await ahead.get()
-            if isinstance(item, Exception):
-                raise item
-            yield item
-            if isinstance(item, Finished | Failed):
-                return
-    finally:
-        parsing.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await parsing
-        if hasattr(source, "close"):
-            source.close()  # the file, now
+    for frame in source:
+        yield frame
+        await asyncio.sleep(0)  # let acks in between batches
 
 
 async def frames_from_process(
