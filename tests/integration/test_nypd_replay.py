@@ -116,14 +116,16 @@ def _checkpoint_line(state: Path) -> int:
     return 0
 
 
+@pytest.mark.parametrize("processes", ["--single-process", "--parse-process"])
 async def test_a_replay_killed_mid_file_resumes_and_stores_each_good_summons_exactly_once(
-    log: LogClient, nats_url: str, tenant: str, tmp_path: Path
+    log: LogClient, nats_url: str, tenant: str, tmp_path: Path, processes: str
 ) -> None:
     path = ticket_file(tmp_path / "big.csv", 40_000)
     state, rejects = tmp_path / "state", tmp_path / "rejects.csv"
     cmd = [
         PRESTACOP, "nypd", "replay", str(path), "--tenant", tenant, "--no-progress",
         "--state-dir", str(state), "--rejects", str(rejects), "--report", str(tmp_path / "r.json"),
+        processes,
     ]  # fmt: skip
     env = {**os.environ, "NATS_URL": nats_url}
     victim = subprocess.Popen(  # noqa: ASYNC220

@@ -26,6 +26,7 @@ FLAGS = {
     "--per-message-acks": "per_message_acks",
     "--ignore-unknown-columns": "ignore_unknown_columns",
     "--single-process": "single_process",
+    "--parse-process": "parse_process",
 }
 """``nypd replay``'s flags (a test holds them equal to typer's command)."""
 VALUES = {

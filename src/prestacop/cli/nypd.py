@@ -58,7 +58,10 @@ def replay(
         False, "--ignore-unknown-columns", help="Skip columns not understood instead of stopping."
     ),
     single_process: bool = typer.Option(
-        False, "--single-process", help="Parse and send in one process (default: two)."
+        False, "--single-process", help="Parse and send in one process (default on 1-2 cores)."
+    ),
+    parse_process: bool = typer.Option(
+        False, "--parse-process", help="Parse in a second process (default on 3+ cores)."
     ),
 ) -> None:
     """Replay ticket files into the log, resumably, exactly once in effect."""
@@ -69,6 +72,7 @@ def replay(
         max_rate=max_rate, window=window, low_priority=low_priority, state_dir=state_dir,
         no_progress=no_progress, per_message_acks=per_message_acks,
         ignore_unknown_columns=ignore_unknown_columns, single_process=single_process,
+        parse_process=parse_process,
     )  # fmt: skip
     if code := run_replay(args):
         raise typer.Exit(code)

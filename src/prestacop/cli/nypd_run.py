@@ -38,6 +38,7 @@ class ReplayArgs:
     per_message_acks: bool = False
     ignore_unknown_columns: bool = False
     single_process: bool = False
+    parse_process: bool = False
 
 
 def replay(args: ReplayArgs) -> int:
@@ -58,6 +59,8 @@ def replay(args: ReplayArgs) -> int:
         fail(f"no such file: {', '.join(missing)}", 2)
     if odd := [f for f in files if f != "-" and not Path(f).is_file()]:
         fail(f"not a regular file: {', '.join(odd)} (give CSV files, or - for stdin)", 2)
+    if args.single_process and args.parse_process:
+        fail("--single-process and --parse-process contradict each other: give one", 2)
     if args.low_priority:
         if hasattr(os, "nice"):
             os.nice(10)
@@ -81,7 +84,7 @@ def replay(args: ReplayArgs) -> int:
                 opts,
                 listener,
                 window=args.window,
-                parse_process=not args.single_process,
+                parse_process=False if args.single_process else args.parse_process or None,
                 atomic=not args.per_message_acks,
             ).run(files)
 

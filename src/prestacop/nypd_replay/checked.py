@@ -41,8 +41,9 @@ def _bounds(t: Any, v: str) -> list[str]:
 
 def _condition(t: Any, v: str, env: dict[str, object]) -> str:
     """A Python expression true when ``v`` decodes as type ``t``."""
-    if isinstance(t, mi.UnionType):
-        parts = [_condition(u, v, env) for u in t.types]
+    if isinstance(t, mi.UnionType):  # None first: most optional fields of history are None
+        types = sorted(t.types, key=lambda u: not isinstance(u, mi.NoneType))
+        parts = [_condition(u, v, env) for u in types]
         return "(" + " or ".join(parts) + ")"
     if isinstance(t, mi.NoneType):
         return f"{v} is None"

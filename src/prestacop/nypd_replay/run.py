@@ -26,10 +26,17 @@ OpenLog = Callable[[Callable[[str], None], int, float], Awaitable[HistoryLog]]
 
 
 def usable_cpus() -> int:
-    """Cores this process may run on: on one core a parse process only adds its cost."""
+    """Cores this process may run on (a parse process is worth its memory on 3 or more)."""
     if hasattr(os, "sched_getaffinity"):
         return len(os.sched_getaffinity(0))
     return os.cpu_count() or 1
+
+
+def second_process(wanted: bool | None, cpus: int) -> bool:
+    """Whether a second process parses: as ``wanted``, else (None) with 3 or more cores.
+    On two cores one process was as fast here and a second one cost 25 MB of the 40 the
+    weak client may use (issue 13, docs/nypd_replay.md); on one it only adds its cost."""
+    return cpus >= 2 and (cpus >= 3 if wanted is None else wanted)
 
 
 def cpu_s() -> dict[str, float]:
@@ -75,7 +82,8 @@ class Replayer:
     open_log: OpenLog | None = None
     """None: no server (a dry run only); ``bootstrap.replayer`` gives the real one."""
     window: int = 4096
-    parse_process: bool = True
+    parse_process: bool | None = None
+    """Parse in a second process; None: by the cores (``second_process``)."""
     ack_timeout: float = 5.0
     atomic: bool = True
     """Use atomic batches when the stream allows them (one ack per batch)."""
@@ -111,7 +119,9 @@ class Replayer:
         try:
             for i, name in enumerate(names):
                 in_process = (
-                    self.opts.dry_run or name == "-" or not self.parse_process or usable_cpus() < 2
+                    self.opts.dry_run
+                    or name == "-"
+                    or not second_process(self.parse_process, usable_cpus())
                 )
                 frames = frames_in_process if in_process else frames_from_process
                 replay = FileReplay(

@@ -11,7 +11,8 @@ import csv
 import io
 import re
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
+from functools import lru_cache
 from importlib.resources import files
 from typing import NamedTuple
 
@@ -19,7 +20,7 @@ from prestacop.domain.events import TimePrecision, ViolationReported
 from prestacop.domain.violation_codes import code_table, is_known
 from prestacop.nypd_replay.layout import F
 from prestacop.nypd_replay.nyc_time import BadDate, BadTime, parse_time, utc_hours
-from prestacop.nypd_replay.places import locate
+from prestacop.nypd_replay.places import Place, locate
 
 _SUMMONS = re.compile(r"^[A-Za-z0-9_-]{1,60}$")
 _BLANKS = frozenset(
@@ -142,6 +143,49 @@ def _fine(text: str) -> int | None:
     return amount if 0 <= amount <= 100_000 else None
 
 
+#: Entries kept per field by the memos below: NYC's codes, states, makes, colours, places
+#: and clock readings fit; a file of garbage only evicts, memory stays bounded.
+_MEMO = 4096
+
+
+@lru_cache(maxsize=_MEMO)
+def _code(code: str, description: str) -> int | Rejected:
+    return violation_code(code, description)
+
+
+@lru_cache(maxsize=_MEMO)
+def _place(precinct: str, county: str) -> tuple[Place, int | None]:
+    """The place, and the precinct number the event carries (1-999, else None)."""
+    number = precinct.strip()
+    valid = number.isdigit() and 0 < int(number) <= 999
+    return locate(precinct, county), int(number) if valid else None
+
+
+@lru_cache(maxsize=_MEMO)
+def _clock(text: str) -> tuple[int, timedelta, TimePrecision]:
+    """Local hour, time since midnight and precision of a violation time (blank or
+    unreadable: midnight, ``day``)."""
+    clock = text.strip()
+    try:
+        if clock in _BLANKS:
+            raise BadTime(clock)
+        since = parse_time(clock)
+    except BadTime:
+        return 0, timedelta(0), "day"
+    return since.seconds // 3600, since, "exact"
+
+
+@lru_cache(maxsize=_MEMO)
+def _state(text: str) -> str | None:
+    return None if text.strip() == "99" else _opt(text, 8)
+
+
+@lru_cache(maxsize=_MEMO)
+def _text(text: str, limit: int) -> str | None:
+    """``_opt`` of a field with few distinct values (plate type, make, colour, body)."""
+    return _opt(text, limit)
+
+
 def translate(
     record: Sequence[str],
     now: datetime,
@@ -152,37 +196,30 @@ def translate(
 
     A blank or unreadable time keeps the ticket on its date (``time_precision="day"``,
     local midnight): the date is what statistics need, and inventing a time is worse.
+    Fields with few distinct values go through bounded memos (a third of this
+    function's cost, issue 13).
     """
     summons = record[SUMMONS].strip()
     if not summons or summons.upper() in ("NA", "N/A"):
         return Rejected("blank_summons", "the summons number is blank")
     if not _SUMMONS.match(summons):
         return Rejected("bad_summons", f"summons number {summons!r} has characters not allowed")
-    code = violation_code(record[CODE], record[DESCRIPTION])
+    code = _code(record[CODE], record[DESCRIPTION])
     if isinstance(code, Rejected):
         return code
     try:
         hours = utc_hours(record[ISSUE_DATE])
     except BadDate as err:
         return Rejected("bad_date", str(err))
-    clock = record[TIME].strip()
-    precision: TimePrecision = "exact"
-    try:
-        if clock in _BLANKS:
-            raise BadTime(clock)
-        since = parse_time(clock)
-        when = hours[since.seconds // 3600] + since
-    except BadTime:
-        precision = "day"
-        when = hours[0]
+    hour, since, precision = _clock(record[TIME])
+    when = hours[hour] + since
     if when > now:
         return Rejected(
             "future_date",
             f"issue date {record[ISSUE_DATE]!r} {record[TIME]!r} is after now"
             f" ({now:%Y-%m-%d %H:%M} UTC)",
         )
-    place = locate(record[PRECINCT], record[COUNTY])
-    precinct = record[PRECINCT].strip()
+    place, precinct = _place(record[PRECINCT], record[COUNTY])
     plate = _opt(record[PLATE], 64)
     return ViolationReported(
         message_id=message_id(summons),
@@ -192,13 +229,13 @@ def translate(
         longitude=place.longitude,
         violation_code=code,
         plate=plate.replace(" ", "") if plate else None,
-        plate_state=None if record[STATE].strip() == "99" else _opt(record[STATE], 8),
-        plate_type=_opt(record[PLATE_TYPE], 16),
-        vehicle_make=_opt(record[MAKE], 64),
-        vehicle_color=_opt(record[COLOR], 64),
-        vehicle_body_type=_opt(record[BODY], 64),
+        plate_state=_state(record[STATE]),
+        plate_type=_text(record[PLATE_TYPE], 16),
+        vehicle_make=_text(record[MAKE], 64),
+        vehicle_color=_text(record[COLOR], 64),
+        vehicle_body_type=_text(record[BODY], 64),
         street=_street(record[HOUSE], record[STREET]),
-        precinct=int(precinct) if precinct.isdigit() and 0 < int(precinct) <= 999 else None,
+        precinct=precinct,
         borough=place.borough,
         location_precision=place.precision,
         origin="nypd_history",
