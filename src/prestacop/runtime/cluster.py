@@ -106,7 +106,12 @@ class EmbeddedCluster:
                 preexec_fn=die_with_parent,
             )
         self._procs[i] = proc
-        wait_for_port(self.ports[i], 15.0, proc, self.names[i])
+        try:
+            wait_for_port(self.ports[i], 15.0, proc, self.names[i])
+        except EmbeddedRuntimeError as e:  # say why: the node's last log lines
+            said = (self.home / f"n{i}" / "nats-server.log").read_text(errors="replace")
+            said = said[-1500:].replace(self._route_password(), "[REDACTED]")
+            raise EmbeddedRuntimeError(f"{e}; its log ends:\n{said}") from None
 
     def healthy(self, i: int) -> bool:
         """The node's JetStream is up and knows its meta leader."""

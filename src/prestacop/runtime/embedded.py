@@ -59,8 +59,35 @@ def die_with_parent() -> None:
         ctypes.CDLL(None).prctl(pr_set_pdeathsig, signal.SIGTERM)
 
 
+def _ephemeral_range() -> tuple[int, int]:
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999  # Linux's default
+
+
 def free_port() -> int:
-    with socket.socket() as s:
+    """A port free now, for a server to listen on a moment later, chosen outside the kernel's
+    ephemeral range: a port the kernel hands out (``bind(0)``) is also where it puts the
+    local end of outgoing connections, so one of them could take it before the server
+    binds (a 3-node cluster starting beside busy tests lost a node so)."""
+    low, high = _ephemeral_range()
+    candidates = [(10_000, low - 1)] if low > 11_000 else []
+    if high < 64_000:
+        candidates.append((high + 1, 65_000))
+    for _ in range(200):
+        if not candidates:
+            break
+        first, last = candidates[secrets.randbelow(len(candidates))]
+        port = first + secrets.randbelow(last - first + 1)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    with socket.socket() as s:  # no room outside the range: the kernel's choice
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
 
