@@ -84,9 +84,12 @@ async def test_no_officer_claims_or_decides_in_another_officers_name(
 
         # 3. in her own name: claimed and resolved as jane
         await jane.desk.claim(alert_id)
-        await wait_until(
-            lambda: (a := jane.desk.board.get(alert_id)) is not None and a.holder == "jane",
-            what="jane's claim",
+        await wait_until(  # on both consoles: each judges from what it has read
+            lambda: all(
+                (a := f.desk.board.get(alert_id)) is not None and a.holder == "jane"
+                for f in (jane, chief)
+            ),
+            what="jane's claim, seen by both consoles",
         )
         with pytest.raises(AlertRefused, match="held by jane"):
             await chief.desk.resolve(alert_id, 21)
