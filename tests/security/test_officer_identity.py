@@ -94,6 +94,12 @@ async def test_no_officer_claims_or_decides_in_another_officers_name(
         with pytest.raises(AlertRefused, match="held by jane"):
             await chief.desk.resolve(alert_id, 21)
         await jane.desk.resolve(alert_id, 21)
+
+        async def decided() -> bool:  # a direct get: on three nodes a replica may lag a moment
+            last = await jane_log.last_on_alert(alert_id)
+            return last is not None and isinstance(last.event, OperatorDecisionRecorded)
+
+        await wait_until(decided, what="jane's decision, read back")
         last = await jane_log.last_on_alert(alert_id)
         assert last is not None and isinstance(last.event, OperatorDecisionRecorded)
         assert last.event.officer_id == "jane"

@@ -39,15 +39,23 @@ async def test_an_officer_follows_claims_reads_images_and_decides_only_alerts(
         alert_id = await raise_alert(services["nypd"], "nypd", drone_id)
         await wait_until(lambda: console.desk.board.get(alert_id) is not None, what="alert")
         await console.desk.claim(alert_id)
-        last = await officer_log.last_on_alert(alert_id)
-        assert last is not None and isinstance(last.event, AlertClaimed)
+
+        async def claimed() -> bool:  # a direct get: on three nodes a replica may lag a moment
+            last = await officer_log.last_on_alert(alert_id)
+            return last is not None and isinstance(last.event, AlertClaimed)
+
+        await wait_until(claimed, what="the claim, read back")
         violation = console.desk.board.get(alert_id).violation  # type: ignore[union-attr]
         assert violation.image_id is not None
         assert await officer_log.image(violation.image_id) == b"img"
         assert await officer_log.last_position(drone_id) is None  # none sent: read, not denied
         drone = await DroneClient("nypd", drone_id, log=services["nypd"]).connect()
         await drone.report_position(40.7, -73.9)
-        assert await officer_log.last_position(drone_id) is not None
+
+        async def positioned() -> bool:
+            return await officer_log.last_position(drone_id) is not None
+
+        await wait_until(positioned, what="the drone's position, read back")
         with pytest.raises(PublishError):
             await officer.publisher.publish_and_wait(subjects.review("nypd", "d1"), b"{}")
     finally:
