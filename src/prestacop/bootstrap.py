@@ -185,7 +185,7 @@ async def add_tenant(
     c = replace(connection(target), creds=authority.service_creds(tenant))
     nc = await nats(c, f"prestacop-setup-{tenant}")
     try:
-        done = await ensure_when_enabled(nc.jetstream(timeout=30.0), topology)
+        done = await ensure_when_enabled(nc.jetstream(timeout=10.0), topology, within_s=60.0)
     finally:
         await nc.drain()
     return [f"account {tenant} {authority.account_public(tenant)} pushed", *done]

@@ -14,6 +14,7 @@ import json
 import time
 
 from nats.aio.client import Client
+from nats.errors import TimeoutError as NatsTimeout
 from nats.js.client import JetStreamContext
 from nats.js.errors import ServiceUnavailableError
 
@@ -42,7 +43,8 @@ async def ensure_when_enabled(
 
     The push is answered by the first server that applied it; on a cluster the others, and the
     meta leader that creates streams, may learn of the account a moment later and meanwhile say
-    "JetStream not enabled for account". That is waited out (ensure_topology is idempotent).
+    "JetStream not enabled for account", or not answer at all. That is waited out
+    (ensure_topology is idempotent), each request with the context's own timeout.
     """
     deadline = time.monotonic() + within_s
     while True:
@@ -51,4 +53,7 @@ async def ensure_when_enabled(
         except ServiceUnavailableError as e:
             if e.err_code != JETSTREAM_NOT_ENABLED or time.monotonic() > deadline:
                 raise
-            await asyncio.sleep(0.2)
+        except NatsTimeout:  # a cluster just started may leave a request unanswered
+            if time.monotonic() > deadline:
+                raise
+        await asyncio.sleep(0.2)
