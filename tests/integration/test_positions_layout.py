@@ -38,10 +38,12 @@ async def test_a_build_of_the_old_positions_layout_is_filled_again_and_swapped_i
     )  # fmt: skip
     acks = await publish_events(log, tenant, [event])
     async with projecting(nats_url, database_url, ns, ["drones"]):
-        await wait_until(  # the swap commits, then the old build is dropped: wait for both
-            lambda: caught_up(store, acks, "drones") and len(store.builds("drones")) == 1,
-            timeout=FROM_SCRATCH_S,
-            what="swapped in and the old build dropped",
+
+        async def swapped_and_dropped() -> bool:  # the drop follows the swap's commit
+            return await caught_up(store, acks, "drones") and len(store.builds("drones")) == 1
+
+        await wait_until(
+            swapped_and_dropped, timeout=FROM_SCRATCH_S, what="swapped in and the old one dropped"
         )
     live = store.live("drones")
     assert live is not None and live.schema != old.schema and live.layout == LAYOUT
