@@ -84,6 +84,19 @@ def processes() -> Iterator[list[subprocess.Popen[bytes]]]:
             p.wait()
 
 
+def start_services(
+    home: Home, database_url: str, processes: list[subprocess.Popen[bytes]], tmp_path: Path
+) -> tuple[str, Path, subprocess.Popen[bytes], ProjectionStore]:
+    """The home's gate and projection runner as processes (stopped by ``processes``), both
+    logging to one file: the views' namespace, that log, the runner and its store."""
+    ns = namespace()
+    logs = tmp_path / "services.log"
+    processes.append(home.start("gate", "run", log=logs))
+    runner = home.start("project", "run", "--namespace", ns, log=logs)
+    processes.append(runner)
+    return ns, logs, runner, ProjectionStore(database_url, ns)
+
+
 def counts(store: ProjectionStore, ns: str, force: str) -> dict[str, int]:
     def one(query: str) -> int:
         try:
@@ -104,12 +117,7 @@ async def test_a_force_added_while_the_services_run_is_served_without_a_restart(
     processes: list[subprocess.Popen[bytes]],
     tmp_path: Path,
 ) -> None:
-    ns = namespace()
-    logs = tmp_path / "services.log"
-    processes.append(home.start("gate", "run", log=logs))
-    runner = home.start("project", "run", "--namespace", ns, log=logs)
-    processes.append(runner)
-    store = ProjectionStore(database_url, ns)
+    ns, logs, runner, store = start_services(home, database_url, processes, tmp_path)
     creds = {}
     for force, drone in (("nypd", "n1"), ("lapd", "l1")):
         creds[force] = tmp_path / f"{drone}.creds"
@@ -206,12 +214,7 @@ async def test_a_force_whose_account_does_not_answer_does_not_hold_back_the_othe
     cut after its first step): the servers refuse its credentials. nypd is served all the
     same; sfpd is served as soon as `tenant add sfpd` is run again."""
     Authority(home.home).add_tenant("sfpd")  # the account made here, not on the servers
-    ns = namespace()
-    logs = tmp_path / "services.log"
-    processes.append(home.start("gate", "run", log=logs))
-    runner = home.start("project", "run", "--namespace", ns, log=logs)
-    processes.append(runner)
-    store = ProjectionStore(database_url, ns)
+    ns, logs, runner, store = start_services(home, database_url, processes, tmp_path)
 
     async def report(force: str, drone: str) -> None:
         creds = tmp_path / f"{drone}.creds"
