@@ -26,6 +26,7 @@ from typing import Any
 
 import psycopg
 
+from bench.scale import sizes as sizes_of
 from prestacop.bootstrap import open_log
 from prestacop.projections.sample_log import sample_events
 from prestacop.runtime.embedded import EmbeddedRuntime
@@ -97,7 +98,7 @@ def fill_view(database_url: str, rows: int) -> None:
 
 
 def run(args: argparse.Namespace, nats_url: str, database_url: str) -> dict[str, Any]:
-    sizes = [int(s) for s in args.events.split(",")]
+    sizes: list[int] = args.events
     env = {**os.environ, "NATS_URL": nats_url, "DATABASE_URL": database_url}
     exe = str(Path(sys.executable).with_name("prestacop"))
     out: dict[str, Any] = {"sizes": sizes, "interpreter": measure([exe, "--version"], env)}
@@ -127,7 +128,7 @@ def run(args: argparse.Namespace, nats_url: str, database_url: str) -> dict[str,
 
 def cli() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--events", default="100000,1000000", help="two sizes, ascending")
+    parser.add_argument("--events", type=sizes_of, default="100000,1000000", help="two sizes")
     parser.add_argument("--skip-log", action="store_true", help="the view only (faster)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="prestacop-bench-") as home:
