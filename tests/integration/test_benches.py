@@ -20,6 +20,7 @@ QUICK = {
     "gate_images": ["--violations", "10,20", "--images", "5", "--image-kb", "4", "--runs", "1"],
     "tls_writes": ["--blocks", "2", "--messages", "200,400"],
     "statistics_view": ["--events", "500,1000", "--batch", "250"],
+    "rebuild_floor": ["--events", "300,600", "--repeat", "1"],
 }
 
 
