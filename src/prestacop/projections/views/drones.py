@@ -15,7 +15,7 @@ from typing import Any
 from prestacop.domain.events import PositionReported, ViolationReported
 from prestacop.domain.subjects import ALERTS, DRONES, HISTORY
 from prestacop.projections import set_aside
-from prestacop.projections.api import Batch, Projection
+from prestacop.projections.api import Batch, Envelope, Projection
 from prestacop.projections.sql import SEEN_COLUMNS, copy_rows, unseen, upsert
 
 COLUMNS = {
@@ -75,57 +75,45 @@ class Drones(Projection):
 
     def apply(self, batch: Batch, cur: Any) -> None:
         kept, gone = set_aside.set_aside(cur, "drones_set_aside", batch)
-        acc: dict[tuple[str, str], list[Any]] = {}
+        # Positions are ~70% of the log: per event, only counts and a reference to the
+        # latest position (the row is spelled once per drone, after the loop).
+        seen: dict[tuple[str, str], list[Any]] = {}  # last seen, positions, violations
+        latest: dict[tuple[str, str], Envelope] = {}
         imaged = []
         for env in unseen(cur, "drones_seen", kept, PositionReported, ViolationReported):
             e = env.event
-            if not isinstance(e, PositionReported | ViolationReported):
-                continue
             key = (env.tenant, e.drone_id)
-            row = acc.get(key)
-            if row is None:
-                row = acc[key] = [
-                    env.tenant,
-                    e.drone_id,
-                    None,
-                    None,
-                    None,
-                    None,
-                    None,
-                    None,
-                    None,
-                    None,
-                    e.time,
-                    0,
-                    0,
-                    0,
-                ]
-            row[13] += 1
-            if e.time > row[10]:
-                row[10] = e.time
+            t = e.time
+            counts = seen.get(key)
+            if counts is None:
+                counts = seen[key] = [t, 0, 0]
+            elif t > counts[0]:
+                counts[0] = t
             if isinstance(e, ViolationReported):
-                row[12] += 1
+                counts[2] += 1
                 if e.image_id is not None:  # one the gate may still set aside
-                    imaged.append((env.tenant, e.message_id, e.drone_id, e.time))
+                    imaged.append((env.tenant, e.message_id, e.drone_id, t))
                 continue
-            row[11] += 1
-            if row[2] is None or (e.time, env.seq) > (row[2], row[3]):
-                row[2:10] = [
-                    e.time,
-                    env.seq,
-                    e.latitude,
-                    e.longitude,
-                    e.altitude_m,
-                    e.heading_deg,
-                    e.speed_mps,
-                    e.battery_pct,
-                ]
+            counts[1] += 1
+            last = latest.get(key)
+            if last is None or t > (lt := last.event.time) or (t == lt and env.seq > last.seq):
+                latest[key] = env
+        rows = []
+        for key, (last_seen, positions, violations) in seen.items():
+            env = latest.get(key)
+            if env is None:
+                at: list[Any] = [None] * len(_POSITION)
+            else:
+                p = env.event
+                at = [p.time, env.seq, p.latitude, p.longitude, p.altitude_m, p.heading_deg,
+                      p.speed_mps, p.battery_pct]  # fmt: skip
+            rows.append([*key, *at, last_seen, positions, violations, positions + violations])
         update = {c: f"CASE WHEN {_NEWER} THEN excluded.{c} ELSE t.{c} END" for c in _POSITION}
         update["last_seen_at"] = "greatest(t.last_seen_at, excluded.last_seen_at)"
         for c in ("positions", "violations", "messages"):
             update[c] = f"t.{c} + excluded.{c}"
         upsert(  # binary: every column's values are of one Python type (msgspec's floats)
-            cur, "drones", COLUMNS, list(acc.values()), ("tenant", "drone_id"), update, binary=True
+            cur, "drones", COLUMNS, rows, ("tenant", "drone_id"), update, binary=True
         )
         if imaged:
             copy_rows(

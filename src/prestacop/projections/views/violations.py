@@ -162,17 +162,19 @@ class Violations(Projection):
         except UniqueViolation:
             self._merge(cur, rows)
             return
-        # decisions read before their violation (they sit in another stream)
+        # Decisions read before their violation (they sit in another stream): found by one
+        # probe of the decisions' key per new id (unique: the COPY took them; a join sorted
+        # the ids by collation, dearer), then applied to the few found.
         cur.execute(
-            "UPDATE violations v SET code = d.corrected_code, decided_by = d.officer_id,"
-            " decided_at = d.time, decision_note = d.note, decision_seq = d.seq"
-            " FROM (SELECT DISTINCT ON (d.tenant, d.violation_id) d.* FROM violation_decisions d"
-            "  JOIN unnest(%b::text[], %b::text[]) AS k(t, id)"
-            "  ON d.tenant = k.t AND d.violation_id = k.id"
-            "  ORDER BY d.tenant, d.violation_id, d.seq DESC) d"
-            " WHERE v.tenant = d.tenant AND v.violation_id = d.violation_id",
+            "SELECT d.* FROM unnest(%b::text[], %b::text[]) AS k(t, id) CROSS JOIN LATERAL"
+            " (SELECT * FROM violation_decisions d WHERE d.tenant = k.t AND d.violation_id = k.id"
+            "  ORDER BY d.seq DESC LIMIT 1) d",
             ([r[0] for r in rows], [r[1] for r in rows]),
         )
+        if found := cur.fetchall():
+            self._update(cur, [(d["tenant"], d["violation_id"], d["seq"], d["decision_id"],
+                                d["officer_id"], d["time"], d["corrected_code"], d["note"])
+                               for d in found])  # fmt: skip
 
     def _merge(self, cur: Any, rows: list[tuple[Any, ...]]) -> None:
         cur.execute(
@@ -215,6 +217,10 @@ class Violations(Projection):
             if (d[0], d[3]) not in fresh:
                 continue
             latest[(d[0], d[1])] = d
+        self._update(cur, list(latest.values()))
+
+    def _update(self, cur: Any, decisions: list[tuple[Any, ...]]) -> None:
+        """Apply each decision (one per violation) to its violation, unless a later one was."""
         cur.executemany(
             "UPDATE violations SET code = %(code)s, decided_by = %(officer)s,"
             " decided_at = %(time)s, decision_note = %(note)s, decision_seq = %(seq)s"
@@ -222,6 +228,6 @@ class Violations(Projection):
             "  AND (decision_seq IS NULL OR decision_seq < %(seq)s)",
             [
                 {"tenant": t, "vid": v, "seq": s, "officer": o, "time": tm, "code": c, "note": n}
-                for (t, v, s, _id, o, tm, c, n) in latest.values()
+                for (t, v, s, _id, o, tm, c, n) in decisions
             ],
         )
