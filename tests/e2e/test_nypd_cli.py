@@ -112,13 +112,17 @@ async def test_a_replay_reports_what_the_log_now_holds(
 
 
 LEAN = (
-    "import atexit, sys\n"
+    "import atexit, os, sys\n"
     "heavy = lambda: {'typer', 'click', 'pydantic', 'psycopg', 'eventsourcing', 'textual'}"
     " & {m.split('.')[0] for m in sys.modules}\n"
-    "atexit.register(lambda: print('loaded:', sorted(heavy()), file=sys.stderr))\n"
+    "say = lambda: print('loaded:', sorted(heavy()), file=sys.stderr, flush=True)\n"
+    "atexit.register(say)\n"
+    "leave = os._exit\n"
+    "os._exit = lambda code: (say(), leave(code))\n"
     "from prestacop.cli.launch import main; main()"
 )
-"""``prestacop`` as installed (``cli.launch``), saying at exit which heavy package it loaded."""
+"""``prestacop`` as installed (``cli.launch``), saying at exit which heavy package it loaded
+(a replay leaves by ``os._exit``, without the interpreter's teardown, so at that call too)."""
 TYPER = "from prestacop.cli.main import app; app(prog_name='prestacop')"
 
 

@@ -25,7 +25,39 @@ from prestacop.ports.log import DUPLICATE_IN_BATCH
 
 MAX_BATCH = 1000
 BATCH_ID, BATCH_SEQUENCE, BATCH_COMMIT = "Nats-Batch-Id", "Nats-Batch-Sequence", "Nats-Batch-Commit"
-_SEQUENCE = tuple(str(i) for i in range(1, MAX_BATCH + 1))
+_BREAKS = frozenset(map(ord, "\r\n"))
+
+
+class Plain(str):
+    """A header value with no line break and no surrounding blank (``plain`` makes them).
+
+    nats-py trims each header value and replaces its line breaks (``strip``, then
+    ``translate``): for such a value both give it back as it is, but ``str.translate``
+    costs ~0.1 µs per distinct character, a sixth of what publishing a replayed event
+    cost (callgrind: 71k → 59k instructions a message, issue 13). So these two answer at
+    once when they change nothing; anything else is ``str``'s own.
+    """
+
+    __slots__ = ()
+
+    def strip(self, chars: str | None = None, /) -> str:
+        return self if chars is None else str.strip(self, chars)
+
+    def translate(self, table: Any, /) -> str:
+        if isinstance(table, dict) and table.keys() <= _BREAKS:
+            return self  # it maps only line breaks, and there is none
+        return str.translate(self, table)
+
+
+def plain(value: str) -> str:
+    """``value`` as a ``Plain`` when it is one (printable, not padded), else as it is."""
+    if value.isprintable() and value.strip() == value:
+        return Plain(value)
+    return value
+
+
+_SEQUENCE = tuple(Plain(str(i)) for i in range(1, MAX_BATCH + 1))
+_COMMIT = Plain("1")
 #: The first nats-server with atomic batches.
 ATOMIC_SERVER = (2, 12, 0)
 
@@ -79,14 +111,18 @@ class AtomicPublisher:
             raise ValueError(f"a batch holds 1 to {MAX_BATCH} events, not {count}")
         reply, fut = await self._acks.reserve()
         self._next += 1
-        batch_id = f"{self._run}-{self._next}"
+        batch_id = Plain(f"{self._run}-{self._next}")
         publish = self._nc.publish
         last = count - 1
         try:
             for i in range(count):
-                headers = {BATCH_ID: batch_id, BATCH_SEQUENCE: _SEQUENCE[i], Header.MSG_ID: ids[i]}
+                headers = {
+                    BATCH_ID: batch_id,
+                    BATCH_SEQUENCE: _SEQUENCE[i],
+                    Header.MSG_ID: plain(ids[i]),
+                }
                 if i == last:
-                    headers[BATCH_COMMIT] = "1"
+                    headers[BATCH_COMMIT] = _COMMIT
                     await publish(subjects[i], payloads[i], reply=reply, headers=headers)
                 else:
                     await publish(subjects[i], payloads[i], headers=headers)

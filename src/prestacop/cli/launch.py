@@ -56,7 +56,10 @@ def main() -> NoReturn:
         app(prog_name="prestacop")
         sys.exit(0)  # not reached: typer's app exits
     verbose, creds, args = plain
-    sys.exit(run_replay(verbose, creds, args))
+    code = run_replay(verbose, creds, args)
+    from prestacop.cli.common import leave
+
+    leave(code)  # its work is stored and its files closed: the teardown is only cost
 
 
 def replay_command(argv: list[str]) -> tuple[bool, str | None, ReplayArgs] | None:
