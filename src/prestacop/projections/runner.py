@@ -62,8 +62,8 @@ class RunnerOptions:
     """Payload bytes queued for one build before reading pauses: ~11k events of a drone
     log, ~8 MB once decoded (~2x their payload). In bytes, not events, so that large
     events cannot raise the bound; small, so that it fills early: a rebuild's peak is then
-    reached early and stays (at 40,000 events it filled only on long logs: peak RSS 91 MB
-    at 100k events, 147 MB at 1M)."""
+    reached early and stays (at 40,000 events it filled only on long logs: peak RSS 90 MB
+    at 100k events, 146 MB at 1M; now 76 and 94 MB, bench/projections.py)."""
     read_buffer: int = 2_000
     """Messages each stream's reader holds or has asked for (two pull requests of
     ``chunk``): the backlog is the buffer that matters; 8,000 per stream held ~30k raw
