@@ -102,3 +102,18 @@ def test_a_force_that_joins_is_read_from_what_was_committed_there_the_others_unt
         "nypd/A": (5, 7),
         "lapd/A": (2, 3),
     }
+
+
+async def test_reading_pauses_while_the_queued_payload_bytes_exceed_the_backlog() -> None:
+    w = worker(FakeViewStore())
+    w.feed("A", 1, 3, chunk("A", 1, 3), NOW, size=600)
+    await asyncio.wait_for(w.room(1_000), 1)  # below the limit: no wait
+    w.feed("A", 4, 6, chunk("A", 4, 6), NOW, size=600)
+    assert w.pending_bytes == 1_200
+    waiter = asyncio.create_task(w.room(1_000))
+    await asyncio.sleep(0)
+    assert not waiter.done()  # over the limit in bytes (six events only)
+    task = asyncio.create_task(w.write_loop(max_events=100, limit=1_000))
+    await asyncio.wait_for(waiter, 5)  # the writer took both chunks: room again
+    task.cancel()
+    assert w.pending_bytes == 0 and w.pending_events == 0

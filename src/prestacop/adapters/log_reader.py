@@ -440,10 +440,11 @@ class JetStreamLog:
         name: str = "reader",
         filter_subject: str | None = None,
         headers_only: bool = False,
+        buffer: int = 8_000,
     ) -> LogReader:
         reader = LogReader(
             self.nc, stream, start_seq, name=name, filter_subject=filter_subject,
-            headers_only=headers_only,
+            headers_only=headers_only, buffer=buffer,
         )  # fmt: skip
         return await reader.start()
 

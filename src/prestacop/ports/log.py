@@ -240,8 +240,10 @@ class LogSource(Protocol):
         name: str = "reader",
         filter_subject: str | None = None,
         headers_only: bool = False,
+        buffer: int = 8_000,
     ) -> LogReader:
-        """A started reader of ``stream`` from ``start_seq`` (``filter_subject`` only)."""
+        """A started reader of ``stream`` from ``start_seq`` (``filter_subject`` only),
+        holding or asking for at most ``buffer`` messages."""
         ...
 
     async def head(self, stream: str, *, with_time: bool = False) -> StreamHead:

@@ -58,8 +58,16 @@ class RunnerOptions:
     transactions cost less CPU per event. 4x raised a 1M-event rebuild's peak RSS from 133
     to 181 MB (each writer holds its batch's rows); 2x, 138 MB."""
     chunk: int = 1_000
-    backlog: int = 40_000
-    """Events queued for one build before reading pauses."""
+    backlog_bytes: int = 4 << 20
+    """Payload bytes queued for one build before reading pauses: ~11k events of a drone
+    log, ~8 MB once decoded (~2x their payload). In bytes, not events, so that large
+    events cannot raise the bound; small, so that it fills early: a rebuild's peak is then
+    reached early and stays (at 40,000 events it filled only on long logs: peak RSS 90 MB
+    at 100k events, 146 MB at 1M; now 76 and 94 MB, bench/projections.py)."""
+    read_buffer: int = 2_000
+    """Messages each stream's reader holds or has asked for (two pull requests of
+    ``chunk``): the backlog is the buffer that matters; 8,000 per stream held ~30k raw
+    messages more while the writers lagged, at no gain in reading speed."""
     check_every: float = 0.25
     discover_every: float = 2.0
     """Seconds between two looks for forces added to the home (with ``discover``)."""
@@ -195,7 +203,7 @@ class Runner:
         tasks = [asyncio.create_task(self._pump(r, k)) for r, k in zip(readers, keys, strict=True)]
         fill = self.options.fill_batch or 2 * self.options.batch
         tasks += [
-            asyncio.create_task(w.write_loop(self.options.batch, self.options.backlog, fill))
+            asyncio.create_task(w.write_loop(self.options.batch, self.options.backlog_bytes, fill))
             for w in self.workers
         ]
         if self.discover is not None and not self.plan.rebuild:
@@ -230,7 +238,9 @@ class Runner:
         there; kept in ``readers``, stopped with the generation."""
         force, stream = split_key(key)
         start = min(w.committed.get(key, 0) for w in workers if key in w.keys)
-        reader = await self.logs[force].reader(stream, start + 1, name="projections")
+        reader = await self.logs[force].reader(
+            stream, start + 1, name="projections", buffer=self.options.read_buffer
+        )
         self.readers.append(reader)
         return reader
 
@@ -242,14 +252,15 @@ class Runner:
             if not chunk:
                 continue
             envs = decode_chunk(stream, chunk, self.invalid)
+            size = sum(len(m[2]) for m in chunk)
             if force and any(e.tenant != force for e in envs):
                 envs = self._own(force, envs)
             first, last = chunk[0][0], chunk[-1][0]
             last_time = timestamp(chunk[-1][3])
             for w in targets:
-                w.feed(key, first, last, envs, last_time)
+                w.feed(key, first, last, envs, last_time, size)
             for w in targets:
-                await w.room(self.options.backlog)
+                await w.room(self.options.backlog_bytes)
 
     def _own(self, force: str, envs: list[Envelope]) -> list[Envelope]:
         """A force's account holds that force's subjects only (its roles may write no other);

@@ -25,6 +25,8 @@ class Segment:
     last_time: datetime | None
     envelopes: list[Envelope]
     messages: int
+    size: int = 0
+    """Bytes of the chunk's payloads: what the backlog is counted in."""
 
 
 @dataclass
@@ -42,6 +44,7 @@ class Worker:
     fed: dict[str, int] = field(default_factory=dict)
     pending: deque[Segment] = field(default_factory=deque)
     pending_events: int = 0
+    pending_bytes: int = 0
     applied: int = 0
     dead: int = 0
     last_error: str | None = None
@@ -74,8 +77,10 @@ class Worker:
         last_seq: int,
         envs: list[Envelope],
         last_time: datetime | None,
+        size: int = 0,
     ) -> None:
-        """Queue a chunk of a stream (of a force: ``key``); what this build has is skipped."""
+        """Queue a chunk of a stream (of a force: ``key``) of ``size`` payload bytes; what
+        this build has is skipped."""
         done = self.fed.get(key, 0)
         if last_seq <= done:
             return
@@ -85,13 +90,15 @@ class Worker:
             envs = [e for e in envs if e.tenant == self.tenant]
         self.fed[key] = last_seq
         self.pending.append(
-            Segment(key, last_seq, last_time, envs, last_seq - max(done, first_seq - 1))
+            Segment(key, last_seq, last_time, envs, last_seq - max(done, first_seq - 1), size)
         )
         self.pending_events += len(envs)
+        self.pending_bytes += size
         self._wake.set()
 
     async def room(self, limit: int) -> None:
-        if self.pending_events > limit:
+        """Wait while more than ``limit`` payload bytes are queued (the writer frees room)."""
+        if self.pending_bytes > limit:
             self._room.clear()
             await self._room.wait()
 
@@ -100,28 +107,32 @@ class Worker:
         envs: list[Envelope] = []
         advance: dict[str, Advance] = {}
         counts: dict[str, int] = {}
+        size = 0
         while self.pending and (
             not envs or len(envs) + len(self.pending[0].envelopes) <= max_events
         ):
             seg = self.pending.popleft()
             envs.extend(seg.envelopes)
+            size += seg.size
             prev = advance.get(seg.key)
             expected = prev.expected if prev else self.committed.get(seg.key, 0)
             advance[seg.key] = Advance(expected, seg.last_seq, seg.last_time)
             counts[seg.key] = counts.get(seg.key, 0) + len(seg.envelopes)
         self.pending_events -= len(envs)
+        self.pending_bytes -= size
         return envs, advance, counts
 
     async def write_loop(self, max_events: int, limit: int, fill_events: int = 0) -> None:
         """Commit what was fed, batch after batch, until cancelled; batches of up to
-        ``fill_events`` while the build is not live yet."""
+        ``fill_events`` while the build is not live yet. Reading resumes (``room``) once
+        at most half of ``limit`` bytes are queued."""
         while True:
             if not self.pending:
                 self._wake.clear()
                 await self._wake.wait()
             size = max_events if self.live else max(max_events, fill_events)
             envs, advance, counts = self.take(size)
-            if self.pending_events <= limit // 2:
+            if self.pending_bytes <= limit // 2:
                 self._room.set()
             result = await asyncio.to_thread(
                 self.recorder.write,
