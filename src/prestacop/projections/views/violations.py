@@ -12,12 +12,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from psycopg.errors import UniqueViolation
-
 from prestacop.domain.events import HUMAN_REVIEW_CODE, OperatorDecisionRecorded, ViolationReported
 from prestacop.projections import set_aside
 from prestacop.projections.api import LOG_STREAMS, Batch, Projection
-from prestacop.projections.sql import copy_rows
+from prestacop.projections.sql import all_new, copy_rows
 
 COLUMNS = (
     "tenant",
@@ -156,10 +154,7 @@ class Violations(Projection):
 
     def _insert(self, cur: Any, rows: list[tuple[Any, ...]]) -> None:
         """COPY straight in (fast); a violation id seen before takes the merging path."""
-        try:
-            with cur.connection.transaction():
-                copy_rows(cur, "violations", COLUMNS, rows)
-        except UniqueViolation:
+        if not all_new(cur, "violations", COLUMNS, rows):
             self._merge(cur, rows)
             return
         # Decisions read before their violation (they sit in another stream): found by one
