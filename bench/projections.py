@@ -33,6 +33,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -343,21 +344,31 @@ async def pull_fetch(nats_url: str) -> dict[str, Any]:
     return {"messages": total, "seconds": round(took, 2), "msgs_per_s": round(total / took)}
 
 
-async def reader_read(nats_url: str) -> dict[str, Any]:
-    """The log reader (public nats-py API, bounded), counting only."""
+async def reader_read(nats_url: str, decode: bool = False) -> dict[str, Any]:
+    """The log reader (public nats-py API, bounded), counting only; with ``decode``, each
+    chunk decoded as a rebuild does (``bench/rebuild_floor.py``). ``cpu_s``: this process's."""
+    from prestacop.projections.decoding import decode_chunk
+
     log = await open_log(nats_url, "bench-reader", setup=False)
-    total, started = 0, time.monotonic()
+    invalid: Counter[str] = Counter()
+    total, started, cpu = 0, time.monotonic(), time.process_time()
     for stream in LOG_STREAMS:
         head = (await log.js.stream_info(stream)).state.last_seq
         reader = await LogReader(log.nc, stream, 1, name="bench").start()
         got = 0
         while got < head:
-            got += len(await reader.take(1000, 1.0))
+            chunk = await reader.take(1000, 1.0)
+            got += len(chunk)
+            if decode and chunk:
+                decode_chunk(stream, chunk, invalid)
         await reader.stop()
         total += got
-    took = time.monotonic() - started
+    took, cpu = time.monotonic() - started, time.process_time() - cpu
     await log.close()
-    return {"messages": total, "seconds": round(took, 2), "msgs_per_s": round(total / took)}
+    return {
+        "messages": total, "seconds": round(took, 2), "msgs_per_s": round(total / took),
+        "cpu_s": cpu,
+    }  # fmt: skip
 
 
 async def raw_reads(nats_url: str, repeat: int) -> dict[str, Any]:

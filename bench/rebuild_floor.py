@@ -28,13 +28,11 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
-from collections import Counter
 from pathlib import Path
 from statistics import median
 from typing import Any
 
-from bench.projections import load, postgres_cpu_s, rebuild
+from bench.projections import load, postgres_cpu_s, reader_read, rebuild
 from bench.scale import at_sizes, sizes
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -47,29 +45,7 @@ def _cpu_of(pid: int) -> float:
 
 async def read_role(nats_url: str, decode: bool) -> None:
     """Every log stream through the log reader; with ``decode``, each chunk decoded too."""
-    from prestacop.adapters.log_reader import LogReader
-    from prestacop.bootstrap import open_log
-    from prestacop.projections.api import LOG_STREAMS
-    from prestacop.projections.decoding import decode_chunk
-
-    log = await open_log(nats_url, "bench-floor", setup=False)
-    invalid: Counter[str] = Counter()
-    total, envelopes = 0, 0
-    cpu0, started = time.process_time(), time.monotonic()
-    for stream in LOG_STREAMS:
-        head = (await log.js.stream_info(stream)).state.last_seq
-        reader = await LogReader(log.nc, stream, 1, name="floor").start()
-        got = 0
-        while got < head:
-            chunk = await reader.take(1000, 1.0)
-            got += len(chunk)
-            if decode and chunk:
-                envelopes += len(decode_chunk(stream, chunk, invalid))
-        await reader.stop()
-        total += got
-    took, cpu = time.monotonic() - started, time.process_time() - cpu0
-    await log.close()
-    print(json.dumps({"messages": total, "envelopes": envelopes, "seconds": took, "cpu_s": cpu}))
+    print(json.dumps(await reader_read(nats_url, decode)))
 
 
 def read(nats_url: str, nats_pid: int, decode: bool) -> dict[str, Any]:
